@@ -1,0 +1,99 @@
+/**
+ * The contract between the engine and a source connector. A connector is one
+ * folder `connectors/<name>/` whose `index.ts` default-exports a {@link Connector}.
+ * The engine in `lib/` knows no particular connector; `connectors/index.ts`
+ * maps names to modules.
+ */
+import type { Readable } from 'node:stream';
+import type { Logger } from './log.js';
+import type { JobPlan, SourceObjectSpec } from './plan.js';
+import type { ObjectState, Row } from './types.js';
+
+export interface ConnectorDescriptor {
+  /** Stable name used in recipes and state keys. Never derived from a class name. */
+  readonly name: string;
+  readonly roles: readonly ('source' | 'target')[];
+  /** Databases reach into private networks: refused in `--mode cloud`. */
+  readonly allowedInCloud: boolean;
+  /** Strategies this connector supports; the first is the default. */
+  readonly incrementalStrategies: readonly string[];
+  /** True when records come out ordered by the cursor field. */
+  readonly sortedByCursor: boolean;
+  readonly description: string;
+}
+
+/** A rejected input, written as one NDJSON line to the reject file. */
+export interface Reject {
+  /** Why it was rejected (human readable). */
+  reason: string;
+  /** Machine-readable reason code, e.g. `type`, `required`, `csv_quote`, `column_count`. */
+  code: string;
+  /** The record or raw text as read. */
+  record?: unknown;
+  /** Where it was found: file, line, page, ... */
+  location?: Record<string, unknown>;
+  /** The column(s) at fault, if known. */
+  fields?: string[];
+}
+
+/** Receives rejects; counts them and appends them to the run's reject file. */
+export interface RejectSink {
+  reject(r: Reject): void;
+  readonly count: number;
+}
+
+/** Everything a connector gets when asked to read one object. */
+export interface ReadContext {
+  plan: JobPlan;
+  object: SourceObjectSpec;
+  /** Saved state of this object (undefined on the first run or after a reset). */
+  state: ObjectState | undefined;
+  /** Full refresh ignores the saved cursor. */
+  fullRefresh: boolean;
+  runId: string;
+  runStartedAt: Date;
+  signal: AbortSignal;
+  log: Logger;
+  rejects: RejectSink;
+}
+
+/**
+ * An object-mode Readable of raw records. A file-based source also reports
+ * what it read, through `checkpoint()`, called once after the stream ended
+ * without error; its result is merged into the object's state.
+ */
+export type SourceStream = Readable & {
+  checkpoint?: () => Partial<ObjectState>;
+};
+
+/** A column discovered in a source (for `dativo discover`). */
+export interface DiscoveredColumn {
+  name: string;
+  /** Asset type string, e.g. `long`, `decimal(12,2)`, `timestamp`. */
+  type: string;
+  required: boolean;
+  sourceType?: string;
+}
+
+export interface DiscoveredObject {
+  name: string;
+  columns: DiscoveredColumn[];
+  primaryKey: string[];
+}
+
+export interface Connector {
+  readonly descriptor: ConnectorDescriptor;
+  /**
+   * Check connectivity and credentials without reading data. Throws a
+   * DativoError (AUTH_FAILED, SOURCE_UNAVAILABLE, SOURCE_NOT_FOUND, ...).
+   */
+  check?(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<void>;
+  /** Open a stream of records of one object. Resources open in `_construct` and close in `_destroy`. */
+  read(ctx: ReadContext): SourceStream;
+  /** Describe the job's objects from the source's own metadata. */
+  discover?(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<DiscoveredObject[]>;
+  /** Primary key of an object, if the connector knows it better than the asset. */
+  primaryKey?(object: SourceObjectSpec, plan: JobPlan): string[] | undefined;
+}
+
+export type { Row };

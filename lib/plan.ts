@@ -1,0 +1,125 @@
+/**
+ * JobPlan: a job file, its connector recipes and its asset, loaded, merged,
+ * expanded and validated. It is the only input `runJob()` needs, and what
+ * `loadJob()` returns. Library users may also build one by hand.
+ */
+import type { Asset } from './types.js';
+
+export type ValidationMode = 'strict' | 'warn';
+export type SyncMode = 'full_refresh' | 'incremental_append';
+
+/**
+ * Incremental strategies. `created`/`updated` use a timestamp cursor column,
+ * `id` an increasing integer column, `file_modified` file size + mtime.
+ * The Python tool's names (`updated_at`, `updated_after`, `file_modified_time`,
+ * `spreadsheet_modified_time`, `incremental`) are mapped onto these on load.
+ */
+export type IncrementalStrategy = 'created' | 'updated' | 'id' | 'file_modified';
+
+export interface IncrementalSpec {
+  strategy: IncrementalStrategy;
+  /** Cursor column (cursor strategies only). */
+  cursorField?: string;
+  /** Start of the first run: now minus this many days. 0 = from the beginning. */
+  lookbackDays: number;
+  /**
+   * The new cursor is capped at run start minus this lag, so rows committed
+   * late at the source (long transactions, replica lag) are not skipped.
+   * Default 60 s.
+   */
+  lagSeconds: number;
+}
+
+export interface S3Settings {
+  bucket: string;
+  /** Key prefix inside the bucket (no leading or trailing slash). */
+  prefix?: string;
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+}
+
+export type CatalogSpec =
+  | { type: 'none' }
+  /** Iceberg JDBC/SqlCatalog layout. `uri`: `sqlite:<path>` or `postgres://…`. */
+  | { type: 'sql'; name: string; uri: string }
+  /** Iceberg REST catalog. `prefix` e.g. Nessie's branch. */
+  | { type: 'rest'; name: string; uri: string; prefix?: string; warehouse?: string; token?: string; headers?: Record<string, string> };
+
+export interface TargetPlan {
+  /** Target recipe type, e.g. `iceberg`, `s3`, `local`. */
+  type: string;
+  /** Warehouse root as a URI: `file:///abs/warehouse` or `s3://bucket/prefix`. */
+  warehouse: string;
+  s3?: S3Settings;
+  catalog: CatalogSpec;
+  /** Iceberg namespace (default: asset domain or `default`). */
+  namespace: string;
+  /** Table name (default: asset name, lower-cased, `-`/space → `_`). */
+  table: string;
+  partitioning: string[];
+  /** Roll files at about this many bytes (default 128 MiB). */
+  targetFileSizeBytes: number;
+  /** Row-group bound in rows (default 100,000). */
+  rowGroupRows: number;
+  compression: 'zstd' | 'snappy' | 'gzip' | 'uncompressed';
+}
+
+export interface RetryConfig {
+  maxRetries: number;
+  initialDelaySeconds: number;
+  maxDelaySeconds: number;
+  backoffMultiplier: number;
+  retryableExitCodes: number[];
+}
+
+/** One object (stream/table/file set) of the source that this job reads. */
+export interface SourceObjectSpec {
+  /** Object name: state key, reject folder, log field. Explicit, never derived from a class name. */
+  name: string;
+  /** Connector-specific settings of this object (table name, query, file paths, sheet id, ...). */
+  config: Record<string, unknown>;
+}
+
+export interface SourcePlan {
+  /** Connector type from the recipe (`csv`, `postgres`, `stripe`, ...), or a path to a third-party module. */
+  type: string;
+  /** The merged `source` block (recipe defaults + job), `${VAR}`s expanded. Connectors validate their part. */
+  options: Record<string, unknown>;
+  objects: SourceObjectSpec[];
+  /** Undefined: incremental is off (every run reads everything). */
+  incremental?: IncrementalSpec;
+  /** Recipe `rate_limits`, if any. */
+  rateLimits?: Record<string, unknown>;
+}
+
+export interface StateSpec {
+  kind: 'file';
+  /** Absolute path of the state file. */
+  path: string;
+}
+
+export interface JobPlan {
+  /** Absolute path of the job file ('' when built by hand). */
+  file: string;
+  /** Job name: the job file's stem, used for state and logs. */
+  name: string;
+  tenantId: string;
+  environment?: string;
+  mode: 'self_hosted' | 'cloud';
+  source: SourcePlan;
+  target: TargetPlan;
+  asset: Asset;
+  syncMode: SyncMode;
+  validationMode: ValidationMode;
+  /** Absolute directory for reject files: `<rejectDir>/<object>/<run_id>.ndjson`. */
+  rejectDir: string;
+  state: StateSpec;
+  retry: RetryConfig;
+  logging: { level: string; redaction: boolean };
+  /** Secret values found while expanding config, redacted from every log line. */
+  secrets: string[];
+}
