@@ -1,0 +1,185 @@
+/**
+ * CLI commands. Each is a small function over the library API; the CLI adds
+ * argument parsing, output formatting and exit codes, nothing else.
+ */
+import { loadJob } from '../config/index.js';
+import { getConnector } from '../../connectors/index.js';
+import { openStateStore } from '../../state/index.js';
+import { DativoError, ExitCode, toDativoError, type ExitCode as Exit } from '../errors.js';
+import { stringifyJson } from '../json.js';
+import { createLogger, type Logger } from '../log.js';
+import type { JobPlan } from '../plan.js';
+import { runJob, type Progress, type RunSummary } from '../run.js';
+import { formatProgress, formatSummary } from './format.js';
+
+export interface CliIO {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** Show a live progress line on stderr. */
+  isTTY: boolean;
+  signal?: AbortSignal;
+}
+
+export interface CliOptions {
+  json: boolean;
+  logLevel: string | undefined;
+  secretsDir: string | undefined;
+  mode: 'self_hosted' | 'cloud';
+  object: string | undefined;
+  warehouse: string | undefined;
+}
+
+type Command = (args: string[], o: CliOptions, io: CliIO) => Promise<number>;
+
+function worst(a: Exit, b: Exit): Exit {
+  return (Math.max(a, b) as Exit);
+}
+
+/** Print a config or other error the way every command does: message, then each problem. */
+function reportError(err: unknown, io: CliIO): Exit {
+  const e = toDativoError(err);
+  io.stderr.write(`error [${e.code}]: ${e.message}\n`);
+  return e.exitCode;
+}
+
+async function load(file: string, o: CliOptions): Promise<JobPlan> {
+  return loadJob(file, { mode: o.mode, ...(o.secretsDir ? { secretsDir: o.secretsDir } : {}) });
+}
+
+function needArgs(args: string[], n: number, what: string): void {
+  if (args.length < n) throw new DativoError('CONFIG_INVALID', `missing argument: ${what}`);
+}
+
+const run: Command = async (args, o, io) => {
+  try {
+    needArgs(args, 1, '<job.yaml>');
+  } catch (err) {
+    return reportError(err, io);
+  }
+  const summaries: RunSummary[] = [];
+  let exit: Exit = ExitCode.OK;
+  for (const file of args) {
+    let plan: JobPlan;
+    try {
+      plan = await load(file, o);
+      await getConnector(plan.source.type);
+    } catch (err) {
+      const e = toDativoError(err, { file });
+      exit = worst(exit, e.exitCode);
+      if (!o.json) io.stderr.write(`error [${e.code}]: ${e.message}\n`);
+      summaries.push({
+        run_id: '',
+        exit_code: e.exitCode,
+        job: file,
+        tenant: '',
+        started_at: new Date().toISOString(),
+        seconds: 0,
+        objects: [],
+        error: { code: e.code, message: e.message, ...(e.problems.length > 0 ? { problems: e.problems } : {}) },
+      });
+      continue;
+    }
+    const log: Logger = createLogger({
+      level: o.logLevel ?? plan.logging.level,
+      secrets: plan.logging.redaction === false ? [] : plan.secrets,
+      destination: io.stderr === process.stderr ? 2 : io.stderr,
+    });
+    let lastLen = 0;
+    const onProgress = io.isTTY && !o.json
+      ? (p: Progress): void => {
+          const line = formatProgress(p);
+          io.stderr.write(`\r${line}${' '.repeat(Math.max(0, lastLen - line.length))}`);
+          lastLen = line.length;
+        }
+      : undefined;
+    const summary = await runJob(plan, { log, ...(io.signal ? { signal: io.signal } : {}), ...(onProgress ? { onProgress } : {}) });
+    if (lastLen > 0) io.stderr.write(`\r${' '.repeat(lastLen)}\r`);
+    summaries.push(summary);
+    exit = worst(exit, summary.exit_code);
+    if (!o.json) io.stdout.write(formatSummary(summary));
+  }
+  if (o.json) {
+    const out = summaries.length === 1 ? summaries[0] : { exit_code: exit, runs: summaries };
+    io.stdout.write(`${stringifyJson(out)}\n`);
+  }
+  return exit;
+};
+
+const validateCmd: Command = async (args, o, io) => {
+  try {
+    needArgs(args, 1, '<job.yaml>');
+  } catch (err) {
+    return reportError(err, io);
+  }
+  let exit: Exit = ExitCode.OK;
+  const results: { file: string; ok: boolean; error?: unknown }[] = [];
+  for (const file of args) {
+    try {
+      const plan = await load(file, o);
+      const connector = await getConnector(plan.source.type);
+      if (plan.mode === 'cloud' && !connector.descriptor.allowedInCloud) {
+        throw new DativoError('CONNECTOR_NOT_ALLOWED', `connector "${connector.descriptor.name}" is not allowed in --mode cloud`, { context: { file } });
+      }
+      results.push({ file, ok: true });
+      if (!o.json) io.stdout.write(`ok: ${file} (${plan.source.type} → ${plan.target.catalog.type === 'none' ? 'parquet' : `iceberg/${plan.target.catalog.type}`}, ${plan.source.objects.length} object(s), ${plan.syncMode})\n`);
+    } catch (err) {
+      const e = toDativoError(err, { file });
+      exit = worst(exit, e.exitCode);
+      results.push({ file, ok: false, error: e.toJSON() });
+      if (!o.json) io.stderr.write(`invalid: ${file}\n  [${e.code}] ${e.message.split('\n').join('\n  ')}\n`);
+    }
+  }
+  if (o.json) io.stdout.write(`${stringifyJson({ exit_code: exit, results })}\n`);
+  return exit;
+};
+
+const discover: Command = async (args, o, io) => {
+  try {
+    needArgs(args, 1, '<job.yaml>');
+    const plan = await load(args[0] as string, o);
+    const connector = await getConnector(plan.source.type);
+    const mod = (await import('../discover.js')) as typeof import('../discover.js');
+    const yaml = await mod.discoverAssetYaml(plan, connector, io.signal ?? new AbortController().signal);
+    io.stdout.write(yaml);
+    return ExitCode.OK;
+  } catch (err) {
+    return reportError(err, io);
+  }
+};
+
+const state: Command = async (args, o, io) => {
+  try {
+    const [sub, file] = args;
+    if (sub !== 'show' && sub !== 'reset') throw new DativoError('CONFIG_INVALID', 'usage: dativo state show|reset <job.yaml> [--object NAME]');
+    needArgs(args, 2, '<job.yaml>');
+    const plan = await load(file as string, o);
+    const store = openStateStore(plan.state, { tenant: plan.tenantId, job: plan.name });
+    if (sub === 'show') {
+      const s = await store.load();
+      io.stdout.write(`${stringifyJson({ file: plan.state.path, ...s }, 2)}\n`);
+      return ExitCode.OK;
+    }
+    await store.reset(o.object);
+    io.stdout.write(`state reset: ${plan.state.path}${o.object ? ` (object ${o.object})` : ''}\n`);
+    return ExitCode.OK;
+  } catch (err) {
+    return reportError(err, io);
+  }
+};
+
+const tables: Command = async (args, o, io) => {
+  try {
+    const mod = (await import('./tables.js')) as typeof import('./tables.js');
+    return await mod.tablesCommand(args, o, io);
+  } catch (err) {
+    return reportError(err, io);
+  }
+};
+
+export const commands: Record<string, Command> = {
+  run,
+  validate: validateCmd,
+  discover,
+  state,
+  tables,
+};

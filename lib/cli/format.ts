@@ -1,0 +1,26 @@
+/** Human-readable CLI output. */
+import type { Progress, RunSummary } from '../run.js';
+
+const n = (x: number): string => x.toLocaleString('en-US');
+
+/** One live progress line: rows, rows/s, rejects. */
+export function formatProgress(p: Progress): string {
+  const secs = Math.max(p.elapsedMs / 1000, 0.001);
+  return `${p.object}: ${n(p.rowsRead)} rows read, ${n(Math.round(p.rowsRead / secs))} rows/s${p.rowsRejected > 0 ? `, ${n(p.rowsRejected)} rejected` : ''}`;
+}
+
+/** The end-of-run summary printed on stdout (without --json). */
+export function formatSummary(s: RunSummary): string {
+  const lines = [`run ${s.run_id} of ${s.tenant}/${s.job}: exit ${s.exit_code} in ${s.seconds.toFixed(1)} s`];
+  for (const o of s.objects) {
+    lines.push(
+      `  ${o.name}: ${n(o.rows_read)} read, ${n(o.rows_written)} written, ${n(o.rows_rejected)} rejected, ${o.files.length} file(s)` +
+        (o.cursor ? `, cursor ${o.cursor.field}=${o.cursor.value}` : '') +
+        (o.snapshot_id ? `, snapshot ${o.snapshot_id}` : ''),
+    );
+    if (o.reject_file) lines.push(`    rejects: ${o.reject_file}`);
+    if (o.error) lines.push(`    error [${o.error.code}]: ${o.error.message}`);
+  }
+  if (s.error && s.objects.length === 0) lines.push(`  error [${s.error.code}]: ${s.error.message}`);
+  return `${lines.join('\n')}\n`;
+}

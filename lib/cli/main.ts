@@ -1,0 +1,71 @@
+/**
+ * `dativo` — a thin CLI over the same functions a library user calls.
+ *
+ *   dativo run <job.yaml...> [--json] [--log-level L] [--secrets-dir D] [--mode self_hosted|cloud]
+ *   dativo validate <job.yaml...> [--secrets-dir D]
+ *   dativo discover <job.yaml> [--secrets-dir D]
+ *   dativo state show <job.yaml>
+ *   dativo state reset <job.yaml> [--object NAME]
+ *   dativo tables list [<job.yaml> | --warehouse DIR]
+ *   dativo tables show <namespace.table> [<job.yaml> | --warehouse DIR]
+ *
+ * Exit codes: 0 ok, 1 partial, 2 failed (retryable), 3 failed (permanent).
+ */
+import { parseArgs } from 'node:util';
+import { commands, type CliIO } from './commands.js';
+import { ExitCode } from '../errors.js';
+
+const USAGE = `usage:
+  dativo run <job.yaml...> [--json] [--log-level L] [--secrets-dir D] [--mode self_hosted|cloud]
+  dativo validate <job.yaml...> [--secrets-dir D] [--mode M]
+  dativo discover <job.yaml> [--secrets-dir D]
+  dativo state show <job.yaml>
+  dativo state reset <job.yaml> [--object NAME]
+  dativo tables list [<job.yaml>] [--warehouse DIR]
+  dativo tables show <namespace.table> [<job.yaml>] [--warehouse DIR]
+`;
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean', default: false },
+        'log-level': { type: 'string' },
+        'secrets-dir': { type: 'string' },
+        mode: { type: 'string', default: 'self_hosted' },
+        object: { type: 'string' },
+        warehouse: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    io.stderr.write(`${(err as Error).message}\n${USAGE}`);
+    return ExitCode.PERMANENT;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    io.stdout.write(USAGE);
+    return command === undefined && !values.help ? ExitCode.PERMANENT : ExitCode.OK;
+  }
+  if (values.mode !== 'self_hosted' && values.mode !== 'cloud') {
+    io.stderr.write(`--mode must be self_hosted or cloud, got "${values.mode}"\n`);
+    return ExitCode.PERMANENT;
+  }
+  const handler = commands[command];
+  if (!handler) {
+    io.stderr.write(`unknown command "${command}"\n${USAGE}`);
+    return ExitCode.PERMANENT;
+  }
+  return handler(rest, {
+    json: values.json ?? false,
+    logLevel: values['log-level'],
+    secretsDir: values['secrets-dir'],
+    mode: values.mode,
+    object: values.object,
+    warehouse: values.warehouse,
+  }, io);
+}
