@@ -1,0 +1,42 @@
+/**
+ * dativo-ingest public API. Everything the CLI does goes through these
+ * exports, so a library user can do the same — or compose the stages by hand
+ * with their own Transforms in `stream.pipeline`.
+ */
+export { loadJob, loadAsset } from './config/index.js';
+export { runJob, newRunId, tableFields, type RunOptions, type RunSummary, type ObjectSummary, type Progress } from './run.js';
+
+// Stages
+export { validate } from './stages/validate.js';
+export { track } from './stages/track.js';
+export { batch } from './stages/batch.js';
+export { parquetSink } from './stages/parquet-sink.js';
+export { createRejectWriter } from './stages/rejects.js';
+
+// Storage
+export { openStorage } from './storage/index.js';
+export type { Storage, WriteHandle, WriteOptions } from './storage/types.js';
+
+// State
+export { openStateStore, type JobState, type StateStore } from '../state/index.js';
+
+// Connectors
+export { getConnector, listConnectors } from '../connectors/index.js';
+export type {
+  Connector,
+  ConnectorDescriptor,
+  ReadContext,
+  Reject,
+  RejectSink,
+  SourceStream,
+  DiscoveredObject,
+  DiscoveredColumn,
+} from './connector.js';
+
+// Model, errors, logging
+export * from './types.js';
+export type * from './plan.js';
+export { DativoError, ERROR_CODES, ExitCode, toDativoError, isDativoError, exitCodeOf } from './errors.js';
+export type { ErrorCode, Disposition, ConfigProblem, ErrorContext } from './errors.js';
+export { createLogger, silentLogger, type Logger } from './log.js';
+export { stringifyJson } from './json.js';
