@@ -1,0 +1,11 @@
+/** State stores: what a job remembers between runs. */
+export {
+  STATE_VERSION,
+  emptyState,
+  openStateStore,
+  parseState,
+  writeFileAtomic,
+  type JobState,
+  type StateIds,
+  type StateStore,
+} from './store.js';
