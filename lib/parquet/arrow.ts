@@ -1,0 +1,479 @@
+/**
+ * Rows of canonical values → one Arrow RecordBatch, with the Arrow buffers
+ * built by hand (offsets, one UTF-8 buffer, packed bitmaps, typed arrays).
+ * apache-arrow's generic builders cost more than the Parquet encoding itself
+ * (reference/parquet-lab.md §1), so they are not used here. Column statistics
+ * for the Iceberg manifest are gathered in the same pass.
+ */
+import {
+  Binary,
+  Bool,
+  DateDay,
+  Decimal,
+  Field,
+  Float32,
+  Float64,
+  Int32,
+  Int64,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
+  TimestampMicrosecond,
+  Utf8,
+  type Data,
+  type DataType,
+} from 'apache-arrow';
+import { DativoError } from '../errors.js';
+import type { AssetField, ColumnStats, FieldType, Row } from '../types.js';
+
+/** Arrow field metadata key that parquet-rs turns into the Parquet `field_id`. */
+export const FIELD_ID_KEY = 'PARQUET:field_id';
+
+/** The Arrow type of an asset field type. */
+export function arrowType(type: FieldType): DataType {
+  switch (type.kind) {
+    case 'string':
+    case 'json':
+      return new Utf8();
+    case 'long':
+      return new Int64();
+    case 'int':
+      return new Int32();
+    case 'float':
+      return new Float32();
+    case 'double':
+      return new Float64();
+    case 'decimal':
+      return new Decimal(type.scale, type.precision, 128);
+    case 'boolean':
+      return new Bool();
+    case 'date':
+      return new DateDay();
+    case 'timestamp':
+      return new TimestampMicrosecond('UTC');
+    case 'binary':
+      return new Binary();
+  }
+}
+
+/**
+ * The Arrow schema of a table: one field per asset field, in order, nullable
+ * unless required, each carrying `PARQUET:field_id`.
+ */
+export function arrowSchema(fields: readonly AssetField[]): Schema {
+  return new Schema(
+    fields.map(
+      (f) => new Field(f.name, arrowType(f.type), !f.required, new Map([[FIELD_ID_KEY, String(f.fieldId)]])),
+    ),
+  );
+}
+
+/**
+ * Order of strings by Unicode code point, which is UTF-8 byte order (what
+ * Parquet and Iceberg use). JS `<` compares UTF-16 code units and puts
+ * U+E000..U+FFFF above astral characters; this fixes that.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) {
+      if (x >= 0xd800 && y >= 0xd800) {
+        // Surrogates (astral code points) sort above the rest of the BMP.
+        const fx = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+        const fy = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+        return fx - fy;
+      }
+      return x - y;
+    }
+  }
+  return a.length - b.length;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+/**
+ * Exact unscaled integer of a canonical decimal string at `scale`
+ * (`"-12.50"` at scale 2 → `-1250n`). Fewer fraction digits are padded;
+ * extra digits are accepted only when they are zeros. Throws INTERNAL when
+ * the text is not a decimal or exceeds `precision` digits.
+ */
+export function decimalToUnscaled(text: string, precision: number, scale: number): bigint {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text);
+  if (m === null || (m[2] === '' && (m[3] ?? '') === '')) {
+    throw new DativoError('INTERNAL', `not a decimal: ${JSON.stringify(text)}`, { context: { value: text } });
+  }
+  let frac = m[3] ?? '';
+  if (frac.length > scale) {
+    if (!/^0*$/.test(frac.slice(scale))) {
+      throw new DativoError('INTERNAL', `decimal ${text} has more than ${scale} fraction digits`, { context: { value: text, scale } });
+    }
+    frac = frac.slice(0, scale);
+  }
+  const digits = (m[2] ?? '') + frac.padEnd(scale, '0');
+  const unscaled = BigInt(digits === '' ? '0' : digits);
+  if (unscaled >= 10n ** BigInt(precision)) {
+    throw new DativoError('INTERNAL', `decimal ${text} exceeds precision ${precision}`, { context: { value: text, precision } });
+  }
+  return m[1] === '-' ? -unscaled : unscaled;
+}
+
+/** Running statistics of one column; merge across batches with {@link mergeColumnStats}. */
+export interface ColumnStatsAcc {
+  fieldId: number;
+  kind: FieldType['kind'];
+  valueCount: number;
+  nullCount: number;
+  nanCount: number;
+  min: unknown;
+  max: unknown;
+  /** Comparable form of min/max (unscaled bigint for decimals, the value otherwise). */
+  minKey: unknown;
+  maxKey: unknown;
+}
+
+function newAcc(field: AssetField): ColumnStatsAcc {
+  return {
+    fieldId: field.fieldId,
+    kind: field.type.kind,
+    valueCount: 0,
+    nullCount: 0,
+    nanCount: 0,
+    min: undefined,
+    max: undefined,
+    minKey: undefined,
+    maxKey: undefined,
+  };
+}
+
+function compareKeys(kind: FieldType['kind'], a: unknown, b: unknown): number {
+  switch (kind) {
+    case 'string':
+    case 'json':
+      return compareCodePoints(a as string, b as string);
+    case 'binary':
+      return compareBytes(a as Uint8Array, b as Uint8Array);
+    case 'boolean':
+      return Number(a) - Number(b);
+    default: {
+      const x = a as number | bigint;
+      const y = b as number | bigint;
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
+  }
+}
+
+/** Merge `from` into `into` (same column). */
+export function mergeColumnStats(into: ColumnStatsAcc, from: ColumnStatsAcc): void {
+  into.valueCount += from.valueCount;
+  into.nullCount += from.nullCount;
+  into.nanCount += from.nanCount;
+  if (from.minKey !== undefined && (into.minKey === undefined || compareKeys(into.kind, from.minKey, into.minKey) < 0)) {
+    into.minKey = from.minKey;
+    into.min = from.min;
+  }
+  if (from.maxKey !== undefined && (into.maxKey === undefined || compareKeys(into.kind, from.maxKey, into.maxKey) > 0)) {
+    into.maxKey = from.maxKey;
+    into.max = from.max;
+  }
+}
+
+/** The public {@link ColumnStats} of an accumulator. */
+export function finishColumnStats(acc: ColumnStatsAcc): ColumnStats {
+  const out: ColumnStats = { fieldId: acc.fieldId, valueCount: acc.valueCount, nullCount: acc.nullCount };
+  if (acc.minKey !== undefined) {
+    out.min = acc.min;
+    out.max = acc.max;
+  }
+  if (acc.kind === 'float' || acc.kind === 'double') out.nanCount = acc.nanCount;
+  return out;
+}
+
+/** The result of {@link buildRecordBatch}. */
+export interface BuiltBatch {
+  batch: RecordBatch;
+  /** One accumulator per field, in field order. */
+  stats: ColumnStatsAcc[];
+  /** Bytes of Arrow buffers built (a rough size of the batch in memory). */
+  byteLength: number;
+}
+
+function badValue(field: AssetField, row: number, value: unknown, why = `expected a canonical ${field.type.kind} value`): DativoError {
+  return new DativoError('INTERNAL', `column ${field.name}, row ${row}: ${why}, got ${typeof value}`, {
+    context: { column: field.name, row, kind: field.type.kind, valueType: typeof value },
+  });
+}
+
+/** Value of column `name` for row `i`, or the constant. */
+type Getter = (i: number) => unknown;
+
+/**
+ * Build one Arrow RecordBatch from rows of canonical values (see the table
+ * in lib/types.ts). `constants` gives columns whose value is the same for
+ * every row (e.g. `_dativo_run_id`); their row properties are not read.
+ * Statistics are computed in the same pass. A wrong JS type, an out-of-range
+ * integer or a null in a required column throws INTERNAL: `validate()` must
+ * have produced canonical values, so this is a bug, never silent corruption.
+ */
+export function buildRecordBatch(
+  fields: readonly AssetField[],
+  rows: readonly Row[],
+  constants: Readonly<Record<string, unknown>> = {},
+  schema: Schema = arrowSchema(fields),
+): BuiltBatch {
+  const n = rows.length;
+  const children: Data[] = [];
+  const stats: ColumnStatsAcc[] = [];
+  let byteLength = 0;
+  for (let c = 0; c < fields.length; c++) {
+    const field = fields[c]!;
+    const name = field.name;
+    const get: Getter = Object.hasOwn(constants, name)
+      ? ((v) => () => v)(constants[name])
+      : (i) => rows[i]![name];
+    const acc = newAcc(field);
+    const type = schema.fields[c]!.type as DataType;
+    const col = buildColumn(field, type, n, get, acc);
+    byteLength += col.bytes;
+    children.push(col.data);
+    stats.push(acc);
+  }
+  const data = makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children });
+  return { batch: new RecordBatch(schema, data), stats, byteLength };
+}
+
+interface BuiltColumn {
+  data: Data;
+  bytes: number;
+}
+
+function buildColumn(field: AssetField, type: DataType, n: number, get: Getter, acc: ColumnStatsAcc): BuiltColumn {
+  const validity = new Uint8Array((n + 7) >> 3);
+  let nulls = 0;
+  const isNull = (i: number, v: unknown): boolean => {
+    if (v === null || v === undefined) {
+      if (field.required) throw badValue(field, i, v, 'null in a required column');
+      nulls++;
+      return true;
+    }
+    validity[i >> 3]! |= 1 << (i & 7);
+    return false;
+  };
+  const finish = (data: Data, bytes: number): BuiltColumn => {
+    acc.valueCount = n;
+    acc.nullCount = nulls;
+    return { data, bytes: bytes + validity.byteLength };
+  };
+  const nullBitmap = (): Uint8Array | undefined => (nulls === 0 ? undefined : validity);
+  const kind = field.type.kind;
+
+  switch (kind) {
+    case 'string':
+    case 'json': {
+      const offsets = new Int32Array(n + 1);
+      let totalChars = 0;
+      for (let i = 0; i < n; i++) {
+        const v = get(i);
+        if (typeof v === 'string') totalChars += v.length;
+      }
+      let buf = new Uint8Array(Math.max(1024, Math.ceil(totalChars * 1.2)));
+      let pos = 0;
+      const enc = new TextEncoder();
+      let min: string | undefined;
+      let max: string | undefined;
+      for (let i = 0; i < n; i++) {
+        const v = get(i);
+        if (!isNull(i, v)) {
+          if (typeof v !== 'string') throw badValue(field, i, v);
+          if (pos + v.length * 3 > buf.length) {
+            const next = new Uint8Array(Math.max(buf.length * 2, pos + v.length * 3));
+            next.set(buf.subarray(0, pos));
+            buf = next;
+          }
+          pos += enc.encodeInto(v, buf.subarray(pos)).written;
+          if (min === undefined || compareCodePoints(v, min) < 0) min = v;
+          if (max === undefined || compareCodePoints(v, max) > 0) max = v;
+        }
+        if (pos > 0x7fffffff) throw badValue(field, i, v, 'more than 2 GiB of text in one batch');
+        offsets[i + 1] = pos;
+      }
+      acc.min = acc.minKey = min;
+      acc.max = acc.maxKey = max;
+      const data = buf.subarray(0, pos);
+      return finish(
+        makeData({ type: type as Utf8, length: n, nullCount: nulls, nullBitmap: nullBitmap(), valueOffsets: offsets, data }),
+        offsets.byteLength + pos,
+      );
+    }
+    case 'binary': {
+      const offsets = new Int32Array(n + 1);
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        const v = get(i);
+        if (v instanceof Uint8Array) total += v.byteLength;
+      }
+      const data = new Uint8Array(total);
+      let pos = 0;
+      let min: Uint8Array | undefined;
+      let max: Uint8Array | undefined;
+      for (let i = 0; i < n; i++) {
+        const v = get(i);
+        if (!isNull(i, v)) {
+          if (!(v instanceof Uint8Array)) throw badValue(field, i, v);
+          data.set(v, pos);
+          pos += v.byteLength;
+          if (min === undefined || compareBytes(v, min) < 0) min = v;
+          if (max === undefined || compareBytes(v, max) > 0) max = v;
+        }
+        offsets[i + 1] = pos;
+      }
+      // Copies: the caller may reuse its buffers after the batch is written.
+      acc.min = acc.minKey = min === undefined ? undefined : Uint8Array.from(min);
+      acc.max = acc.maxKey = max === undefined ? undefined : Uint8Array.from(max);
+      return finish(
+        makeData({ type: type as Binary, length: n, nullCount: nulls, nullBitmap: nullBitmap(), valueOffsets: offsets, data }),
+        offsets.byteLength + total,
+      );
+    }
+    case 'long':
+    case 'timestamp': {
+      const values = new BigInt64Array(n);
+      let min: bigint | undefined;
+      let max: bigint | undefined;
+      for (let i = 0; i < n; i++) {
+        let v = get(i);
+        if (isNull(i, v)) continue;
+        if (typeof v !== 'bigint') {
+          if (typeof v === 'number' && Number.isSafeInteger(v)) v = BigInt(v);
+          else throw badValue(field, i, v);
+        }
+        const b = v as bigint;
+        if (BigInt.asIntN(64, b) !== b) throw badValue(field, i, v, 'value outside the signed 64-bit range');
+        values[i] = b;
+        if (min === undefined || b < min) min = b;
+        if (max === undefined || b > max) max = b;
+      }
+      acc.min = acc.minKey = min;
+      acc.max = acc.maxKey = max;
+      const data =
+        kind === 'long'
+          ? makeData({ type: type as Int64, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: values })
+          : makeData({ type: type as TimestampMicrosecond, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: values });
+      return finish(data, values.byteLength);
+    }
+    case 'int':
+    case 'date': {
+      const values = new Int32Array(n);
+      let min: number | undefined;
+      let max: number | undefined;
+      for (let i = 0; i < n; i++) {
+        const v = get(i);
+        if (isNull(i, v)) continue;
+        if (typeof v !== 'number' || (v | 0) !== v) throw badValue(field, i, v, 'expected a 32-bit integer');
+        values[i] = v;
+        if (min === undefined || v < min) min = v;
+        if (max === undefined || v > max) max = v;
+      }
+      acc.min = acc.minKey = min;
+      acc.max = acc.maxKey = max;
+      const data =
+        kind === 'int'
+          ? makeData({ type: type as Int32, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: values })
+          : makeData({ type: type as DateDay, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: values });
+      return finish(data, values.byteLength);
+    }
+    case 'float':
+    case 'double': {
+      const values = kind === 'float' ? new Float32Array(n) : new Float64Array(n);
+      let min: number | undefined;
+      let max: number | undefined;
+      let nan = 0;
+      for (let i = 0; i < n; i++) {
+        const v = get(i);
+        if (isNull(i, v)) continue;
+        if (typeof v !== 'number') throw badValue(field, i, v);
+        values[i] = v;
+        // Stats describe the stored value, so float columns use the rounded one.
+        const s = values[i]!;
+        if (Number.isNaN(s)) nan++;
+        else {
+          if (min === undefined || s < min || (s === 0 && min === 0 && Object.is(s, -0))) min = s;
+          if (max === undefined || s > max || (s === 0 && max === 0 && Object.is(max, -0))) max = s;
+        }
+      }
+      acc.nanCount = nan;
+      acc.min = acc.minKey = min;
+      acc.max = acc.maxKey = max;
+      const data =
+        values instanceof Float32Array
+          ? makeData({ type: type as Float32, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: values })
+          : makeData({ type: type as Float64, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: values });
+      return finish(data, values.byteLength);
+    }
+    case 'decimal': {
+      const { precision, scale } = field.type as { precision: number; scale: number };
+      const words = new BigUint64Array(n * 2);
+      let min: bigint | undefined;
+      let max: bigint | undefined;
+      let minText: unknown;
+      let maxText: unknown;
+      for (let i = 0; i < n; i++) {
+        const v = get(i);
+        if (isNull(i, v)) continue;
+        if (typeof v !== 'string') throw badValue(field, i, v);
+        let u: bigint;
+        try {
+          u = decimalToUnscaled(v, precision, scale);
+        } catch (err) {
+          throw badValue(field, i, v, (err as Error).message);
+        }
+        // 128-bit two's complement, little-endian: low word first.
+        words[2 * i] = BigInt.asUintN(64, u);
+        words[2 * i + 1] = BigInt.asUintN(64, u >> 64n);
+        if (min === undefined || u < min) {
+          min = u;
+          minText = v;
+        }
+        if (max === undefined || u > max) {
+          max = u;
+          maxText = v;
+        }
+      }
+      acc.minKey = min;
+      acc.maxKey = max;
+      acc.min = minText;
+      acc.max = maxText;
+      const data = makeData({
+        type: type as Decimal,
+        length: n,
+        nullCount: nulls,
+        nullBitmap: nullBitmap(),
+        data: new Uint32Array(words.buffer),
+      });
+      return finish(data, words.byteLength);
+    }
+    case 'boolean': {
+      const bits = new Uint8Array((n + 7) >> 3);
+      let seenFalse = false;
+      let seenTrue = false;
+      for (let i = 0; i < n; i++) {
+        const v = get(i);
+        if (isNull(i, v)) continue;
+        if (typeof v !== 'boolean') throw badValue(field, i, v);
+        if (v) {
+          bits[i >> 3]! |= 1 << (i & 7);
+          seenTrue = true;
+        } else seenFalse = true;
+      }
+      if (seenFalse || seenTrue) {
+        acc.min = acc.minKey = !seenFalse;
+        acc.max = acc.maxKey = seenTrue;
+      }
+      return finish(makeData({ type: type as Bool, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: bits }), bits.byteLength);
+    }
+  }
+}

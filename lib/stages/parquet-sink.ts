@@ -1,0 +1,200 @@
+/**
+ * parquetSink: the last stage of a pipeline. Accepts `Row[]` batches of
+ * canonical values, writes Parquet files through a {@link Storage}, rolls to
+ * a new file at the target size, and reports each durable file as a
+ * {@link DataFile} for the Iceberg commit. The Arrow building and Parquet
+ * encoding live in lib/parquet; this is only the stream adapter.
+ */
+import { posix } from 'node:path';
+import { Writable } from 'node:stream';
+import { DativoError, toDativoError } from '../errors.js';
+import {
+  arrowSchema,
+  buildRecordBatch,
+  finishColumnStats,
+  mergeColumnStats,
+  type ColumnStatsAcc,
+} from '../parquet/arrow.js';
+import { ParquetFileWriter, type ParquetCompression } from '../parquet/writer.js';
+import type { Storage } from '../storage/types.js';
+import type { AssetField, ColumnStats, DataFile, Row } from '../types.js';
+import type { Schema } from 'apache-arrow';
+
+/** Options of {@link parquetSink}. */
+export interface ParquetSinkOptions {
+  storage: Storage;
+  /** Columns of the table, in order, including system columns. */
+  fields: AssetField[];
+  /** Columns with one value for every row (e.g. `_dativo_run_id`); rows are not read for them. */
+  constants?: Record<string, unknown>;
+  /** Directory of the files, relative to the storage root, e.g. `acme/sales/orders/data/ingest_date=2026-11-27`. */
+  directory: string;
+  /** `DataFile.relativePath` is relative to this directory (relative to the storage root); default: the root. */
+  relativeTo?: string;
+  /** File names are `<filePrefix>-<seq, 5 digits>.parquet`; include the run id so names never repeat. */
+  filePrefix: string;
+  /** Copied into every DataFile; default `{}`. */
+  partition?: Record<string, unknown>;
+  /** Roll to a new file once the current one reaches this many bytes; default 128 MiB. */
+  targetFileSizeBytes?: number;
+  /** Upper bound of rows per row group; default 100,000. */
+  rowGroupRows?: number;
+  /** Default `zstd`. */
+  compression?: ParquetCompression;
+  /** Storage object metadata (S3 `x-amz-meta-*`). */
+  metadata?: Record<string, string>;
+  /** Parquet footer key/value metadata, e.g. `{ 'dativo.asset': …, 'dativo.run_id': … }`. */
+  footerMetadata?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** The sink: a Writable of `Row[]` that emits `'file'` (DataFile) per durable file. */
+export interface ParquetSink extends Writable {
+  /** Every finished, durable file so far, in order. */
+  readonly files: DataFile[];
+  on(event: 'file', listener: (file: DataFile) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/** Default target file size: 128 MiB. */
+export const DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024;
+/** Default rows per row group. */
+export const DEFAULT_ROW_GROUP_ROWS = 100_000;
+
+interface OpenFile {
+  writer: ParquetFileWriter;
+  relPath: string;
+  rows: number;
+  stats: ColumnStatsAcc[] | undefined;
+}
+
+class ParquetSinkWritable extends Writable implements ParquetSink {
+  readonly files: DataFile[] = [];
+  private readonly schema: Schema;
+  private readonly constants: Record<string, unknown>;
+  private readonly target: number;
+  private readonly rowGroupRows: number;
+  private current: OpenFile | undefined;
+  private seq = 0;
+
+  constructor(private readonly opts: ParquetSinkOptions) {
+    // One batch in the buffer: upstream sees backpressure as soon as we are busy.
+    super({ objectMode: true, highWaterMark: 1, ...(opts.signal !== undefined ? { signal: opts.signal } : {}) });
+    this.schema = arrowSchema(opts.fields);
+    this.constants = opts.constants ?? {};
+    this.target = opts.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE;
+    this.rowGroupRows = opts.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS;
+    for (const name of Object.keys(this.constants)) {
+      if (!opts.fields.some((f) => f.name === name)) {
+        throw new DativoError('INTERNAL', `constant column ${name} is not a field of the table`, { context: { column: name } });
+      }
+    }
+  }
+
+  override _write(rows: Row[], _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.writeRows(rows).then(
+      () => callback(),
+      (err: unknown) => callback(toDativoError(err, { file: this.current?.relPath })),
+    );
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.closeFile().then(
+      () => callback(),
+      (err: unknown) => callback(toDativoError(err)),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const file = this.current;
+    this.current = undefined;
+    if (file === undefined) {
+      callback(error);
+      return;
+    }
+    file.writer.abort(error ?? new DativoError('ABORTED', 'parquet sink destroyed')).then(
+      () => callback(error),
+      (abortErr: unknown) => callback(error ?? toDativoError(abortErr)),
+    );
+  }
+
+  private async writeRows(rows: Row[]): Promise<void> {
+    if (!Array.isArray(rows)) {
+      throw new DativoError('INTERNAL', 'parquetSink expects Row[] batches', { context: { got: typeof rows } });
+    }
+    // Slices bound the Arrow buffers and let the size check run between row groups.
+    for (let start = 0; start < rows.length; start += this.rowGroupRows) {
+      const slice = start === 0 && rows.length <= this.rowGroupRows ? rows : rows.slice(start, start + this.rowGroupRows);
+      const file = this.current ?? this.openFile();
+      const built = buildRecordBatch(this.opts.fields, slice, this.constants, this.schema);
+      await file.writer.write(built.batch);
+      file.rows += slice.length;
+      if (file.stats === undefined) file.stats = built.stats;
+      else for (let i = 0; i < built.stats.length; i++) mergeColumnStats(file.stats[i]!, built.stats[i]!);
+      if (file.writer.bytesWritten >= this.target) await this.closeFile();
+    }
+  }
+
+  private openFile(): OpenFile {
+    this.seq += 1;
+    const name = `${this.opts.filePrefix}-${String(this.seq).padStart(5, '0')}.parquet`;
+    const relPath = posix.join(this.opts.directory, name);
+    const handle = this.opts.storage.createWriteStream(relPath, {
+      contentType: 'application/vnd.apache.parquet',
+      ...(this.opts.metadata !== undefined ? { metadata: this.opts.metadata } : {}),
+      ...(this.opts.signal !== undefined ? { signal: this.opts.signal } : {}),
+    });
+    const writer = new ParquetFileWriter(handle, {
+      fields: this.opts.fields,
+      constantColumns: Object.keys(this.constants),
+      rowGroupRows: this.rowGroupRows,
+      ...(this.opts.compression !== undefined ? { compression: this.opts.compression } : {}),
+      ...(this.opts.footerMetadata !== undefined ? { keyValueMetadata: this.opts.footerMetadata } : {}),
+    });
+    this.current = { writer, relPath, rows: 0, stats: undefined };
+    return this.current;
+  }
+
+  private async closeFile(): Promise<void> {
+    const file = this.current;
+    if (file === undefined) return;
+    this.current = undefined;
+    if (file.rows === 0) {
+      await file.writer.abort();
+      return;
+    }
+    const done = await file.writer.finish();
+    const columns: Record<string, ColumnStats> = {};
+    this.opts.fields.forEach((f, i) => {
+      const s = finishColumnStats(file.stats![i]!);
+      const size = done.footer?.columnSizes[f.name];
+      if (size !== undefined) s.sizeBytes = size;
+      columns[f.name] = s;
+    });
+    const dataFile: DataFile = {
+      uri: done.uri,
+      relativePath: this.opts.relativeTo === undefined ? file.relPath : posix.relative(this.opts.relativeTo, file.relPath),
+      fileSizeBytes: done.size,
+      recordCount: file.rows,
+      partition: { ...(this.opts.partition ?? {}) },
+      columns,
+      ...(done.footer !== undefined ? { splitOffsets: done.footer.splitOffsets } : {}),
+    };
+    if (done.footer !== undefined && done.footer.numRows !== file.rows) {
+      throw new DativoError('INTERNAL', `footer of ${file.relPath} says ${done.footer.numRows} rows, wrote ${file.rows}`, {
+        context: { file: file.relPath },
+      });
+    }
+    this.files.push(dataFile);
+    this.emit('file', dataFile);
+  }
+}
+
+/**
+ * Create a Parquet sink (object-mode Writable of `Row[]`). Files appear at
+ * their final path only when complete and durable; `destroy(err)` aborts
+ * the file in progress (files already finished stay, listed in `files`).
+ */
+export function parquetSink(opts: ParquetSinkOptions): ParquetSink {
+  return new ParquetSinkWritable(opts);
+}
