@@ -1,0 +1,81 @@
+/**
+ * Reading YAML config files: syntax errors become problems with the line and
+ * column, and a parsed file can tell on which line a key path sits, so that
+ * schema problems point into the file.
+ */
+import { readFile } from 'node:fs/promises';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document } from 'yaml';
+import type { KeyPath, Problems } from './problems.js';
+
+/** A parsed YAML file. */
+export interface YamlFile {
+  /** Absolute path. */
+  file: string;
+  /** The plain JS value (undefined for an empty file). */
+  data: unknown;
+  /** The 1-based line of the key at `path`, or of its nearest existing ancestor. */
+  lineOf(path: KeyPath): number | undefined;
+}
+
+/**
+ * Read and parse one YAML file. A missing/unreadable file or a syntax error is
+ * added to `problems` (file, no key, message with line and column) and
+ * undefined is returned. Duplicate keys are syntax errors.
+ */
+export async function readYamlFile(file: string, problems: Problems, what = 'file'): Promise<YamlFile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    problems.add(file, '', code === 'ENOENT' ? `${what} not found` : `cannot read ${what}: ${(err as Error).message}`);
+    return undefined;
+  }
+  return parseYamlText(text, file, problems);
+}
+
+/** Parse YAML text that came from `file` (see {@link readYamlFile}). */
+export function parseYamlText(text: string, file: string, problems: Problems): YamlFile | undefined {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    for (const e of doc.errors) {
+      // prettyErrors appends a code excerpt after the first line; the first line already says where.
+      const head = (e.message.split('\n')[0] ?? e.message).replace(/:\s*$/, '');
+      problems.add(file, '', `YAML syntax error: ${head}`);
+    }
+    return undefined;
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: 1000 });
+  return {
+    file,
+    data: data ?? undefined,
+    lineOf: (path) => lineOf(doc, lineCounter, path),
+  };
+}
+
+function lineOf(doc: Document, lc: LineCounter, path: KeyPath): number | undefined {
+  let node: unknown = doc.contents;
+  let offset: number | undefined = rangeStart(node);
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      if (pair === undefined) break;
+      offset = rangeStart(pair.key) ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg];
+      if (item === undefined) break;
+      offset = rangeStart(item) ?? offset;
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return offset === undefined ? undefined : lc.linePos(offset).line;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  const range = (node as { range?: [number, number, number] } | null)?.range;
+  return range?.[0];
+}
