@@ -1,0 +1,186 @@
+/**
+ * The Postgres record stream: one table (or custom query) read through a
+ * server-side portal inside one REPEATABLE READ READ ONLY transaction.
+ *
+ * Backpressure: a batch of `batchSize` rows is fetched (Execute with a row
+ * limit on the portal) only when `_read` is called, i.e. when the consumer
+ * has drained the buffer below the high-water mark; the server holds the rest.
+ * pg-query-stream is the Submittable that owns the portal; its cursor is driven
+ * directly so that one batch is pushed per fetch without a second buffer.
+ */
+import { Readable } from 'node:stream';
+import pg from 'pg';
+import QueryStream from 'pg-query-stream';
+import { DativoError } from '../../lib/errors.js';
+import type { ReadContext } from '../../lib/connector.js';
+import type { Row } from '../../lib/types.js';
+import { selectColumns, sourceLabel } from '../sql/columns.js';
+import { cursorFilter, type CursorFilter } from '../sql/cursor.js';
+import type { SqlConnectionSettings, TableSpec } from '../sql/options.js';
+import { mapPgError } from './errors.js';
+import { lookupUserTypes, poolConfig, quoteIdent, resolveSource, SESSION_SQL } from './session.js';
+import { parserFor, type TextParser } from './types.js';
+
+/** The SELECT of one read and its parameters. */
+export interface PgReadSql {
+  text: string;
+  values: string[];
+}
+
+/**
+ * Build the SELECT of one read: the chosen columns of `from`, filtered by the
+ * cursor (`>= $1`, plus `OR cursor IS NULL` on a first run with lookback).
+ */
+export function buildSelect(from: string, columns: readonly string[], filter: CursorFilter): PgReadSql {
+  const cols = columns.map(quoteIdent).join(', ');
+  const base = `SELECT ${cols} FROM ${from}`;
+  if (filter.mode === 'all') return { text: base, values: [] };
+  const c = quoteIdent(filter.field);
+  const cond = filter.includeNulls ? `(${c} >= $1 OR ${c} IS NULL)` : `${c} >= $1`;
+  return { text: `${base} WHERE ${cond}`, values: [filter.value] };
+}
+
+interface PortalCursor {
+  read(rows: number, cb: (err: Error | undefined, rows: Row[]) => void): void;
+}
+
+/** Object-mode Readable of one Postgres table; see the module comment. */
+export class PgSourceStream extends Readable {
+  private readonly ctx: ReadContext;
+  private readonly settings: SqlConnectionSettings;
+  private readonly table: TableSpec;
+  private pool: pg.Pool | undefined;
+  private client: pg.PoolClient | undefined;
+  private cursor: PortalCursor | undefined;
+  private fetching = false;
+  private done = false;
+  private readonly onAbort = (): void => {
+    this.destroy(new DativoError('ABORTED', 'read aborted', { context: this.errorContext() }));
+  };
+
+  constructor(ctx: ReadContext, settings: SqlConnectionSettings, table: TableSpec) {
+    // The buffer holds about one batch: `_read` (the next fetch) is asked for
+    // as soon as the consumer takes the first row of the batch just pushed,
+    // so fetching overlaps processing while memory stays ~2 batches.
+    super({ objectMode: true, highWaterMark: settings.batchSize });
+    this.ctx = ctx;
+    this.settings = settings;
+    this.table = table;
+  }
+
+  private errorContext(): Record<string, unknown> {
+    return { connector: 'postgres', object: this.table.object, table: sourceLabel(this.table) };
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    if (this.ctx.signal.aborted) {
+      callback(new DativoError('ABORTED', 'read aborted before start', { context: this.errorContext() }));
+      return;
+    }
+    this.ctx.signal.addEventListener('abort', this.onAbort, { once: true });
+    this.open().then(
+      () => callback(),
+      (err: unknown) => callback(mapPgError(err, this.errorContext())),
+    );
+  }
+
+  private async open(): Promise<void> {
+    const { ctx, table } = this;
+    const log = ctx.log;
+    this.pool = new pg.Pool(poolConfig(this.settings, 1));
+    // An idle pooled client that loses its server emits 'error' on the pool;
+    // the read already failed through its own callback.
+    this.pool.on('error', () => undefined);
+    this.client = await this.pool.connect();
+    this.client.on('error', (err) => this.destroy(mapPgError(err, this.errorContext())));
+    await this.client.query(SESSION_SQL);
+    // One snapshot for the whole table: a row updated during the scan is seen
+    // as it was at the start (and picked up by the next run), never missed.
+    await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+
+    const filter = cursorFilter(ctx, table);
+    const cursorField = filter.mode === 'from' ? filter.field : filter.field;
+    const src = await resolveSource(this.client, table);
+    const columns = selectColumns(
+      ctx.plan.asset,
+      src.fields.map((f) => f.name),
+      table,
+      { connector: 'postgres', ...(cursorField !== undefined ? { cursorField } : {}), ...(table.primaryKey ? { primaryKey: table.primaryKey } : {}), log },
+    );
+
+    if (filter.mode === 'from' && !filter.includeNulls) {
+      const c = quoteIdent(filter.field);
+      const r = await this.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${src.from} WHERE ${c} IS NULL`);
+      const n = Number(r.rows[0]?.n ?? 0);
+      if (n > 0) {
+        log.warn(
+          { event_type: 'cursor_nulls_skipped', count: n, cursor_field: filter.field, table: sourceLabel(table) },
+          `${n} row(s) of ${sourceLabel(table)} have a NULL ${filter.field}: they were read by the first run only and are not re-read incrementally`,
+        );
+      }
+    }
+
+    const byName = new Map(src.fields.map((f) => [f.name, f]));
+    const userTypes = await lookupUserTypes(
+      this.client,
+      columns.map((c) => byName.get(c)!.dataTypeID),
+    );
+    const parsers = new Map<number, TextParser>();
+    const types = {
+      getTypeParser: (oid: number): TextParser => {
+        let p = parsers.get(oid);
+        if (p === undefined) parsers.set(oid, (p = parserFor(oid, userTypes)));
+        return p;
+      },
+    };
+    const sql = buildSelect(src.from, columns, filter);
+    log.debug({ event_type: 'source_query', sql: sql.text, params: sql.values }, 'postgres query');
+    const qs = new QueryStream(sql.text, sql.values, { batchSize: this.settings.batchSize, types });
+    this.client.query(qs);
+    this.cursor = qs.cursor as PortalCursor;
+  }
+
+  override _read(): void {
+    if (this.fetching || this.done || this.cursor === undefined) return;
+    this.fetching = true;
+    const size = this.settings.batchSize;
+    this.cursor.read(size, (err, rows) => {
+      this.fetching = false;
+      if (this.destroyed) return;
+      if (err) {
+        this.destroy(mapPgError(err, this.errorContext()));
+        return;
+      }
+      if (rows.length < size) {
+        this.done = true;
+        for (const row of rows) this.push(row);
+        this.finish();
+        return;
+      }
+      for (const row of rows) this.push(row);
+    });
+  }
+
+  /** End of data: end the read-only transaction, then end the stream. */
+  private finish(): void {
+    this.client!.query('COMMIT').then(
+      () => this.push(null),
+      (err: unknown) => this.destroy(mapPgError(err, this.errorContext())),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.ctx.signal.removeEventListener('abort', this.onAbort);
+    const client = this.client;
+    const pool = this.pool;
+    this.client = undefined;
+    this.pool = undefined;
+    this.cursor = undefined;
+    // A clean end returns the connection; anything else (error, abort,
+    // early destroy) throws it away: closing the socket is what reliably
+    // stops a portal the server is still producing.
+    if (client) client.release(error !== null || !this.done ? true : undefined);
+    const end = pool ? pool.end().catch(() => undefined) : Promise.resolve();
+    end.then(() => callback(error));
+  }
+}

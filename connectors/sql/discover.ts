@@ -1,0 +1,50 @@
+/**
+ * Discovered SQL objects → an asset YAML (flat ODCS) that a job can use as is.
+ */
+import { stringify } from 'yaml';
+import type { DiscoveredObject } from '../../lib/connector.js';
+import type { JobPlan } from '../../lib/plan.js';
+
+/** Asset name of an object: lower case, `[a-z0-9_]` only. */
+export function assetNameOf(object: string): string {
+  return object.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '') || 'table';
+}
+
+/**
+ * Render discovered objects as asset YAML documents (one per object,
+ * separated by `---`): `apiVersion: v3.0.2`, `kind: DataContract`, name,
+ * version `1.0`, `source_type`, `object`, `schema` (type, `required` from
+ * NOT NULL, source type in the description), `primary_key`, and
+ * `cursor_field` when the job names one that the object has. Domain, data
+ * product, tenant and team are taken from the job's current asset when set.
+ */
+export function renderAssetYaml(plan: JobPlan, sourceType: string, objects: readonly DiscoveredObject[]): string {
+  const current = plan.asset;
+  const team = current.raw['team'];
+  const cursor = plan.source.incremental?.cursorField ?? current.cursorField;
+  return objects
+    .map((o) => {
+      const doc: Record<string, unknown> = {
+        apiVersion: 'v3.0.2',
+        kind: 'DataContract',
+        name: assetNameOf(o.name),
+        version: '1.0',
+        ...(current.domain !== undefined ? { domain: current.domain } : {}),
+        ...(current.dataProduct !== undefined ? { dataProduct: current.dataProduct } : {}),
+        tenant: current.tenant ?? plan.tenantId,
+        source_type: sourceType,
+        object: o.name,
+        schema: o.columns.map((c) => ({
+          name: c.name,
+          type: c.type,
+          required: c.required,
+          ...(c.sourceType !== undefined ? { description: `${sourceType} ${c.sourceType}` } : {}),
+        })),
+        ...(o.primaryKey.length > 0 ? { primary_key: o.primaryKey } : {}),
+        ...(cursor !== undefined && o.columns.some((c) => c.name === cursor) ? { cursor_field: cursor } : {}),
+        team: typeof team === 'object' && team !== null ? team : { owner: 'data-team@example.com' },
+      };
+      return stringify(doc, { lineWidth: 0 });
+    })
+    .join('---\n');
+}
