@@ -500,6 +500,9 @@ class JobContext {
       if (conn !== undefined) base['connection'] = conn;
     }
     const jobTarget = job.target ?? {};
+    const baseCatalog = base['catalog'] as { type?: string } | undefined;
+    // A catalog of another type replaces the recipe's rather than inheriting its name/uri.
+    if (baseCatalog !== undefined && jobTarget.catalog != null && jobTarget.catalog.type !== baseCatalog.type) delete base['catalog'];
     const merged = deepMerge<Record<string, unknown>>(base, jobTarget);
     if (tgt !== undefined) this.recipeMissing(tgt, job.target, false);
     const type = recipe?.type ?? job.target_connector ?? job.target?.type ?? DEFAULT_TARGET;

@@ -13,7 +13,7 @@ export interface YamlFile {
   file: string;
   /** The plain JS value (undefined for an empty file). */
   data: unknown;
-  /** The 1-based line of the key at `path`, or of its nearest existing ancestor. */
+  /** The 1-based line of the key at `path`; undefined when the path is not in the file. */
   lineOf(path: KeyPath): number | undefined;
 }
 
@@ -60,16 +60,16 @@ function lineOf(doc: Document, lc: LineCounter, path: KeyPath): number | undefin
   for (const seg of path) {
     if (isMap(node)) {
       const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
-      if (pair === undefined) break;
+      if (pair === undefined) return undefined;
       offset = rangeStart(pair.key) ?? offset;
       node = pair.value;
     } else if (isSeq(node) && typeof seg === 'number') {
       const item = node.items[seg];
-      if (item === undefined) break;
+      if (item === undefined) return undefined;
       offset = rangeStart(item) ?? offset;
       node = item;
     } else {
-      break;
+      return undefined;
     }
   }
   return offset === undefined ? undefined : lc.linePos(offset).line;
