@@ -1,0 +1,512 @@
+/**
+ * The Iceberg writer: create or evolve a table, then commit a run's data
+ * files as one snapshot with optimistic concurrency (reference iceberg.md
+ * A5, B4). Catalog-agnostic: it builds the new metadata and the REST-style
+ * requirements/updates, and a {@link Catalog} stores and swaps.
+ *
+ * Idempotency: the snapshot id is drawn once per call and kept across
+ * retries; before each attempt the table is checked for that id and for our
+ * data files being live already (a lost response, or a crashed process of
+ * the same run), so a file is never added twice.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DativoError, isDativoError } from '../errors.js';
+import type { Storage } from '../storage/types.js';
+import type { AssetField, DataFile } from '../types.js';
+import type { Catalog, CommitRequest, LoadedTable, TableIdent, TableMetadata, TableRequirement, TableUpdate } from './catalog.js';
+import { asLong } from './json.js';
+import { buildManifest, buildManifestList, readManifestEntries, readManifestList, type ManifestEntryInfo, type ManifestListEntry } from './manifest.js';
+import {
+  checkWritable,
+  currentSnapshot,
+  currentSnapshotId,
+  newSnapshotId,
+  newTableMetadata,
+  RUN_ID_SUMMARY_KEY,
+  snapshotsOf,
+  snapshotSummary,
+  type Snapshot,
+} from './metadata.js';
+import { bindSpec, defaultSpec } from './partition.js';
+import { joinUri, metadataDir, normalizeUri, storageKey } from './paths.js';
+import { planSchema, type IcebergSchema, type SchemaPlan } from './schema.js';
+
+/** Display name `ns1.ns2.table`. */
+export function identName(ident: TableIdent): string {
+  return [...ident.namespace, ident.name].join('.');
+}
+
+/** Options of {@link ensureTable}. */
+export interface EnsureTableOptions {
+  /** Asset columns plus system columns (`_dativo_ingested_at`, `_dativo_run_id`), in order. */
+  fields: AssetField[];
+  /** Table location URI used when the table is created (an existing table keeps its own). */
+  location: string;
+  /** Properties of a new table (merged over the defaults). */
+  properties?: Record<string, string>;
+  /** Attempts for the create / schema-change commit. Default 5. */
+  maxAttempts?: number;
+  signal?: AbortSignal;
+}
+
+/** Result of {@link ensureTable}. */
+export interface EnsuredTable {
+  table: LoadedTable;
+  /** `fields` with `fieldId` remapped to the table's ids: stamp these into the Parquet files. */
+  fields: AssetField[];
+  /** The schema the files must be written under (the table's current schema). */
+  schema: IcebergSchema;
+  created: boolean;
+  /** What evolution was committed by this call (empty lists when none). */
+  evolution: Pick<SchemaPlan, 'added' | 'promoted' | 'relaxed' | 'absent'>;
+}
+
+function now(metadata: TableMetadata): bigint {
+  // Java rejects metadata whose last-updated-ms goes back more than a minute
+  // behind its logs; never go back at all.
+  let t = BigInt(Date.now());
+  const prev = asLong(metadata['last-updated-ms']);
+  if (prev !== undefined && prev > t) t = prev;
+  for (const logKey of ['snapshot-log', 'metadata-log']) {
+    const log = (metadata[logKey] ?? []) as Record<string, unknown>[];
+    const last = asLong(log[log.length - 1]?.['timestamp-ms']);
+    if (last !== undefined && last > t) t = last;
+  }
+  return t;
+}
+
+/**
+ * Copy of `base.metadata` for the next version: new `last-updated-ms`, and the
+ * base file appended to `metadata-log` (trimmed to
+ * `write.metadata.previous-versions-max`, default 100).
+ */
+function nextMetadata(base: LoadedTable, ts: bigint): TableMetadata {
+  const md = structuredClone(base.metadata);
+  const props = (md.properties ?? {}) as Record<string, string>;
+  const max = Number(props['write.metadata.previous-versions-max'] ?? 100);
+  const log = [...((md['metadata-log'] ?? []) as Record<string, unknown>[])];
+  log.push({ 'metadata-file': base.metadataLocation, 'timestamp-ms': asLong(base.metadata['last-updated-ms']) ?? ts });
+  md['metadata-log'] = log.slice(Math.max(0, log.length - max));
+  md['last-updated-ms'] = ts;
+  return md;
+}
+
+/** Updates, requirements and metadata changes that put `plan.schema` in place. */
+function applySchema(md: TableMetadata, base: TableMetadata, plan: SchemaPlan, updates: TableUpdate[], reqs: TableRequirement[]): void {
+  if (!plan.changed) return;
+  reqs.push({ type: 'assert-current-schema-id', 'current-schema-id': base['current-schema-id'] });
+  if (plan.isNewSchema) {
+    reqs.push({ type: 'assert-last-assigned-field-id', 'last-assigned-field-id': base['last-column-id'] });
+    updates.push({ action: 'add-schema', schema: plan.schema, 'last-column-id': plan.lastColumnId });
+    updates.push({ action: 'set-current-schema', 'schema-id': -1 });
+    md.schemas = [...((md.schemas ?? []) as IcebergSchema[]), plan.schema];
+  } else {
+    updates.push({ action: 'set-current-schema', 'schema-id': plan.schema['schema-id'] });
+  }
+  md['current-schema-id'] = plan.schema['schema-id'];
+  md['last-column-id'] = Math.max(Number(md['last-column-id'] ?? 0), plan.lastColumnId);
+}
+
+function backoffMs(metadata: TableMetadata, attempt: number): number {
+  const props = (metadata.properties ?? {}) as Record<string, string>;
+  const min = Number(props['commit.retry.min-wait-ms'] ?? 100);
+  const max = Number(props['commit.retry.max-wait-ms'] ?? 60000);
+  const base = Math.min(max, min * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (1 + Math.random() * 0.1));
+}
+
+async function loadExisting(catalog: Catalog, ident: TableIdent): Promise<LoadedTable> {
+  const t = await catalog.loadTable(ident);
+  if (!t) throw new DativoError('SOURCE_NOT_FOUND', `table ${identName(ident)} does not exist (dropped while committing?)`, { context: { table: identName(ident) } });
+  return t;
+}
+
+/**
+ * Load the table, creating it (namespace included) when missing, and evolve
+ * its schema to accept `fields` (see {@link planSchema}): a needed schema
+ * change is committed right away, so the field ids returned are final before
+ * any Parquet file is written. Throws SCHEMA_INCOMPATIBLE, CATALOG_INVALID
+ * (not a v2 table), CATALOG_UNAVAILABLE.
+ */
+export async function ensureTable(catalog: Catalog, ident: TableIdent, opts: EnsureTableOptions): Promise<EnsuredTable> {
+  const name = identName(ident);
+  const maxAttempts = opts.maxAttempts ?? 5;
+  await catalog.createNamespaceIfMissing(ident.namespace);
+  const evolution = { added: [] as string[], promoted: [] as string[], relaxed: [] as string[], absent: [] as string[] };
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    opts.signal?.throwIfAborted();
+    let table = await catalog.loadTable(ident);
+    if (!table) {
+      const fresh = newTableMetadata({ location: opts.location, fields: opts.fields, ...(opts.properties ? { properties: opts.properties } : {}) });
+      try {
+        table = await catalog.createTable(ident, { location: fresh.metadata.location, metadata: fresh.metadata });
+        const plan = planSchema(table.metadata, opts.fields);
+        return { table, fields: plan.fields, schema: plan.schema, created: true, evolution };
+      } catch (err) {
+        if (isDativoError(err) && err.code === 'COMMIT_CONFLICT') {
+          lastError = err;
+          continue; // created concurrently: load it
+        }
+        throw err;
+      }
+    }
+    checkWritable(table.metadata, name);
+    const plan = planSchema(table.metadata, opts.fields);
+    evolution.absent = plan.absent;
+    if (!plan.changed) return { table, fields: plan.fields, schema: plan.schema, created: false, evolution };
+    const ts = now(table.metadata);
+    const md = nextMetadata(table, ts);
+    const updates: TableUpdate[] = [];
+    const requirements: TableRequirement[] = [{ type: 'assert-table-uuid', uuid: table.metadata['table-uuid'] }];
+    applySchema(md, table.metadata, plan, updates, requirements);
+    try {
+      const committed = await catalog.commit(table, { requirements, updates, newMetadata: md });
+      evolution.added.push(...plan.added);
+      evolution.promoted.push(...plan.promoted);
+      evolution.relaxed.push(...plan.relaxed);
+      const after = planSchema(committed.metadata, opts.fields);
+      return { table: committed, fields: after.fields, schema: after.schema, created: false, evolution };
+    } catch (err) {
+      // Conflict or unknown outcome: re-plan against a fresh load (an
+      // evolution that did land makes the next plan a no-op).
+      if (isDativoError(err) && (err.code === 'COMMIT_CONFLICT' || err.code === 'CATALOG_UNAVAILABLE')) {
+        lastError = err;
+        await sleep(backoffMs(table.metadata, attempt), undefined, opts.signal ? { signal: opts.signal } : undefined);
+        continue;
+      }
+      throw err;
+    }
+  }
+  throw new DativoError('COMMIT_CONFLICT', `could not create or evolve table ${name} after ${maxAttempts} attempts`, {
+    cause: lastError,
+    context: { table: name },
+  });
+}
+
+/** Options of {@link commitFiles}. */
+export interface CommitFilesOptions {
+  /** Durable Parquet files of this run (may be empty: the snapshot then only records the summary). */
+  files: DataFile[];
+  /** `append` keeps the table's files; `overwrite` replaces all of them (full refresh). */
+  mode: 'append' | 'overwrite';
+  /** Extra summary keys, e.g. `dativo.run-id` (used for reconciliation) and `dativo.cursor.<object>`. */
+  summary: Record<string, string>;
+  /** The columns the files were written with (asset + system columns; field ids as returned by {@link ensureTable}). */
+  fields: AssetField[];
+  /** Location for a table that does not exist yet. */
+  location: string;
+  /** Storage of the warehouse: manifests and manifest lists are written through it. */
+  storage: Storage;
+  /** Table properties: used on create, and set in the commit when the table's values differ. */
+  properties?: Record<string, string>;
+  /** Commit attempts on conflict. Default 5. */
+  maxAttempts?: number;
+  signal?: AbortSignal;
+}
+
+/** Result of {@link commitFiles}. */
+export interface CommitResult {
+  snapshotId: bigint;
+  sequenceNumber: bigint;
+  metadataLocation: string;
+  /** True when the commit had already landed (lost response, or an earlier process of the same run). */
+  alreadyCommitted: boolean;
+}
+
+/** Reads manifests once per process: manifest files are immutable. */
+class ManifestCache {
+  private readonly lists = new Map<string, ManifestListEntry[]>();
+  private readonly manifests = new Map<string, ManifestEntryInfo[]>();
+  constructor(private readonly storage: Storage) {}
+
+  async list(uri: string): Promise<ManifestListEntry[]> {
+    let rows = this.lists.get(uri);
+    if (!rows) {
+      rows = readManifestList(await this.storage.read(storageKey(this.storage, uri)), uri);
+      this.lists.set(uri, rows);
+    }
+    return rows;
+  }
+
+  async entries(row: ManifestListEntry): Promise<ManifestEntryInfo[]> {
+    let e = this.manifests.get(row.manifest_path);
+    if (!e) {
+      e = readManifestEntries(await this.storage.read(storageKey(this.storage, row.manifest_path)), row, row.manifest_path);
+      this.manifests.set(row.manifest_path, e);
+    }
+    return e;
+  }
+}
+
+/**
+ * Which of `ours` are live (ADDED/EXISTING data entries) in the current
+ * snapshot, mapped to the snapshot that added each.
+ */
+async function liveFiles(metadata: TableMetadata, ours: Set<string>, cache: ManifestCache): Promise<Map<string, bigint>> {
+  const found = new Map<string, bigint>();
+  const snap = currentSnapshot(metadata);
+  if (!snap || ours.size === 0) return found;
+  for (const row of await cache.list(snap['manifest-list'])) {
+    if (row.content !== 0) continue;
+    for (const e of await cache.entries(row)) {
+      if (e.status === 2 || e.content !== 0) continue;
+      const p = normalizeUri(e.filePath);
+      if (ours.has(p)) found.set(p, e.snapshotId);
+    }
+  }
+  return found;
+}
+
+/**
+ * If this commit is already in the table, the snapshot that holds it:
+ * our snapshot id is present, or every one of our files is live and was
+ * added by a snapshot whose `dativo.run-id` is ours. Some but not all of our
+ * files live, or live under another run → CATALOG_INVALID (never add a file
+ * twice).
+ */
+async function findLanded(
+  metadata: TableMetadata,
+  snapshotId: bigint,
+  runId: string | undefined,
+  ours: Set<string>,
+  cache: ManifestCache,
+  table: string,
+): Promise<Snapshot | undefined> {
+  const snaps = snapshotsOf(metadata);
+  const mine = snaps.find((s) => asLong(s['snapshot-id']) === snapshotId);
+  if (mine) return mine;
+  const live = await liveFiles(metadata, ours, cache);
+  if (live.size === 0) return undefined;
+  const adders = new Set(live.values());
+  const adder = adders.size === 1 ? snaps.find((s) => asLong(s['snapshot-id']) === [...adders][0]) : undefined;
+  if (live.size === ours.size && adder && runId !== undefined && adder.summary?.[RUN_ID_SUMMARY_KEY] === runId) return adder;
+  throw new DativoError(
+    'CATALOG_INVALID',
+    `${live.size} of the ${ours.size} data files of this commit are already live in table ${table} (added by snapshot ${[...adders].join(', ')}); refusing to add them twice`,
+    { context: { table, files: [...live.keys()].slice(0, 10), snapshotId: [...adders].join(',') } },
+  );
+}
+
+/** Check that each file's column field ids are the table's ids for those names. */
+function checkFieldIds(files: DataFile[], schema: IcebergSchema, table: string): void {
+  const ids = new Map(schema.fields.map((f) => [f.name, f.id]));
+  const bad: string[] = [];
+  for (const f of files) {
+    for (const [name, stats] of Object.entries(f.columns)) {
+      const id = ids.get(name);
+      if (id !== undefined && stats.fieldId !== id) bad.push(`${name} (file id ${stats.fieldId}, table id ${id})`);
+    }
+  }
+  if (bad.length > 0) {
+    throw new DativoError('SCHEMA_INCOMPATIBLE', `data files were written with field ids that table ${table} no longer uses: ${[...new Set(bad)].join(', ')}`, {
+      context: { table, columns: [...new Set(bad)] },
+    });
+  }
+}
+
+/**
+ * Commit `files` as one snapshot on `main` (see module doc). Per attempt:
+ * load the table; return early if the commit already landed; plan the schema
+ * (a compatible evolution is committed together with the snapshot); build the
+ * manifest list (append: our manifest first, then every manifest of the
+ * current snapshot; overwrite: ours only), the snapshot and the new metadata;
+ * commit with `assert-table-uuid` + `assert-ref-snapshot-id main`. COMMIT_CONFLICT →
+ * backoff and retry on the new head; CATALOG_UNAVAILABLE → reload and check
+ * whether the snapshot landed (success with `alreadyCommitted`), retry if it
+ * certainly did not, rethrow if the table cannot be read.
+ */
+export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: CommitFilesOptions): Promise<CommitResult> {
+  const name = identName(ident);
+  const maxAttempts = opts.maxAttempts ?? 5;
+  const runId = opts.summary[RUN_ID_SUMMARY_KEY];
+  const storage = opts.storage;
+  const cache = new ManifestCache(storage);
+  const ours = new Set(opts.files.map((f) => normalizeUri(f.uri)));
+  if (ours.size !== opts.files.length) {
+    throw new DativoError('INTERNAL', `the same data file is listed twice in one commit to ${name}`, { context: { table: name } });
+  }
+
+  const ensured = await ensureTable(catalog, ident, {
+    fields: opts.fields,
+    location: opts.location,
+    ...(opts.properties ? { properties: opts.properties } : {}),
+    maxAttempts,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  let base = ensured.table;
+  const snapshotId = newSnapshotId(snapshotsOf(base.metadata).map((s) => asLong(s['snapshot-id'])!));
+  const commitUuid = randomUUID();
+  let manifest: { specId: number; row: Omit<ManifestListEntry, 'sequence_number' | 'min_sequence_number'>; partitionCount: number; key: string } | undefined;
+  const written: string[] = [];
+  const lists: string[] = [];
+  let lastError: unknown;
+  // After an unknown outcome a late write could still land: never delete then.
+  let uncertain = false;
+
+  const landedResult = (snap: Snapshot, table: LoadedTable): CommitResult => ({
+    snapshotId: asLong(snap['snapshot-id'])!,
+    sequenceNumber: asLong(snap['sequence-number']) ?? 0n,
+    metadataLocation: table.metadataLocation,
+    alreadyCommitted: true,
+  });
+
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    opts.signal?.throwIfAborted();
+    if (attempt > 1) base = await loadExisting(catalog, ident);
+    const md0 = base.metadata;
+    checkWritable(md0, name);
+    const landed = await findLanded(md0, snapshotId, runId, ours, cache, name);
+    if (landed) return landedResult(landed, base);
+
+    const plan = planSchema(md0, opts.fields);
+    checkFieldIds(opts.files, plan.schema, name);
+    const spec = defaultSpec(md0);
+    const location = String(md0.location);
+    const metaDir = metadataDir(location, md0.properties as Record<string, string> | undefined);
+
+    if (opts.files.length > 0 && (!manifest || manifest.specId !== spec['spec-id'])) {
+      const built = buildManifest(opts.files, { schema: plan.schema, spec, partition: bindSpec(spec, plan.schema), snapshotId });
+      const uri = joinUri(metaDir, `${commitUuid}-m${written.length}.avro`);
+      const key = storageKey(storage, uri);
+      await storage.writeAtomic(key, built.bytes, { contentType: 'application/octet-stream' });
+      written.push(key);
+      manifest = {
+        specId: spec['spec-id'],
+        key,
+        partitionCount: built.partitionCount,
+        row: {
+          manifest_path: uri,
+          manifest_length: BigInt(built.bytes.length),
+          partition_spec_id: spec['spec-id'],
+          content: 0,
+          added_snapshot_id: snapshotId,
+          added_files_count: built.addedFiles,
+          existing_files_count: 0,
+          deleted_files_count: 0,
+          added_rows_count: built.addedRows,
+          existing_rows_count: 0n,
+          deleted_rows_count: 0n,
+          partitions: built.partitions,
+          key_metadata: null,
+        },
+      };
+    }
+
+    const parent = currentSnapshot(md0);
+    const parentId = currentSnapshotId(md0);
+    const seq = (asLong(md0['last-sequence-number']) ?? 0n) + 1n;
+    const rows: ManifestListEntry[] = [];
+    if (manifest) rows.push({ ...manifest.row, sequence_number: seq, min_sequence_number: seq });
+    if (opts.mode === 'append' && parent) rows.push(...(await cache.list(parent['manifest-list'])));
+    const listUri = joinUri(metaDir, `snap-${snapshotId}-${attempt}-${commitUuid}.avro`);
+    const listKey = storageKey(storage, listUri);
+    await storage.writeAtomic(listKey, buildManifestList(rows, { snapshotId, parentSnapshotId: parentId, sequenceNumber: seq }), {
+      contentType: 'application/octet-stream',
+    });
+    lists.push(listKey);
+
+    const ts = now(md0);
+    const summary = snapshotSummary({
+      operation: opts.mode,
+      addedFiles: opts.files.length,
+      addedRecords: opts.files.reduce((s, f) => s + BigInt(f.recordCount), 0n),
+      addedBytes: opts.files.reduce((s, f) => s + BigInt(f.fileSizeBytes), 0n),
+      changedPartitions: manifest?.partitionCount ?? 0,
+      parent: parent?.summary,
+      extra: opts.summary,
+    });
+    const snapshot: Snapshot = {
+      'snapshot-id': snapshotId,
+      ...(parentId !== null ? { 'parent-snapshot-id': parentId } : {}),
+      'sequence-number': seq,
+      'timestamp-ms': ts,
+      'manifest-list': listUri,
+      summary,
+      'schema-id': plan.schema['schema-id'],
+    };
+
+    const md = nextMetadata(base, ts);
+    const updates: TableUpdate[] = [];
+    const requirements: TableRequirement[] = [
+      { type: 'assert-table-uuid', uuid: md0['table-uuid'] },
+      { type: 'assert-ref-snapshot-id', ref: 'main', 'snapshot-id': parentId },
+    ];
+    applySchema(md, md0, plan, updates, requirements);
+    const props = (md0.properties ?? {}) as Record<string, string>;
+    const changedProps = Object.fromEntries(Object.entries(opts.properties ?? {}).filter(([k, v]) => props[k] !== v));
+    if (Object.keys(changedProps).length > 0) {
+      updates.push({ action: 'set-properties', updates: changedProps });
+      md.properties = { ...props, ...changedProps };
+    }
+    updates.push({ action: 'add-snapshot', snapshot });
+    updates.push({ action: 'set-snapshot-ref', 'ref-name': 'main', type: 'branch', 'snapshot-id': snapshotId });
+    md.snapshots = [...snapshotsOf(md0), snapshot];
+    md['last-sequence-number'] = seq;
+    md['current-snapshot-id'] = snapshotId;
+    md.refs = { ...((md0.refs ?? {}) as Record<string, unknown>), main: { 'snapshot-id': snapshotId, type: 'branch' } };
+    md['snapshot-log'] = [...((md0['snapshot-log'] ?? []) as unknown[]), { 'snapshot-id': snapshotId, 'timestamp-ms': ts }];
+
+    const change: CommitRequest = { requirements, updates, newMetadata: md };
+    try {
+      const committed = await catalog.commit(base, change);
+      await removeQuietly(storage, lists.slice(0, -1));
+      return { snapshotId, sequenceNumber: seq, metadataLocation: committed.metadataLocation, alreadyCommitted: false };
+    } catch (err) {
+      if (!isDativoError(err)) throw err;
+      if (err.code === 'COMMIT_CONFLICT') {
+        lastError = err;
+        if (attempt < maxAttempts) await sleep(backoffMs(md0, attempt), undefined, opts.signal ? { signal: opts.signal } : undefined);
+        continue;
+      }
+      if (err.code === 'CATALOG_UNAVAILABLE') {
+        // Unknown outcome: look before retrying; delete nothing.
+        const check = await statusCheck(catalog, ident, snapshotId, md0);
+        if (check === 'unreachable') throw err;
+        if (check.landed) return landedResult(check.landed, check.table);
+        uncertain = true;
+        lastError = err;
+        continue;
+      }
+      throw err;
+    }
+  }
+  // Definitely not committed: what this call wrote is garbage.
+  if (!uncertain) await removeQuietly(storage, [...lists, ...written]);
+  const reason = lastError instanceof Error ? lastError.message : 'conflicts';
+  throw new DativoError('COMMIT_CONFLICT', `could not commit to table ${name} after ${maxAttempts} attempts: ${reason}`, {
+    cause: lastError,
+    context: { table: name, snapshotId: snapshotId.toString() },
+  });
+}
+
+/** Reload (up to 3 tries) after an unknown commit outcome and look for our snapshot. */
+async function statusCheck(
+  catalog: Catalog,
+  ident: TableIdent,
+  snapshotId: bigint,
+  md: TableMetadata,
+): Promise<'unreachable' | { table: LoadedTable; landed: Snapshot | undefined }> {
+  for (let i = 1; i <= 3; i++) {
+    try {
+      const table = await loadExisting(catalog, ident);
+      const landed = snapshotsOf(table.metadata).find((s) => asLong(s['snapshot-id']) === snapshotId);
+      return { table, landed };
+    } catch (err) {
+      if (!isDativoError(err) || err.code !== 'CATALOG_UNAVAILABLE') throw err;
+      await sleep(backoffMs(md, i + 2));
+    }
+  }
+  return 'unreachable';
+}
+
+async function removeQuietly(storage: Storage, keys: string[]): Promise<void> {
+  for (const k of keys) {
+    try {
+      await storage.delete(k);
+    } catch {
+      // An orphan file is harmless; failing a successful commit over it is not.
+    }
+  }
+}
