@@ -216,6 +216,17 @@ class JobContext {
     return r;
   }
 
+  /**
+   * A connector named by `*_connector` without a recipe: a registry name as is,
+   * or a third-party module path (`./x.js`, `/abs/x.js`, `*.mjs`...) made absolute
+   * against the job folder, then cwd.
+   */
+  connectorName(name: string | undefined): string | undefined {
+    if (name === undefined || !/^\.{1,2}[/\\]|^[/\\]|\.(m|c)?[jt]s$/.test(name)) return name;
+    const r = resolveJobPath(name, this.jobDir, this.cwd);
+    return r.path;
+  }
+
   /** Report a recipe's missing variables, except where the job overrides the key that used them. */
   recipeMissing(r: ReadRecipe, jobBlock: unknown, incrementalOn: boolean): void {
     for (const m of r.missing) {
@@ -293,7 +304,7 @@ class JobContext {
     }
     const src = await this.recipeFor('source', job);
     const tgt = await this.recipeFor('target', job);
-    const sourceType = src?.recipe.type ?? job.source_connector ?? job.source?.type;
+    const sourceType = src?.recipe.type ?? this.connectorName(job.source_connector) ?? job.source?.type;
     const assetPath = await this.resolveAssetPath(job, sourceType);
     const asset = assetPath === undefined ? undefined : await readAsset(assetPath, this.problems);
 
@@ -505,7 +516,7 @@ class JobContext {
     if (baseCatalog !== undefined && jobTarget.catalog != null && jobTarget.catalog.type !== baseCatalog.type) delete base['catalog'];
     const merged = deepMerge<Record<string, unknown>>(base, jobTarget);
     if (tgt !== undefined) this.recipeMissing(tgt, job.target, false);
-    const type = recipe?.type ?? job.target_connector ?? job.target?.type ?? DEFAULT_TARGET;
+    const type = recipe?.type ?? this.connectorName(job.target_connector) ?? job.target?.type ?? DEFAULT_TARGET;
     const conn = isPlainObject(merged['connection']) ? merged['connection'] : {};
     this.collectSecrets(conn);
 

@@ -215,3 +215,18 @@ test('asset: <name> without asset_path finds a single <name>.yaml next to the jo
     await t.cleanup();
   }
 });
+
+test('a third-party connector module named by path resolves against the job folder; a bare name stays as is', async () => {
+  const t = await tempTree();
+  try {
+    await t.write('orders.yaml', ORDERS_ASSET);
+    await t.write('jobs/my-source.mjs', 'export default {};\n');
+    const job = await t.write('jobs/j.yaml', 'tenant_id: acme\nsource_connector: ./my-source.mjs\nasset_path: ../orders.yaml\n');
+    assert.equal((await loadJob(job, { cwd: t.dir, env: {} })).source.type, path.join(t.dir, 'jobs/my-source.mjs'));
+    const named = await t.write('jobs/k.yaml', 'tenant_id: acme\nsource_connector: no_such_connector\nasset_path: ../orders.yaml\n');
+    // Unknown names are the registry's to report.
+    assert.equal((await loadJob(named, { cwd: t.dir, env: {} })).source.type, 'no_such_connector');
+  } finally {
+    await t.cleanup();
+  }
+});
