@@ -118,6 +118,8 @@ export class ParquetFileWriter {
       },
       { highWaterMark: 0 },
     );
+    // A storage failure (e.g. the directory cannot be created) stops the encoder at once.
+    handle.stream.on('error', (err) => this.fail(err));
     const props = buildProperties(options);
     this.pump = transformParquetStream(input, props).then((out) => this.drain(out as ReadableStream<Uint8Array>));
     this.pump.catch((err: unknown) => this.fail(err));
@@ -214,7 +216,8 @@ export class ParquetFileWriter {
       this.state = 'done';
       return { ...res, footer: readFooter(concat(this.tail, this.tailBytes), res.size) };
     } catch (err) {
-      await this.abort(err);
+      // The original failure matters more than a failed cleanup.
+      await this.abort(err).catch(() => {});
       throw err;
     }
   }

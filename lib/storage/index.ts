@@ -18,8 +18,8 @@ export { LocalStorage } from './local.js';
 export async function openStorage(warehouse: string, s3?: S3Settings): Promise<Storage> {
   if (warehouse.startsWith('file://')) return new LocalStorage(warehouse);
   if (warehouse.startsWith('s3://') || warehouse.startsWith('s3a://')) {
-    const mod = (await import('./s3.js')) as { createS3Storage(warehouse: string, s3?: S3Settings): Storage | Promise<Storage> };
-    return await mod.createS3Storage(warehouse, s3);
+    const { createS3Storage } = await import('./s3.js');
+    return await createS3Storage(warehouse, s3);
   }
   throw new DativoError('CONFIG_INVALID', `unsupported warehouse URI (expected file:// or s3://): ${warehouse}`, {
     context: { key: 'target.warehouse', warehouse },

@@ -226,7 +226,8 @@ class LocalWriteHandle implements WriteHandle {
         await closed;
       }
       await unlink(this.stream.tempPath).catch((err: unknown) => {
-        if (!isCode(err, 'ENOENT')) throw fsError(err, 'delete', this.stream.tempPath);
+        // ENOTDIR: the directory never existed, so neither did the temp file.
+        if (!isCode(err, 'ENOENT') && !isCode(err, 'ENOTDIR')) throw fsError(err, 'delete', this.stream.tempPath);
       });
     })();
     return this.abortPromise;

@@ -37,7 +37,8 @@ export interface DuckDBReadBack {
   rows: Row[];
 }
 
-function duckToCanonical(v: unknown): unknown {
+/** A DuckDB value in canonical form (decimal string, µs bigint, days, Uint8Array). */
+export function duckToCanonical(v: unknown): unknown {
   if (v instanceof DuckDBDecimalValue) return formatDecimal(v.value, v.scale);
   if (v instanceof DuckDBTimestampTZValue || v instanceof DuckDBTimestampValue) return v.micros;
   if (v instanceof DuckDBDateValue) return v.days;
@@ -70,7 +71,7 @@ export async function readParquetWithDuckDB(path: string): Promise<DuckDBReadBac
       compression: undefined,
       rows: [],
     };
-    for (const r of (await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${p})`)).getRowObjectsJS()) {
+    for (const r of (await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${p}, hive_partitioning = false)`)).getRowObjectsJS()) {
       out.types[String(r.column_name)] = String(r.column_type);
     }
     const schema = (await conn.runAndReadAll(`SELECT name, field_id, repetition_type, logical_type FROM parquet_schema(${p})`)).getRowObjectsJS();
@@ -90,7 +91,7 @@ export async function readParquetWithDuckDB(path: string): Promise<DuckDBReadBac
     ).getRowObjectsJS();
     out.rowGroupRows = meta.map((r) => Number(r.n));
     out.compression = meta[0] === undefined ? undefined : String(meta[0].c);
-    const data = await conn.runAndReadAll(`SELECT * FROM read_parquet(${p})`);
+    const data = await conn.runAndReadAll(`SELECT * FROM read_parquet(${p}, hive_partitioning = false)`);
     out.rows = data.getRowObjects().map((r) => {
       const row: Row = {};
       for (const [k, v] of Object.entries(r)) row[k] = duckToCanonical(v);
