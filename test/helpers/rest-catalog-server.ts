@@ -56,7 +56,9 @@ export type FaultAction =
   /** Destroy the socket without answering. */
   | { close: true }
   /** Wait, then carry on normally. */
-  | { delayMs: number };
+  | { delayMs: number }
+  /** Await this (e.g. let another writer commit in between), then carry on normally. */
+  | { call: () => Promise<void> | void };
 
 export interface Fault {
   op: RestOp;
@@ -68,7 +70,8 @@ export interface Fault {
    * Default `before`.
    */
   when?: 'before' | 'after';
-  action: FaultAction;
+  /** One action, or several carried out in order (e.g. `[{call}, {close: true}]`). */
+  action: FaultAction | FaultAction[];
 }
 
 export interface RestCatalogServerOptions {
@@ -232,18 +235,24 @@ export async function startRestCatalog(options: RestCatalogServerOptions): Promi
   /** Carry out a fault at one stage. True when the request was finished (answered or dropped). */
   async function act(fault: Fault | undefined, stage: 'before' | 'after', res: ServerResponse, record: RecordedRequest): Promise<boolean> {
     if (!fault || (fault.when ?? 'before') !== stage) return false;
-    const a = fault.action;
-    if ('delayMs' in a) {
-      await new Promise((r) => setTimeout(r, a.delayMs));
-      return false;
-    }
-    if ('close' in a) {
-      record.status = 'closed';
-      res.socket?.destroy();
+    for (const a of Array.isArray(fault.action) ? fault.action : [fault.action]) {
+      if ('delayMs' in a) {
+        await new Promise((r) => setTimeout(r, a.delayMs));
+        continue;
+      }
+      if ('call' in a) {
+        await a.call();
+        continue;
+      }
+      if ('close' in a) {
+        record.status = 'closed';
+        res.socket?.destroy();
+        return true;
+      }
+      reply(res, record, a.status, errorBody(new HttpError(a.status, a.type ?? defaultErrorType(a.status), a.message ?? `injected ${a.status}`)));
       return true;
     }
-    reply(res, record, a.status, errorBody(new HttpError(a.status, a.type ?? defaultErrorType(a.status), a.message ?? `injected ${a.status}`)));
-    return true;
+    return false;
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, record: RecordedRequest): Promise<void> {
