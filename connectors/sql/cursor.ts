@@ -20,7 +20,7 @@ import type { FieldKind } from '../../lib/types.js';
 import { formatDateDays, formatTimestampMicros } from '../../lib/records/time.js';
 import type { TableSpec } from './options.js';
 
-/** How the cursor value is compared: decides how it is bound as a parameter. */
+/** How the cursor value is bound as a parameter (`text`: as the saved text, compared in the column's type). */
 export type CursorKind = 'timestamp' | 'date' | 'integer' | 'text';
 
 /** The filter of one read. */
@@ -52,6 +52,8 @@ function kindOf(strategy: string, assetKind: FieldKind | undefined): CursorKind 
       return 'integer';
     case 'string':
     case 'decimal':
+    case 'float':
+    case 'double':
       return 'text';
     default:
       return 'timestamp';
