@@ -203,6 +203,11 @@ export interface CommitFilesOptions {
   properties?: Record<string, string>;
   /** Commit attempts on conflict. Default 5. */
   maxAttempts?: number;
+  /**
+   * Snapshot id to use (positive, < 2^63), e.g. one the caller persisted to
+   * recognise its commit later. Default: a random id as Java draws it.
+   */
+  snapshotId?: bigint;
   signal?: AbortSignal;
 }
 
@@ -336,7 +341,10 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   let base = ensured.table;
-  const snapshotId = newSnapshotId(snapshotsOf(base.metadata).map((s) => asLong(s['snapshot-id'])!));
+  const snapshotId = opts.snapshotId ?? newSnapshotId(snapshotsOf(base.metadata).map((s) => asLong(s['snapshot-id'])!));
+  if (snapshotId <= 0n || snapshotId > 0x7fffffffffffffffn) {
+    throw new DativoError('INTERNAL', `snapshot id ${snapshotId} is not a positive 63-bit value`, { context: { table: name } });
+  }
   const commitUuid = randomUUID();
   let manifest: { specId: number; row: Omit<ManifestListEntry, 'sequence_number' | 'min_sequence_number'>; partitionCount: number; key: string } | undefined;
   const written: string[] = [];
