@@ -553,7 +553,8 @@ class JobContext {
         this.problem([...s3Key, 'bucket'], 'required for an S3 warehouse');
       } else {
         prefix = (prefix ?? '').replace(/^\/+|\/+$/g, '');
-        const endpoint = str('endpoint');
+        // The AWS SDK's own variables, so that a job behaves as the aws CLI would.
+        const endpoint = str('endpoint') ?? (this.env['AWS_ENDPOINT_URL_S3'] || this.env['AWS_ENDPOINT_URL'] || undefined);
         const pathStyle = b['path_style_access'];
         s3 = {
           bucket,
@@ -644,7 +645,7 @@ class JobContext {
       }
       case 'nessie': {
         const nessie = isPlainObject(conn['nessie']) ? conn['nessie'] : {};
-        const base = c.uri ?? (typeof nessie['uri'] === 'string' && nessie['uri'] !== '' ? nessie['uri'] : undefined);
+        const base = c.uri ?? (typeof nessie['uri'] === 'string' && nessie['uri'] !== '' ? nessie['uri'] : undefined) ?? (this.env['NESSIE_URI'] || undefined);
         if (base === undefined) {
           this.problem(['target', 'connection', 'nessie', 'uri'], 'required for the nessie catalog (e.g. http://nessie:19120)');
           return undefined;

@@ -107,6 +107,13 @@ test('catalogs: nessie via its Iceberg REST endpoint (branch main by default), r
     const branch = await t.write('b.yaml', `${head}target:\n  catalog: nessie\n  branch: dev\n  connection: {nessie: {uri: "http://nessie:19120"}}\n`);
     const bc = (await loadJob(branch, { cwd: t.dir, env: {} })).target.catalog;
     assert.deepEqual(bc, { type: 'rest', name: 'nessie', uri: 'http://nessie:19120/iceberg', prefix: 'dev' });
+    const envUri = await t.write('e.yaml', `${head}target: {catalog: nessie}\n`);
+    assert.deepEqual((await loadJob(envUri, { cwd: t.dir, env: { NESSIE_URI: 'http://n:19120/iceberg/' } })).target.catalog, {
+      type: 'rest',
+      name: 'nessie',
+      uri: 'http://n:19120/iceberg',
+      prefix: 'main',
+    });
 
     const rest = await t.write('r.yaml', `${head}target:\n  catalog: {type: rest, uri: "https://cat", token: "\${CAT_TOKEN}", warehouse: wh1, prefix: p}\n`);
     const rp = await loadJob(rest, { cwd: t.dir, env: { CAT_TOKEN: 'tok-123' } });
@@ -142,6 +149,12 @@ test('S3: flat connection block, env credentials and region fallback, path style
     assert.deepEqual(plan.secrets, ['SK']);
     const aws = await t.write('a.yaml', `tenant_id: acme\nsource_connector: csv\nasset_path: orders.yaml\ntarget:\n  connection: {s3: {bucket: lake}}\n`);
     assert.deepEqual((await loadJob(aws, { cwd: t.dir, env: {} })).target.s3, { bucket: 'lake', region: 'us-east-1', forcePathStyle: false });
+    assert.deepEqual((await loadJob(aws, { cwd: t.dir, env: { AWS_ENDPOINT_URL: 'http://minio:9000' } })).target.s3, {
+      bucket: 'lake',
+      region: 'us-east-1',
+      endpoint: 'http://minio:9000',
+      forcePathStyle: true,
+    });
   } finally {
     await t.cleanup();
   }
