@@ -1,7 +1,8 @@
 /**
  * The record coercer: raw source values → canonical values (the table in
- * lib/types.ts). Compiled once per asset into an array of per-field closures;
- * coercing a record allocates only the output row and its result wrapper.
+ * lib/types.ts). Compiled once per asset: per-field coercer closures called
+ * from a generated record function; coercing a record allocates only the
+ * output row and its result wrapper.
  */
 import type { Asset, AssetField, Row } from '../types.js';
 import { compileConstraints } from './constraints.js';
@@ -58,58 +59,51 @@ export interface CoercerOptions {
  * All refused values of a record are reported together.
  */
 export function compileCoercer(fields: AssetField[], opts: CoercerOptions = {}): Coercer {
-  const n = fields.length;
   const names = fields.map((f) => f.name);
   const coercers = fields.map((f) => fieldCoercer(f.type));
-  const required = fields.map((f) => f.required);
-  const emptyIsValue = fields.map((f) => f.type.kind === 'string');
   const known = new Set(names);
   const reported = new Set<string>();
   const onUnknown = opts.onUnknownField;
   const constraints = compileConstraints(fields, opts.rawSchema, opts.file);
 
-  function reportUnknown(raw: Row): void {
+  const reportUnknown = (raw: Row): void => {
     for (const k in raw) {
       if (!known.has(k) && !reported.has(k)) {
         reported.add(k);
         onUnknown!(k);
       }
     }
-  }
-
-  return function coerce(raw: Row): CoerceResult {
-    const out: Row = {};
-    let errors: FieldError[] | undefined;
-    let present = 0;
-    for (let i = 0; i < n; i++) {
-      const name = names[i]!;
-      const v = raw[name];
-      if (v !== undefined) present++;
-      if (v === null || v === undefined || (v === '' && !emptyIsValue[i])) {
-        if (required[i]) (errors ??= []).push({ field: name, code: 'required', message: `${name} is required` });
-        out[name] = null;
-        continue;
-      }
-      const c = coercers[i]!(v);
-      if (c instanceof Bad) {
-        (errors ??= []).push({ field: name, code: c.code, message: c.message });
-        out[name] = null;
-      } else out[name] = c;
-    }
-    if (onUnknown !== undefined) {
-      // Counting keys costs no allocation; the name-by-name scan runs only
-      // when the record has more defined keys than the asset columns it filled.
-      let keys = 0;
-      for (const _ in raw) keys++;
-      if (keys > present) reportUnknown(raw);
-    }
-    if (errors !== undefined) return { ok: false, errors };
-    if (constraints !== undefined) {
-      const bad = constraints(out);
-      if (bad !== undefined) return { ok: false, errors: bad };
-    }
-    return { ok: true, row: out };
   };
+  const requiredError = (i: number): FieldError => ({ field: names[i]!, code: 'required', message: `${names[i]} is required` });
+  const badError = (i: number, b: Bad): FieldError => ({ field: names[i]!, code: b.code, message: b.message });
+
+  // The record loop is generated once per asset: constant property names let
+  // V8 use inline caches for `raw.x` and build the output with one hidden
+  // class, which is about 3x faster than `out[name] = ...` in a loop. Names
+  // only ever appear as JSON string literals in the generated code.
+  const lines: string[] = ['let errors, present = 0, v, c;'];
+  fields.forEach((f, i) => {
+    const key = JSON.stringify(f.name);
+    const isNull = f.type.kind === 'string' ? 'v === null || v === undefined' : "v === null || v === undefined || v === ''";
+    lines.push(
+      `v = raw[${key}]; if (v !== undefined) present++;`,
+      `let o${i};`,
+      `if (${isNull}) { ${f.required ? `(errors ??= []).push(requiredError(${i})); ` : ''}o${i} = null; }`,
+      `else { c = f${i}(v); if (c instanceof Bad) { (errors ??= []).push(badError(${i}, c)); o${i} = null; } else o${i} = c; }`,
+    );
+  });
+  lines.push(
+    'if (reportUnknown !== undefined) { let keys = 0; for (const _ in raw) keys++; if (keys > present) reportUnknown(raw); }',
+    'if (errors !== undefined) return { ok: false, errors };',
+    `const row = { ${fields.map((f, i) => `${JSON.stringify(f.name)}: o${i}`).join(', ')} };`,
+    'if (constraints !== undefined) { const bad = constraints(row); if (bad !== undefined) return { ok: false, errors: bad }; }',
+    'return { ok: true, row };',
+  );
+  const params = ['Bad', 'requiredError', 'badError', 'reportUnknown', 'constraints', ...fields.map((_, i) => `f${i}`)];
+  const factory = new Function(...params, `return function coerce(raw) {\n${lines.join('\n')}\n};`) as (...args: unknown[]) => Coercer;
+  // Counting keys costs no allocation; the name-by-name scan runs only when a
+  // record has more keys than the asset columns it filled.
+  return factory(Bad, requiredError, badError, onUnknown === undefined ? undefined : reportUnknown, constraints, ...coercers);
 }
 
 /**

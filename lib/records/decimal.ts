@@ -109,3 +109,56 @@ export function compareDecimalParts(x: DecimalParts, y: DecimalParts): number {
   else mag = x.digits < y.digits ? -1 : x.digits > y.digits ? 1 : 0;
   return sx < 0 ? -mag : mag;
 }
+
+/**
+ * Fast path of parse + format for the common plain form `[-+]digits[.digits]`
+ * (no exponent): returns the canonical text, a {@link DecimalFitError}, or
+ * undefined when `s` is not in the plain form (then use the general path).
+ */
+export function formatPlainDecimal(s: string, precision: number, scale: number): string | DecimalFitError | undefined {
+  const n = s.length;
+  let i = 0;
+  let neg = false;
+  const c0 = s.charCodeAt(0);
+  if (c0 === 45 || c0 === 43) {
+    neg = c0 === 45;
+    i = 1;
+  }
+  const intStart = i;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    i++;
+  }
+  const intEnd = i;
+  let fracStart = i;
+  let fracEnd = i;
+  if (i < n) {
+    if (s.charCodeAt(i) !== 46) return undefined;
+    fracStart = ++i;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c < 48 || c > 57) return undefined;
+      i++;
+    }
+    fracEnd = i;
+  }
+  if (intEnd === intStart && fracEnd === fracStart) return undefined;
+  let lead = intStart;
+  while (lead < intEnd && s.charCodeAt(lead) === 48) lead++;
+  if (intEnd - lead > precision - scale) {
+    return { code: 'range', message: `more than ${precision - scale} integer digits for decimal(${precision},${scale})` };
+  }
+  let last = fracEnd;
+  while (last > fracStart && s.charCodeAt(last - 1) === 48) last--;
+  if (last - fracStart > scale) {
+    return { code: 'precision', message: `more than ${scale} fraction digits for decimal(${precision},${scale}) (would round)` };
+  }
+  const intStr = lead === intEnd ? '0' : s.slice(lead, intEnd);
+  let text = intStr;
+  if (scale > 0) {
+    const frac = s.slice(fracStart, last);
+    text += '.' + (frac.length === scale ? frac : frac + '0'.repeat(scale - frac.length));
+  }
+  return neg && (lead !== intEnd || last !== fracStart) ? '-' + text : text;
+}

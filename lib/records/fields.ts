@@ -4,7 +4,7 @@
  */
 import { stringifyJson } from '../json.js';
 import type { FieldType } from '../types.js';
-import { formatDecimal, parseDecimal, scaledFloor } from './decimal.js';
+import { formatDecimal, formatPlainDecimal, parseDecimal, scaledFloor } from './decimal.js';
 import {
   MAX_DATE_DAYS,
   MAX_TIMESTAMP_MICROS,
@@ -131,6 +131,8 @@ function makeDecimal(precision: number, scale: number): FieldCoercer {
       text = String(v); // shortest round-trip text, the digits the sender meant
     } else if (typeof v === 'bigint') text = v.toString();
     else return typeError(v, 'a decimal');
+    const fast = formatPlainDecimal(text, precision, scale);
+    if (fast !== undefined) return typeof fast === 'string' ? fast : new Bad(fast.code, `${describe(v)}: ${fast.message}`);
     const parts = parseDecimal(text);
     if (parts === undefined) return typeError(v, 'a decimal');
     const out = formatDecimal(parts, precision, scale);

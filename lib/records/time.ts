@@ -57,21 +57,34 @@ export const MIN_TIMESTAMP_MICROS = BigInt(MIN_DATE_DAYS) * MICROS_PER_DAY;
 /** Last instant accepted: 9999-12-31T23:59:59.999999Z in µs. */
 export const MAX_TIMESTAMP_MICROS = BigInt(MAX_DATE_DAYS + 1) * MICROS_PER_DAY - 1n;
 
-const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
+/** Two ASCII digits at `i` as a number, or -1. */
+function d2(s: string, i: number): number {
+  const a = s.charCodeAt(i) - 48;
+  const b = s.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+
+/** `YYYY-MM-DD` at the start of `s` as [y, m, d], or undefined (format only, no range check). */
+function ymd(s: string): [number, number, number] | undefined {
+  if (s.length < 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return undefined;
+  const hi = d2(s, 0);
+  const lo = d2(s, 2);
+  const m = d2(s, 5);
+  const d = d2(s, 8);
+  if (hi < 0 || lo < 0 || m < 0 || d < 0) return undefined;
+  return [hi * 100 + lo, m, d];
+}
 
 /**
  * Parse `YYYY-MM-DD` (years 0001-9999, a real calendar day) into days since
  * epoch. Returns an error message string when invalid.
  */
 export function parseDateDays(s: string): number | string {
-  const m = DATE_RE.exec(s);
-  if (m === null) return `not a date (expected YYYY-MM-DD): ${JSON.stringify(s)}`;
-  const y = +m[1]!;
-  const mo = +m[2]!;
-  const d = +m[3]!;
-  const bad = checkYmd(y, mo, d);
+  const p = s.length === 10 ? ymd(s) : undefined;
+  if (p === undefined) return `not a date (expected YYYY-MM-DD): ${JSON.stringify(s)}`;
+  const bad = checkYmd(p[0], p[1], p[2]);
   if (bad !== undefined) return `${bad}: ${JSON.stringify(s)}`;
-  return daysFromCivil(y, mo, d);
+  return daysFromCivil(p[0], p[1], p[2]);
 }
 
 function checkYmd(y: number, mo: number, d: number): string | undefined {
@@ -81,16 +94,18 @@ function checkYmd(y: number, mo: number, d: number): string | undefined {
   return undefined;
 }
 
-/**
- * ISO-8601 / RFC 3339 date-time, `T`, `t` or a space between date and time,
- * optional seconds, a fraction of up to 9 digits (`.` or `,`), and an
- * optional offset `Z`, `±HH:MM`, `±HHMM` or `±HH`. A bare date is accepted too.
- */
-const TS_RE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?)?$/;
+function notTs(s: string): string {
+  return `not a timestamp (expected ISO-8601, e.g. 2024-01-31T12:00:00Z): ${JSON.stringify(s)}`;
+}
 
 /**
  * Parse a timestamp string into µs since epoch, UTC.
+ *
+ * Accepted: ISO-8601 / RFC 3339 date-times: `YYYY-MM-DD`, then `T`, `t` or a
+ * space, `HH:MM`, optional `:SS`, optional fraction of 1-9 digits after `.`
+ * or `,`, optional offset `Z`, `z`, `±HH:MM`, `±HHMM` or `±HH`. A bare
+ * `YYYY-MM-DD` is accepted too. Parsed by hand (no regex, no `Date.parse`):
+ * this runs once per value on the hot path.
  *
  * - No offset means UTC (never the machine's local time zone).
  * - A bare `YYYY-MM-DD` means midnight UTC.
@@ -102,35 +117,70 @@ const TS_RE =
  * Returns an error message string when invalid.
  */
 export function parseTimestampMicros(s: string): bigint | string {
-  const m = TS_RE.exec(s);
-  if (m === null) return `not a timestamp (expected ISO-8601, e.g. 2024-01-31T12:00:00Z): ${JSON.stringify(s)}`;
-  const y = +m[1]!;
-  const mo = +m[2]!;
-  const d = +m[3]!;
-  const bad = checkYmd(y, mo, d);
-  if (bad !== undefined) return `${bad}: ${JSON.stringify(s)}`;
-  let secs = daysFromCivil(y, mo, d) * 86400;
+  const p = ymd(s);
+  if (p === undefined) return notTs(s);
+  const [y, mo, d] = p;
+  const n = s.length;
+  let hh = 0;
+  let mi = 0;
+  let ss = 0;
   let micros = 0;
-  if (m[4] !== undefined) {
-    const hh = +m[4];
-    const mi = +m[5]!;
-    const ss = m[6] === undefined ? 0 : +m[6];
-    if (hh > 23) return `hour out of range 00-23: ${JSON.stringify(s)}`;
-    if (mi > 59) return `minute out of range 00-59: ${JSON.stringify(s)}`;
-    if (ss > 59) return `second out of range 00-59: ${JSON.stringify(s)}`;
-    secs += hh * 3600 + mi * 60 + ss;
-    const frac = m[7];
-    if (frac !== undefined) micros = +(frac.length >= 6 ? frac.slice(0, 6) : frac.padEnd(6, '0'));
-    if (m[9] !== undefined) {
-      const oh = +m[10]!;
-      const om = m[11] === undefined ? 0 : +m[11];
-      if (oh > 23 || om > 59) return `offset out of range: ${JSON.stringify(s)}`;
-      const off = oh * 3600 + om * 60;
-      // local time = UTC + offset, so UTC = local - offset
-      secs += m[9] === '+' ? -off : off;
+  let off = 0;
+  if (n > 10) {
+    const sep = s.charCodeAt(10);
+    if (sep !== 84 && sep !== 116 && sep !== 32) return notTs(s); // T t space
+    if (n < 16 || s.charCodeAt(13) !== 58) return notTs(s);
+    hh = d2(s, 11);
+    mi = d2(s, 14);
+    if (hh < 0 || mi < 0) return notTs(s);
+    let i = 16;
+    if (i < n && s.charCodeAt(i) === 58) {
+      ss = d2(s, i + 1);
+      if (ss < 0) return notTs(s);
+      i += 3;
+      const dot = s.charCodeAt(i);
+      if (i < n && (dot === 46 || dot === 44)) {
+        i++;
+        let k = 0;
+        while (i < n) {
+          const c = s.charCodeAt(i) - 48;
+          if (c < 0 || c > 9) break;
+          if (k < 6) micros = micros * 10 + c;
+          k++;
+          i++;
+        }
+        if (k === 0 || k > 9) return notTs(s);
+        for (; k < 6; k++) micros *= 10;
+      }
+    }
+    if (i < n) {
+      const c = s.charCodeAt(i);
+      if ((c === 90 || c === 122) && i + 1 === n) {
+        // Z
+      } else if (c === 43 || c === 45) {
+        const oh = d2(s, i + 1);
+        let om = 0;
+        const rest = n - i - 3;
+        if (oh < 0) return notTs(s);
+        if (rest === 3 && s.charCodeAt(i + 3) === 58) om = d2(s, i + 4);
+        else if (rest === 2) om = d2(s, i + 3);
+        else if (rest !== 0) return notTs(s);
+        if (om < 0) return notTs(s);
+        if (oh > 23 || om > 59) return `offset out of range: ${JSON.stringify(s)}`;
+        // local time = UTC + offset, so UTC = local - offset
+        off = c === 43 ? oh * 3600 + om * 60 : -(oh * 3600 + om * 60);
+      } else return notTs(s);
     }
   }
-  return BigInt(secs) * MICROS_PER_SECOND + BigInt(micros);
+  const bad = checkYmd(y, mo, d);
+  if (bad !== undefined) return `${bad}: ${JSON.stringify(s)}`;
+  if (hh > 23) return `hour out of range 00-23: ${JSON.stringify(s)}`;
+  if (mi > 59) return `minute out of range 00-59: ${JSON.stringify(s)}`;
+  if (ss > 59) return `second out of range 00-59: ${JSON.stringify(s)}`;
+  const secs = daysFromCivil(y, mo, d) * 86400 + hh * 3600 + mi * 60 + ss - off;
+  // One BigInt allocation when exact in a double (years ~1685-2255), else two.
+  const us = secs * 1e6 + micros;
+  return Number.isSafeInteger(us) ? BigInt(us) : BigInt(secs) * MICROS_PER_SECOND + BigInt(micros);
 }
 
 /** Split µs since epoch into whole seconds (floored) and the µs remainder 0..999999. */

@@ -218,3 +218,17 @@ describe('string, json, binary', () => {
     assert.equal(bad(t, 5), 'type');
   });
 });
+
+describe('decimal fast and general paths agree', () => {
+  it('gives the same text or the same refusal for plain and exponent forms', () => {
+    const t: FieldType = { kind: 'decimal', precision: 6, scale: 2 };
+    const c = fieldCoercer(t);
+    const samples = ['0', '-0', '+1', '1.', '.5', '-.5', '0.10', '00.000', '1234.5', '9999.99', '10000', '-9999.994', '1.001', '1.000', '-0.00', '12.3456'];
+    for (const s of samples) {
+      const plain = c(s);
+      const viaExp = c(`${s === '.' ? '0' : s}e0`);
+      const fmt = (x: unknown): string => (x instanceof Bad ? `bad:${x.code}` : String(x));
+      assert.equal(fmt(plain), fmt(viaExp), s);
+    }
+  });
+});
