@@ -330,7 +330,9 @@ class JobContext {
     const jobIncOn = isPlainObject(jobInc) && Object.keys(jobInc).length > 0 && jobInc['enabled'] !== false;
     let mergedInc: Record<string, unknown> | undefined;
     if (jobIncOn) {
-      const { enabled: _enabled, ...rest } = jobInc;
+      const { enabled: _enabled, cursor_field_default, lookback_days_default, ...rest } = jobInc;
+      if (rest['cursor_field'] === undefined && cursor_field_default != null) rest['cursor_field'] = cursor_field_default;
+      if (rest['lookback_days'] === undefined && lookback_days_default != null) rest['lookback_days'] = lookback_days_default;
       mergedInc = deepMerge(recipeIncrementalDefaults(recipe), rest);
     } else if (job.sync_mode === 'incremental_append' && jobInc !== null) {
       mergedInc = recipeIncrementalDefaults(recipe);

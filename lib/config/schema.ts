@@ -41,6 +41,9 @@ export const IncrementalSchema = z.strictObject({
   strategy: z.string().optional(),
   cursor_field: z.string().nullable().optional(),
   lookback_days: nonNegInt.nullable().optional(),
+  // Recipe spellings copied into jobs (they were merged verbatim in the Python tool).
+  cursor_field_default: z.string().nullable().optional(),
+  lookback_days_default: nonNegInt.nullable().optional(),
   lag_seconds: nonNegNumber.optional(),
   state_path: z.string().nullable().optional(),
 });

@@ -187,6 +187,10 @@ test('sync mode and objects: incremental opt-in, {} and enabled:false disable, e
     assert.deepEqual(on.source.incremental, { strategy: 'created', cursorField: 'updated_at', lookbackDays: 1, lagSeconds: 5 });
     assert.deepEqual(on.source.objects, [{ name: 'orders', config: { name: 'orders' } }]);
 
+    // Recipe spellings in a job are mapped too.
+    const spelled = await load('spelled.yaml', 'source: {incremental: {cursor_field_default: id, lookback_days_default: 4}}\n');
+    assert.deepEqual(spelled.source.incremental, { strategy: 'created', cursorField: 'id', lookbackDays: 4, lagSeconds: 60 });
+
     // sync_mode: incremental_append with no job block uses the recipe's defaults.
     const explicit = await load('ex.yaml', 'sync_mode: incremental_append\n');
     assert.deepEqual(explicit.source.incremental, { strategy: 'created', cursorField: 'updated_at', lookbackDays: 1, lagSeconds: 60 });
