@@ -19,7 +19,8 @@
  * the branch as the `prefix` default and its own base URI as the `uri`
  * override, which is how `…/iceberg/<branch>` URIs select a branch.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DativoError, isDativoError, type ErrorContext } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CatalogSpec } from '../plan.js';
@@ -45,6 +46,13 @@ export interface RestCatalogOptions {
   log?: Logger;
   /** The fetch implementation. Default: the global `fetch` (undici). */
   fetch?: typeof fetch;
+  /**
+   * When the server advertises `idempotency-key-lifetime`, a commit whose
+   * outcome is unknown (5xx, network error, timeout) is re-sent with the same
+   * `Idempotency-Key` after each of these delays; the server replays the
+   * original answer if it had finished it. Default `[250, 1000]`.
+   */
+  idempotentRetryDelaysMs?: number[];
 }
 
 /** Default per-request timeout. */
@@ -84,6 +92,8 @@ export interface RestCatalogInfo {
   readonly prefix: string | undefined;
   /** Merged configuration: defaults, then the job's settings, then overrides. */
   readonly config: Readonly<Record<string, string>>;
+  /** The server's `idempotency-key-lifetime` (ISO-8601 duration), when it supports Idempotency-Key. */
+  readonly idempotencyKeyLifetime: string | undefined;
 }
 
 interface HttpResult {
@@ -115,11 +125,13 @@ class RestCatalog implements Catalog, RestCatalogInfo {
   baseUri: string;
   prefix: string | undefined;
   config: Readonly<Record<string, string>> = {};
+  idempotencyKeyLifetime: string | undefined;
 
   private readonly spec: RestCatalogSpec;
   private readonly timeoutMs: number;
   private readonly log: Logger | undefined;
   private readonly fetchImpl: typeof fetch;
+  private readonly retryDelaysMs: number[];
   private readonly closer = new AbortController();
   private closed = false;
 
@@ -131,12 +143,13 @@ class RestCatalog implements Catalog, RestCatalogInfo {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_REST_TIMEOUT_MS;
     this.log = options.log;
     this.fetchImpl = options.fetch ?? globalThis.fetch;
+    this.retryDelaysMs = options.idempotentRetryDelaysMs ?? [250, 1000];
   }
 
   async init(): Promise<void> {
     const query = this.spec.warehouse ? `?warehouse=${encodeURIComponent(this.spec.warehouse)}` : '';
     const ctx: ErrorContext = { operation: 'config' };
-    const res = await this.send('GET', `${this.baseUri}/v1/config${query}`, undefined, ctx, false);
+    const res = await this.send('GET', `${this.baseUri}/v1/config${query}`, undefined, ctx);
     if (res.status !== 200) {
       if (res.status === 404) {
         throw new DativoError('CATALOG_INVALID', `${this.who()}: no Iceberg REST catalog at ${this.spec.uri} (GET /v1/config answered 404)`, {
@@ -153,10 +166,24 @@ class RestCatalog implements Catalog, RestCatalogInfo {
     if (this.spec.warehouse !== undefined) client.warehouse = this.spec.warehouse;
     const merged = { ...defaults, ...client, ...overrides };
     this.config = Object.freeze(merged);
+    const lifetime = getField(body, 'idempotency-key-lifetime');
+    this.idempotencyKeyLifetime = typeof lifetime === 'string' && lifetime !== '' ? lifetime : undefined;
     // Nessie answers its Iceberg base URI as an override; following it is what
     // makes a `…/iceberg/<branch>` URI work (the branch comes back as prefix).
     this.baseUri = stripSlash(new URL(merged.uri ?? this.spec.uri, `${this.spec.uri}/`).toString());
-    const prefix = merged.prefix?.replace(/^\/+|\/+$/g, '');
+    let prefix = merged.prefix?.replace(/^\/+|\/+$/g, '');
+    // Nessie decodes the prefix as `<ref>|<warehouse>`. A job that names both a
+    // branch (as prefix) and a warehouse means both; a bare branch would make
+    // Nessie fall back to its default warehouse.
+    if (
+      merged['nessie.is-nessie-catalog'] === 'true' &&
+      this.spec.prefix !== undefined &&
+      this.spec.warehouse !== undefined &&
+      prefix === this.spec.prefix &&
+      !/\||%7C/i.test(prefix)
+    ) {
+      prefix = `${prefix}|${this.spec.warehouse}`;
+    }
     this.prefix = prefix ? encodePrefix(prefix) : undefined;
     this.log?.debug({ catalog: this.name, baseUri: this.baseUri, prefix: this.prefix }, 'rest catalog configured');
   }
@@ -164,7 +191,7 @@ class RestCatalog implements Catalog, RestCatalogInfo {
   async createNamespaceIfMissing(namespace: string[]): Promise<void> {
     if (namespace.length === 0) return;
     const ctx: ErrorContext = { operation: 'load-namespace', namespace: namespace.join('.') };
-    const probe = await this.send('GET', this.url(`/namespaces/${encodeNamespace(namespace)}`), undefined, ctx, false);
+    const probe = await this.send('GET', this.url(`/namespaces/${encodeNamespace(namespace)}`), undefined, ctx);
     if (probe.status === 200) return;
     if (probe.status !== 404) throw this.readError('load-namespace', probe, ctx);
     // Some servers (Nessie) need every parent level to exist; creating a level
@@ -172,7 +199,7 @@ class RestCatalog implements Catalog, RestCatalogInfo {
     for (let i = 1; i <= namespace.length; i++) {
       const level = namespace.slice(0, i);
       const cctx: ErrorContext = { operation: 'create-namespace', namespace: level.join('.') };
-      const res = await this.send('POST', this.url('/namespaces'), { namespace: level, properties: {} }, cctx, false);
+      const res = await this.send('POST', this.url('/namespaces'), { namespace: level, properties: {} }, cctx);
       if (res.status === 200 || res.status === 204 || res.status === 409) continue;
       throw this.readError('create-namespace', res, cctx);
     }
@@ -187,7 +214,7 @@ class RestCatalog implements Catalog, RestCatalogInfo {
 
   async loadTable(ident: TableIdent): Promise<LoadedTable | undefined> {
     const ctx: ErrorContext = { operation: 'load-table', table: identName(ident) };
-    const res = await this.send('GET', this.url(tablePath(ident)), undefined, ctx, false);
+    const res = await this.send('GET', this.url(tablePath(ident)), undefined, ctx);
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw this.readError('load-table', res, ctx);
     return this.loadResult(ident, res, ctx);
@@ -196,7 +223,8 @@ class RestCatalog implements Catalog, RestCatalogInfo {
   async createTable(ident: TableIdent, request: CreateTableRequest): Promise<LoadedTable> {
     const ctx: ErrorContext = { operation: 'create-table', table: identName(ident) };
     const body = createTableBody(ident, request);
-    const res = await this.send('POST', this.url(`/namespaces/${encodeNamespace(ident.namespace)}/tables`), body, ctx, true);
+    const key = this.idempotencyKeyLifetime ? uuidv7() : undefined;
+    const res = await this.send('POST', this.url(`/namespaces/${encodeNamespace(ident.namespace)}/tables`), body, ctx, key);
     if (res.status === 200) return this.loadResult(ident, res, ctx);
     if (res.status === 409) {
       throw new DativoError('COMMIT_CONFLICT', `${this.who()}: table ${identName(ident)} already exists${detail(res)}`, {
@@ -222,13 +250,38 @@ class RestCatalog implements Catalog, RestCatalogInfo {
     const snapshotId = addedSnapshotId(change);
     if (snapshotId !== undefined) ctx.snapshotId = snapshotId;
     const body = { identifier: { namespace: ident.namespace, name: ident.name }, requirements: change.requirements, updates: change.updates };
-    let res: HttpResult;
-    try {
-      res = await this.send('POST', this.url(tablePath(ident)), body, ctx, true);
-    } catch (err) {
-      if (isDativoError(err) && err.code === 'CATALOG_UNAVAILABLE') err.context.outcome = 'unknown';
-      throw err;
+    // With Idempotency-Key support an unknown outcome can be resolved by
+    // re-sending the same request under the same key: a finished commit is
+    // replayed (200, or its 409), an unfinished one runs now.
+    const key = this.idempotencyKeyLifetime ? uuidv7() : undefined;
+    const delays = key ? this.retryDelaysMs : [];
+    let res: HttpResult | undefined;
+    for (let attempt = 0; ; attempt++) {
+      let failure: DativoError | undefined;
+      try {
+        res = await this.send('POST', this.url(tablePath(ident)), body, ctx, key);
+      } catch (err) {
+        if (!isDativoError(err) || err.code !== 'CATALOG_UNAVAILABLE') throw err;
+        err.context.outcome = 'unknown';
+        if (attempt > 0) err.context.idempotentRetries = attempt;
+        failure = err;
+      }
+      const unknown = failure !== undefined || (res !== undefined && isUnknownOutcome(res.status));
+      const delay = delays[attempt];
+      if (!unknown || delay === undefined) {
+        if (failure) throw failure;
+        break;
+      }
+      this.log?.debug({ catalog: this.name, table: ctx.table, attempt: attempt + 1 }, 'commit outcome unknown; re-sending with the same Idempotency-Key');
+      await sleep(delay, undefined, { signal: this.closer.signal }).catch(() => undefined);
+      if (this.closed) {
+        throw new DativoError('ABORTED', `${this.who()}: closed while resolving an unknown commit outcome`, {
+          context: this.ctx({ ...ctx, outcome: 'unknown' }),
+        });
+      }
     }
+    if (res === undefined) throw new DativoError('INTERNAL', `${this.who()}: commit produced no response`, { context: ctx });
+    if (key && res.status !== 200) ctx.idempotencyKey = key;
     if (res.status === 200) return this.loadResult(ident, res, ctx);
     const what = `${this.who()}: commit to ${identName(ident)}`;
     if (res.status === 409) {
@@ -244,7 +297,7 @@ class RestCatalog implements Catalog, RestCatalogInfo {
         context: this.ctx({ ...ctx, outcome: 'not-committed' }, res),
       });
     }
-    if (res.status >= 500 || res.status === 429 || res.status === 408) {
+    if (isUnknownOutcome(res.status)) {
       throw new DativoError('CATALOG_UNAVAILABLE', `${what}: outcome unknown, HTTP ${res.status}${detail(res)}`, {
         context: this.ctx({ ...ctx, outcome: 'unknown', ...retryAfter(res) }, res),
       });
@@ -297,7 +350,7 @@ class RestCatalog implements Catalog, RestCatalogInfo {
     let token: string | undefined;
     for (;;) {
       const q = [query, token !== undefined ? `pageToken=${encodeURIComponent(token)}` : ''].filter(Boolean).join('&');
-      const res = await this.send('GET', this.url(path) + (q ? `?${q}` : ''), undefined, ctx, false);
+      const res = await this.send('GET', this.url(path) + (q ? `?${q}` : ''), undefined, ctx);
       if (res.status === 404) return undefined;
       if (res.status !== 200) throw this.readError(String(ctx.operation), res, ctx);
       const body = this.parseBody(res, ctx);
@@ -375,13 +428,13 @@ class RestCatalog implements Catalog, RestCatalogInfo {
    * One HTTP exchange. Transport failures become CATALOG_UNAVAILABLE (or
    * ABORTED after close); statuses are left to the caller.
    */
-  private async send(method: string, url: string, body: unknown, ctx: ErrorContext, mutating: boolean): Promise<HttpResult> {
+  private async send(method: string, url: string, body: unknown, ctx: ErrorContext, idempotencyKey?: string): Promise<HttpResult> {
     if (this.closed) throw new DativoError('INTERNAL', `${this.who()} is closed`, { context: { ...ctx, catalog: this.name } });
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'dativo-ingest', 'x-client-version': 'dativo-ingest' };
     for (const [k, v] of Object.entries(this.spec.headers ?? {})) headers[k.toLowerCase()] = v;
     if (this.spec.token) headers.authorization = `Bearer ${this.spec.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (mutating && this.config['idempotency-key-lifetime']) headers['idempotency-key'] = randomUUID();
+    if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
     const started = Date.now();
     const path = new URL(url).pathname;
     try {
@@ -414,6 +467,25 @@ class RestCatalog implements Catalog, RestCatalogInfo {
       throw new TransportError(classifyTransport(err, this.closer.signal));
     }
   }
+}
+
+/** Statuses after which a commit may or may not have been applied (Java maps these to CommitStateUnknown). */
+function isUnknownOutcome(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408;
+}
+
+/** A UUIDv7 (RFC 9562): 48-bit Unix ms timestamp, version 7, random rest; what the spec asks for Idempotency-Key. */
+export function uuidv7(nowMs = Date.now()): string {
+  const b = randomBytes(16);
+  let ts = BigInt(nowMs);
+  for (let i = 5; i >= 0; i--) {
+    b[i] = Number(ts & 0xffn);
+    ts >>= 8n;
+  }
+  b[6] = (b[6]! & 0x0f) | 0x70;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 function classifyTransport(err: unknown, closer: AbortSignal): TransportFailure {

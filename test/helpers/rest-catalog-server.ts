@@ -91,6 +91,13 @@ export interface RestCatalogServerOptions {
   pageSize?: number;
   /** Faults armed at start. */
   faults?: Fault[];
+  /**
+   * Advertise Idempotency-Key support with this lifetime (e.g. `PT30M`) in
+   * `/v1/config`. Mutating requests carrying a key already finished (200 or a
+   * 4xx) get the stored answer replayed without being applied again; 5xx are
+   * not finished (a retry runs). Default: not supported, the header is ignored.
+   */
+  idempotencyKeyLifetime?: string;
 }
 
 /** A request as the server saw it. */
@@ -104,6 +111,8 @@ export interface RecordedRequest {
   body: string;
   /** Status answered, or 'closed' when the socket was dropped. */
   status?: number | 'closed';
+  /** True when the answer was replayed for an Idempotency-Key. */
+  replayed?: boolean;
 }
 
 /** A table as the catalog holds it. */
@@ -189,6 +198,7 @@ export async function startRestCatalog(options: RestCatalogServerOptions): Promi
   const counts = new Map<RestOp, number>();
   const armed: ArmedFault[] = [];
   const tableLocks = new Map<string, Promise<unknown>>();
+  const finished = new Map<string, { status: number; body?: unknown }>();
   let baseUrl = '';
 
   const addFault = (fault: Fault): void => {
@@ -267,7 +277,23 @@ export async function startRestCatalog(options: RestCatalogServerOptions): Promi
     const fault = route.op ? takeFault(route.op) : undefined;
     if (await act(fault, 'before', res, record)) return;
 
-    const result = await dispatch(route, url, record.body);
+    const key = options.idempotencyKeyLifetime !== undefined && method !== 'GET' && method !== 'HEAD' ? req.headers['idempotency-key'] : undefined;
+    const idemKey = typeof key === 'string' && key !== '' ? `${route.op}\u0000${url.pathname}\u0000${key}` : undefined;
+    const stored = idemKey ? finished.get(idemKey) : undefined;
+    if (stored) {
+      record.replayed = true;
+      reply(res, record, stored.status, stored.body);
+      return;
+    }
+    let result: { status: number; body?: unknown };
+    try {
+      result = await dispatch(route, url, record.body);
+    } catch (err) {
+      if (idemKey && err instanceof HttpError && err.status >= 400 && err.status < 500) finished.set(idemKey, { status: err.status, body: errorBody(err) });
+      throw err;
+    }
+    // Finished before any lost-response fault: a retry with the same key gets this answer.
+    if (idemKey && result.status < 300) finished.set(idemKey, result);
     if (await act(fault, 'after', res, record)) return;
     reply(res, record, result.status, result.body);
   }
@@ -412,6 +438,7 @@ export async function startRestCatalog(options: RestCatalogServerOptions): Promi
       };
     }
     return {
+      ...(options.idempotencyKeyLifetime !== undefined ? { 'idempotency-key-lifetime': options.idempotencyKeyLifetime } : {}),
       defaults: { 'rest-page-size': String(options.pageSize ?? 100) },
       overrides: options.prefix ? { prefix: options.prefix } : {},
       endpoints: [

@@ -184,3 +184,77 @@ describe('REST read faults', () => {
     await assert.rejects(cat.loadTable(table.ident), isCode('INTERNAL'));
   });
 });
+
+describe('REST commit with Idempotency-Key (server advertises idempotency-key-lifetime)', () => {
+  let idem: RestCatalogServer;
+  before(async () => {
+    idem = await startRestCatalog({ warehouse: pathToFileURL(dir).href, idempotencyKeyLifetime: 'PT30M' });
+  });
+  after(async () => {
+    await idem.close();
+  });
+
+  async function idemTable(name: string) {
+    const cat = await createRestCatalog({ type: 'rest', name: 'lake', uri: idem.uri }, undefined, { idempotentRetryDelaysMs: [10, 10] });
+    assert.equal(cat.idempotencyKeyLifetime, 'PT30M');
+    await cat.createNamespaceIfMissing(['db']);
+    const location = `${pathToFileURL(dir).href}/idem/${name}`;
+    const table = await cat.createTable({ namespace: ['db'], name }, { location, metadata: sampleTableMetadata(location) });
+    return { cat, table };
+  }
+
+  function commitsOf(mark: number) {
+    return idem.requests.slice(mark).filter((r) => r.op === 'commit');
+  }
+
+  test('lost response: the re-sent request is answered from the stored result; applied once, reported committed', async () => {
+    const { cat, table } = await idemTable('i1');
+    const applied = idem.state.appliedCommits;
+    const mark = idem.requests.length;
+    idem.addFault({ op: 'commit', when: 'after', action: { status: 503 } });
+    const out = await cat.commit(table, appendChange(table, 31n));
+    assert.equal(out.metadata['current-snapshot-id'], 31n);
+    assert.equal(idem.state.appliedCommits, applied + 1);
+    const sent = commitsOf(mark);
+    assert.equal(sent.length, 2);
+    const key = sent[0]?.headers['idempotency-key'];
+    assert.match(String(key), /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(sent[1]?.headers['idempotency-key'], key);
+    assert.equal(sent[1]?.replayed, true);
+    await cat.close();
+  });
+
+  test('503 before apply: the re-sent request runs and lands once', async () => {
+    const { cat, table } = await idemTable('i2');
+    const mark = idem.requests.length;
+    idem.addFault({ op: 'commit', action: { close: true } });
+    const out = await cat.commit(table, appendChange(table, 32n));
+    assert.equal(out.metadata['current-snapshot-id'], 32n);
+    const sent = commitsOf(mark);
+    assert.deepEqual(sent.map((r) => [r.status, r.replayed ?? false]), [['closed', false], [200, false]]);
+    await cat.close();
+  });
+
+  test('a replayed 409 stays a conflict; new commits get new keys', async () => {
+    const { cat, table } = await idemTable('i3');
+    await cat.commit(table, appendChange(table, 33n));
+    const mark = idem.requests.length;
+    await assert.rejects(cat.commit(table, appendChange(table, 34n)), isCode('COMMIT_CONFLICT'));
+    const [first, second] = commitsOf(mark - 1);
+    assert.notEqual(first?.headers['idempotency-key'], second?.headers['idempotency-key']);
+    await cat.close();
+  });
+
+  test('still unknown after every retry: CATALOG_UNAVAILABLE with outcome unknown, nothing applied', async () => {
+    const { cat, table } = await idemTable('i4');
+    for (let i = 1; i <= 3; i++) idem.addFault({ op: 'commit', nth: i, action: { status: 503 } });
+    const mark = idem.requests.length;
+    await assert.rejects(cat.commit(table, appendChange(table, 35n)), isCode('CATALOG_UNAVAILABLE', (e) => {
+      assert.equal(e.context.outcome, 'unknown');
+      assert.equal(typeof e.context.idempotencyKey, 'string');
+    }));
+    assert.equal(commitsOf(mark).length, 3);
+    assert.equal((await cat.loadTable(table.ident))?.metadata['current-snapshot-id'], -1n);
+    await cat.close();
+  });
+});

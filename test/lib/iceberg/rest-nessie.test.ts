@@ -88,6 +88,15 @@ describe('Nessie-style REST endpoint', () => {
     await cat.close();
   });
 
+  test('explicit branch plus warehouse: prefix `<branch>|<warehouse>` as Nessie expects', async () => {
+    const mark = server.requests.length;
+    const cat = await createRestCatalog({ type: 'rest', name: 'nessie', uri: server.uri, prefix: 'dev', warehouse: 'wh' });
+    assert.equal(cat.prefix, 'dev%7Cwh');
+    await cat.createNamespaceIfMissing(['sales']);
+    assert.ok(since(mark).slice(1).every((u) => u.startsWith('/iceberg/v1/dev%7Cwh/')));
+    await cat.close();
+  });
+
   test('commits land and the loaded metadata carries only the current snapshot', async () => {
     const cat = await createRestCatalog({ type: 'rest', name: 'nessie', uri: server.uri });
     await cat.createNamespaceIfMissing(['ops']);
