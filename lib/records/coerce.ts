@@ -85,8 +85,11 @@ export function compileCoercer(fields: AssetField[], opts: CoercerOptions = {}):
   fields.forEach((f, i) => {
     const key = JSON.stringify(f.name);
     const isNull = f.type.kind === 'string' ? 'v === null || v === undefined' : "v === null || v === undefined || v === ''";
+    // Names like `constructor` or `__proto__` would read Object.prototype's
+    // members from a record that lacks the column: read own properties only.
+    const read = f.name in Object.prototype ? `(Object.prototype.hasOwnProperty.call(raw, ${key}) ? raw[${key}] : undefined)` : `raw[${key}]`;
     lines.push(
-      `v = raw[${key}]; if (v !== undefined) present++;`,
+      `v = ${read}; if (v !== undefined) present++;`,
       `let o${i};`,
       `if (${isNull}) { ${f.required ? `(errors ??= []).push(requiredError(${i})); ` : ''}o${i} = null; }`,
       `else { c = f${i}(v); if (c instanceof Bad) { (errors ??= []).push(badError(${i}, c)); o${i} = null; } else o${i} = c; }`,
@@ -95,7 +98,7 @@ export function compileCoercer(fields: AssetField[], opts: CoercerOptions = {}):
   lines.push(
     'if (reportUnknown !== undefined) { let keys = 0; for (const _ in raw) keys++; if (keys > present) reportUnknown(raw); }',
     'if (errors !== undefined) return { ok: false, errors };',
-    `const row = { ${fields.map((f, i) => `${JSON.stringify(f.name)}: o${i}`).join(', ')} };`,
+    `const row = { ${fields.map((f, i) => `${f.name === '__proto__' ? '["__proto__"]' : JSON.stringify(f.name)}: o${i}`).join(', ')} };`,
     'if (constraints !== undefined) { const bad = constraints(row); if (bad !== undefined) return { ok: false, errors: bad }; }',
     'return { ok: true, row };',
   );

@@ -17,6 +17,17 @@ export const CURSOR_KINDS: readonly FieldKind[] = ['timestamp', 'long', 'int', '
 
 const INT_RE = /^[+-]?\d+$/;
 
+const CANONICAL_TYPEOF: Partial<Record<FieldKind, string>> = {
+  timestamp: 'bigint',
+  long: 'bigint',
+  int: 'number',
+  date: 'number',
+  float: 'number',
+  double: 'number',
+  decimal: 'string',
+  string: 'string',
+};
+
 function notCanonical(kind: FieldKind, value: unknown): DativoError {
   return new DativoError('INTERNAL', `cursor value is not a canonical ${kind}: ${typeof value}`, { context: { kind } });
 }
@@ -177,6 +188,7 @@ export class CursorTracker {
   /** Highest cursor text prefix among saved identities, parsed; identity lookups above it are pointless. */
   readonly #writtenMax: unknown;
   readonly #cap: unknown;
+  readonly #jsType: string | undefined;
   #max: unknown = undefined;
   // Candidates for `written`: cursor value and what identifies the row
   // (key value, key array or whole row), kept in parallel arrays.
@@ -194,6 +206,15 @@ export class CursorTracker {
     this.#saved = opts.saved;
     this.#cap = opts.cap;
     this.#savedWritten = new Set(opts.saved?.written ?? []);
+    this.#jsType = CANONICAL_TYPEOF[opts.kind];
+    if (opts.saved !== undefined && opts.saved.field !== opts.field) {
+      // Applying one column's cursor to another would silently skip or repeat rows.
+      throw new DativoError(
+        'CONFIG_INVALID',
+        `the saved cursor is on column "${opts.saved.field}" but the cursor field is now "${opts.field}": reset the object's state to change it`,
+        { context: { key: 'source.incremental.cursor_field', savedField: opts.saved.field, field: opts.field } },
+      );
+    }
     if (opts.saved !== undefined) {
       this.#savedValue = cursorFromString(opts.kind, opts.saved.value);
       let wmax: unknown = undefined;
@@ -247,6 +268,11 @@ export class CursorTracker {
       return true;
     }
     const kind = this.kind;
+    if (typeof c !== this.#jsType) {
+      throw new DativoError('INTERNAL', `cursor ${this.field} holds a ${typeof c}, not a canonical ${kind}: track() must come after validate()`, {
+        context: { key: this.field, kind },
+      });
+    }
     if (this.#saved !== undefined) {
       if (compareCanonical(kind, c, this.#savedValue) < 0) {
         this.dropped++;

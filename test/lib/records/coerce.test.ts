@@ -58,6 +58,14 @@ describe('compileCoercer', () => {
     rowOf(coerce({ id: 1, updated_at: 0, third: 'x' }));
     assert.deepEqual(seen, ['extra', 'other', 'third']);
   });
+  it('handles column names that are not identifiers, including __proto__', () => {
+    const coerce = compileCoercer([field('a "b"\n', { kind: 'int' }), field('__proto__', { kind: 'string' }), field('constructor', { kind: 'string' })]);
+    const raw = JSON.parse('{"a \\"b\\"\\n": "1", "__proto__": "x"}') as Row;
+    const row = rowOf(coerce(raw));
+    assert.equal(Object.getPrototypeOf(row), Object.prototype);
+    assert.deepEqual(Object.entries(row), [['a "b"\n', 1], ['__proto__', 'x'], ['constructor', null]]);
+    assert.deepEqual(Object.entries(rowOf(coerce({}))), [['a "b"\n', null], ['__proto__', null], ['constructor', null]]);
+  });
   it('does not report a declared column that is present with an undefined value', () => {
     const seen: string[] = [];
     const coerce = compileCoercer(FIELDS, { onUnknownField: (n) => seen.push(n) });

@@ -169,6 +169,15 @@ describe('CursorTracker', () => {
     }
     assert.throws(() => new CursorTracker({ field: 'b', kind: 'boolean', primaryKey: [] }), (e) => isDativoError(e) && e.code === 'CONFIG_INVALID');
   });
+
+  it('refuses a saved cursor of another column, and raw (uncoerced) cursor values', () => {
+    assert.throws(
+      () => new CursorTracker({ field: 'updated_at', kind: 'timestamp', primaryKey: [], saved: { field: 'created_at', value: '2024-01-01', written: [] } }),
+      (e) => isDativoError(e) && e.code === 'CONFIG_INVALID',
+    );
+    const t = new CursorTracker({ field: 'updated_at', kind: 'timestamp', primaryKey: [] });
+    assert.throws(() => t.accept({ updated_at: '2024-01-01T00:00:00Z' }), (e) => isDativoError(e) && e.code === 'INTERNAL');
+  });
 });
 
 describe('cursor text', () => {
