@@ -342,7 +342,7 @@ class JobContext {
     else syncMode = mergedInc !== undefined && Object.keys(mergedInc).length > 0 && mergedInc['strategy'] !== 'full_refresh' ? 'incremental_append' : 'full_refresh';
     if (src !== undefined) this.recipeMissing(src, job.source, syncMode === 'incremental_append');
 
-    const objects = await this.objects(options, job, asset);
+    const objects = await this.objects(options, asset);
     let incremental: IncrementalSpec | undefined;
     if (syncMode === 'incremental_append') {
       incremental = this.incremental(mergedInc ?? {}, options, asset);
@@ -438,7 +438,7 @@ class JobContext {
     return spec;
   }
 
-  private async objects(options: Record<string, unknown>, job: JobInput, asset: Asset | undefined): Promise<SourceObjectSpec[]> {
+  private async objects(options: Record<string, unknown>, asset: Asset | undefined): Promise<SourceObjectSpec[]> {
     const out: SourceObjectSpec[] = [];
     const seen = new Map<string, string>();
     const add = (name: string, config: Record<string, unknown>, key: KeyPath) => {
@@ -487,7 +487,6 @@ class JobContext {
       const name = asset?.object ?? asset?.name;
       if (name !== undefined) out.push({ name, config: {} });
     }
-    void job;
     return out;
   }
 
@@ -531,22 +530,24 @@ class JobContext {
     let bucket: string | undefined;
     let prefix: string | undefined;
     const wh = merged['warehouse'];
-    if (typeof wh === 'string' && wh !== '') {
-      if (wh.startsWith('s3://') || wh.startsWith('s3a://')) {
-        const u = wh.replace(/^s3a?:\/\//, '');
-        const [b, ...rest] = u.split('/');
-        bucket = b;
-        prefix = rest.join('/');
-      } else if (wh.startsWith('file://')) {
-        warehouse = wh;
-      } else if (hasScheme(wh)) {
-        this.problem(key('warehouse'), `unsupported warehouse "${wh}" (use a local path, file:// or s3://)`);
-      }
-      warehouse = hasScheme(wh) ? wh : pathToFileURL(path.resolve(this.jobDir, wh)).href;
-    } else {
+    const explicitWarehouse = typeof wh === 'string' && wh !== '';
+    if (!explicitWarehouse) {
       warehouse = pathToFileURL(path.resolve(this.cwd, 'warehouse')).href;
+    } else if (/^s3a?:\/\//.test(wh)) {
+      const [b, ...rest] = wh.replace(/^s3a?:\/\//, '').split('/');
+      bucket = b;
+      prefix = rest.join('/');
+      warehouse = wh; // rewritten below from the parsed bucket and prefix
+    } else if (wh.startsWith('file://')) {
+      warehouse = wh;
+    } else if (hasScheme(wh)) {
+      this.problem(key('warehouse'), `unsupported warehouse "${wh}" (use a local path, file:// or s3://)`);
+      warehouse = wh;
+    } else {
+      warehouse = pathToFileURL(path.resolve(this.jobDir, wh)).href;
     }
-    if (s3Block !== undefined || bucket !== undefined) {
+    // An explicit local warehouse wins over an S3 connection (e.g. one inherited from a recipe template).
+    if (bucket !== undefined || (!explicitWarehouse && s3Block !== undefined)) {
       const b = s3Block ?? {};
       const str = (k: string) => (typeof b[k] === 'string' && b[k] !== '' ? (b[k] as string) : undefined);
       bucket ??= str('bucket');
@@ -573,7 +574,7 @@ class JobContext {
         if (sessionToken !== undefined) s3.sessionToken = sessionToken;
         this.addSecret(secretAccessKey);
         this.addSecret(sessionToken);
-        if (!(typeof wh === 'string' && wh !== '')) warehouse = `s3://${bucket}${prefix === '' ? '' : `/${prefix}`}`;
+        warehouse = `s3://${bucket}${prefix === '' ? '' : `/${prefix}`}`;
       }
     }
 

@@ -147,6 +147,14 @@ test('S3: flat connection block, env credentials and region fallback, path style
       secretAccessKey: 'SK',
     });
     assert.deepEqual(plan.secrets, ['SK']);
+    // An explicit local warehouse wins over an S3 connection.
+    const local = await t.write('l.yaml', `tenant_id: acme\nsource_connector: csv\nasset_path: orders.yaml\ntarget:\n  warehouse: wh\n  connection: {s3: {endpoint: "http://x"}}\n`);
+    const lp = await loadJob(local, { cwd: t.dir, env: {} });
+    assert.deepEqual([lp.target.warehouse, lp.target.s3], [pathToFileURL(path.join(t.dir, 'wh')).href, undefined]);
+    // s3a:// is read as s3://.
+    const s3a = await t.write('s3a.yaml', `tenant_id: acme\nsource_connector: csv\nasset_path: orders.yaml\ntarget: {warehouse: "s3a://lake/p/"}\n`);
+    const sp = await loadJob(s3a, { cwd: t.dir, env: {} });
+    assert.deepEqual([sp.target.warehouse, sp.target.s3], ['s3://lake/p', { bucket: 'lake', prefix: 'p', region: 'us-east-1', forcePathStyle: false }]);
     const aws = await t.write('a.yaml', `tenant_id: acme\nsource_connector: csv\nasset_path: orders.yaml\ntarget:\n  connection: {s3: {bucket: lake}}\n`);
     assert.deepEqual((await loadJob(aws, { cwd: t.dir, env: {} })).target.s3, { bucket: 'lake', region: 'us-east-1', forcePathStyle: false });
     assert.deepEqual((await loadJob(aws, { cwd: t.dir, env: { AWS_ENDPOINT_URL: 'http://minio:9000' } })).target.s3, {
