@@ -268,12 +268,11 @@ export async function startRestCatalog(options: RestCatalogServerOptions): Promi
   async function handle(req: IncomingMessage, res: ServerResponse, record: RecordedRequest): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const method = req.method ?? 'GET';
-    const route = resolveRoute(url.pathname, method);
-    record.op = route.op;
-
     if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) {
       throw new HttpError(401, 'NotAuthorizedException', 'Not authorized: missing or invalid bearer token');
     }
+    const route = resolveRoute(url.pathname, method);
+    record.op = route.op;
     const fault = route.op ? takeFault(route.op) : undefined;
     if (await act(fault, 'before', res, record)) return;
 

@@ -8,6 +8,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRestCatalog, encodeNamespace, encodePrefix } from '../../../lib/iceberg/rest.js';
 import { DativoError } from '../../../lib/errors.js';
+import { createLogger } from '../../../lib/log.js';
+import { Writable } from 'node:stream';
 import { appendChange, sampleTableMetadata, startRestCatalog, type RestCatalogServer } from '../../helpers/rest-catalog-server.js';
 
 let dir: string;
@@ -324,6 +326,31 @@ describe('REST catalog: auth, headers, unreachable', () => {
       assert.equal(last?.headers['content-type'], 'application/json');
       await cat.close();
     });
+  });
+
+  test('debug logging shows requests but never the token', async () => {
+    const token = 'tok-never-in-logs-77';
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(chunk.toString('utf8'));
+        cb();
+      },
+    });
+    const log = createLogger({ level: 'debug', destination });
+    await withServer({ token }, async (server) => {
+      const cat = await createRestCatalog({ type: 'rest', name: 'lake', uri: server.uri, token }, undefined, { log });
+      await cat.createNamespaceIfMissing(['db']);
+      const location = `${warehouse}/logged/t`;
+      const t = await cat.createTable({ namespace: ['db'], name: 't' }, { location, metadata: sampleTableMetadata(location) });
+      server.addFault({ op: 'commit', action: { status: 503 } });
+      await assert.rejects(cat.commit(t, appendChange(t, 1n)));
+      await cat.close();
+    });
+    const text = lines.join('');
+    assert.match(text, /rest catalog request/);
+    assert.match(text, /"status":503/);
+    assert.ok(!text.includes(token), 'token leaked into the log');
   });
 
   test('connection refused is CATALOG_UNAVAILABLE (retryable)', async () => {
