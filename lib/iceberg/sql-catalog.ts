@@ -11,6 +11,8 @@
  * (CATALOG_UNAVAILABLE) and leaves the file in place.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { DativoError, isDativoError } from '../errors.js';
 import type { CatalogSpec } from '../plan.js';
@@ -53,6 +55,8 @@ function mapDbError(err: unknown, spec: SqlCatalogSpec, op: string): DativoError
   if (e?.code === '28P01' || e?.code === '28000') return new DativoError('AUTH_FAILED', msg, { cause: err, context });
   if (e?.code === '3D000') return new DativoError('CATALOG_UNAVAILABLE', msg, { cause: err, context, disposition: 'fatal' });
   if (isConnectionError(err)) return new DativoError('CATALOG_UNAVAILABLE', msg, { cause: err, context });
+  if (e?.code === 'SQLITE_NOTADB' || e?.code === 'SQLITE_CORRUPT') return new DativoError('CATALOG_INVALID', msg, { cause: err, context });
+  if (op === 'open') return new DativoError('CATALOG_UNAVAILABLE', msg, { cause: err, context });
   if (typeof e?.code === 'string' && (e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_LOCKED' || e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_IOERR')) {
     return new DativoError('CATALOG_UNAVAILABLE', msg, { cause: err, context });
   }
@@ -73,7 +77,10 @@ export function sqlitePath(uri: string): string {
 
 async function openSqlite(uri: string): Promise<SqlDriver> {
   const { default: Database } = await import('better-sqlite3');
-  const db = new Database(sqlitePath(uri));
+  const path = sqlitePath(uri);
+  // Like the file itself, its directory is created on first use.
+  if (path !== ':memory:') await mkdir(dirname(resolve(path)), { recursive: true });
+  const db = new Database(path);
   // WAL lets readers run beside a writer; busy_timeout makes a second
   // process wait for the write lock instead of failing at once.
   db.pragma('journal_mode = WAL');

@@ -218,6 +218,8 @@ export interface CommitResult {
   metadataLocation: string;
   /** True when the commit had already landed (lost response, or an earlier process of the same run). */
   alreadyCommitted: boolean;
+  /** Commit attempts made by this call (1 when the first swap won). */
+  attempts: number;
 }
 
 /** Reads manifests once per process: manifest files are immutable. */
@@ -353,11 +355,12 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
   // After an unknown outcome a late write could still land: never delete then.
   let uncertain = false;
 
-  const landedResult = (snap: Snapshot, table: LoadedTable): CommitResult => ({
+  const landedResult = (snap: Snapshot, table: LoadedTable, attempts: number): CommitResult => ({
     snapshotId: asLong(snap['snapshot-id'])!,
     sequenceNumber: asLong(snap['sequence-number']) ?? 0n,
     metadataLocation: table.metadataLocation,
     alreadyCommitted: true,
+    attempts,
   });
 
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -366,7 +369,7 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
     const md0 = base.metadata;
     checkWritable(md0, name);
     const landed = await findLanded(md0, snapshotId, runId, ours, cache, name);
-    if (landed) return landedResult(landed, base);
+    if (landed) return landedResult(landed, base, attempt - 1);
 
     const plan = planSchema(md0, opts.fields);
     checkFieldIds(opts.files, plan.schema, name);
@@ -460,7 +463,7 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
     try {
       const committed = await catalog.commit(base, change);
       await removeQuietly(storage, lists.slice(0, -1));
-      return { snapshotId, sequenceNumber: seq, metadataLocation: committed.metadataLocation, alreadyCommitted: false };
+      return { snapshotId, sequenceNumber: seq, metadataLocation: committed.metadataLocation, alreadyCommitted: false, attempts: attempt };
     } catch (err) {
       if (!isDativoError(err)) throw err;
       if (err.code === 'COMMIT_CONFLICT') {
@@ -472,7 +475,7 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
         // Unknown outcome: look before retrying; delete nothing.
         const check = await statusCheck(catalog, ident, snapshotId, md0);
         if (check === 'unreachable') throw err;
-        if (check.landed) return landedResult(check.landed, check.table);
+        if (check.landed) return landedResult(check.landed, check.table, attempt);
         uncertain = true;
         lastError = err;
         continue;
