@@ -186,10 +186,7 @@ test('an evolved schema: new optional column gets a new schema and id; old rows 
   const t = (await catalog.loadTable(ident))!;
   assert.equal(snapshotsOf(t.metadata)[1]!['schema-id'], 1);
   const got = await readAll(t);
-  assert.deepEqual(got, [...rows1.map((r) => expected(r, { coupon: null })), ...rows2.map((r) => expected(r))].map((r) => {
-    const { coupon, ...rest } = r;
-    return { ...rest, coupon };
-  }).sort(byId).map((r) => Object.fromEntries(Object.keys(got[0]!).map((k) => [k, r[k]]))));
+  assert.deepEqual(got, [...rows1.map((r) => expected(r, { coupon: null })), ...rows2.map((r) => expected(r))].sort(byId));
 
   // incompatible: type change and a new required column → refused, table untouched
   const before = t.metadataLocation;
