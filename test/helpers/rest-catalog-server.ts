@@ -302,7 +302,6 @@ export async function startRestCatalog(options: RestCatalogServerOptions): Promi
     kind: 'config' | 'namespaces' | 'namespace' | 'tables' | 'table';
     ref?: string;
     branch: string;
-    warehouseParam?: string;
     namespace?: string[];
     table?: string;
     method: string;
