@@ -316,15 +316,19 @@ async function runObject(r: ObjectRun): Promise<void> {
   const rowsWritten = files.reduce((n, f) => n + f.recordCount, 0);
   const checkpoint = source.checkpoint?.() ?? {};
   const cursor = tracker?.result();
+  // `runId` names the last run whose data was committed: a run that commits
+  // nothing keeps the previous one, so reconciliation (above) can tell a
+  // state store that is behind the table from one that is merely newer.
+  const commits = files.length > 0 || fullRefresh;
   const next: ObjectState = {
     ...(saved ?? {}),
     ...checkpoint,
     ...(cursor ? { cursor } : {}),
-    runId: r.runId,
+    ...(commits ? { runId: r.runId } : {}),
     updatedAt: new Date().toISOString(),
   };
 
-  if (files.length > 0 || fullRefresh) {
+  if (commits) {
     const committedInfo = await r.table.commit({
       object: object.name,
       files,
