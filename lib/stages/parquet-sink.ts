@@ -39,6 +39,13 @@ export interface ParquetSinkOptions {
   targetFileSizeBytes?: number;
   /** Upper bound of rows per row group; default 100,000. */
   rowGroupRows?: number;
+  /**
+   * Approximate upper bound of a row group's uncompressed (Arrow) size; default
+   * 128 MiB. Each file derives its rows per row group from the bytes per row of
+   * its first batch, so wide rows get smaller row groups and the memory held by
+   * the encoder stays within this budget.
+   */
+  rowGroupBytes?: number;
   /** Default `zstd`. */
   compression?: ParquetCompression;
   /** Storage object metadata (S3 `x-amz-meta-*`). */
@@ -60,10 +67,14 @@ export interface ParquetSink extends Writable {
 export const DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024;
 /** Default rows per row group. */
 export const DEFAULT_ROW_GROUP_ROWS = 100_000;
+/** Default uncompressed row-group budget: 128 MiB. */
+export const DEFAULT_ROW_GROUP_BYTES = 128 * 1024 * 1024;
 
 interface OpenFile {
   writer: ParquetFileWriter;
   relPath: string;
+  /** Rows per row group chosen for this file. */
+  groupRows: number;
   rows: number;
   stats: ColumnStatsAcc[] | undefined;
 }
@@ -74,6 +85,7 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
   private readonly constants: Record<string, unknown>;
   private readonly target: number;
   private readonly rowGroupRows: number;
+  private readonly rowGroupBytes: number;
   private current: OpenFile | undefined;
   private seq = 0;
 
@@ -84,6 +96,7 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
     this.constants = opts.constants ?? {};
     this.target = opts.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE;
     this.rowGroupRows = opts.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS;
+    this.rowGroupBytes = opts.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES;
     for (const name of Object.keys(this.constants)) {
       if (!opts.fields.some((f) => f.name === name)) {
         throw new DativoError('INTERNAL', `constant column ${name} is not a field of the table`, { context: { column: name } });
@@ -123,10 +136,13 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
       throw new DativoError('INTERNAL', 'parquetSink expects Row[] batches', { context: { got: typeof rows } });
     }
     // Slices bound the Arrow buffers and let the size check run between row groups.
-    for (let start = 0; start < rows.length; start += this.rowGroupRows) {
-      const slice = start === 0 && rows.length <= this.rowGroupRows ? rows : rows.slice(start, start + this.rowGroupRows);
-      const file = this.current ?? this.openFile();
+    let start = 0;
+    while (start < rows.length) {
+      const step = this.current?.groupRows ?? this.rowGroupRows;
+      const slice = start === 0 && rows.length <= step ? rows : rows.slice(start, start + step);
+      start += slice.length;
       const built = buildRecordBatch(this.opts.fields, slice, this.constants, this.schema);
+      const file = this.current ?? this.openFile(built.byteLength / slice.length);
       await file.writer.write(built.batch);
       file.rows += slice.length;
       if (file.stats === undefined) file.stats = built.stats;
@@ -135,7 +151,8 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
     }
   }
 
-  private openFile(): OpenFile {
+  private openFile(bytesPerRow: number): OpenFile {
+    const groupRows = Math.max(1, Math.min(this.rowGroupRows, Math.floor(this.rowGroupBytes / Math.max(1, bytesPerRow))));
     this.seq += 1;
     const name = `${this.opts.filePrefix}-${String(this.seq).padStart(5, '0')}.parquet`;
     const relPath = posix.join(this.opts.directory, name);
@@ -147,11 +164,11 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
     const writer = new ParquetFileWriter(handle, {
       fields: this.opts.fields,
       constantColumns: Object.keys(this.constants),
-      rowGroupRows: this.rowGroupRows,
+      rowGroupRows: groupRows,
       ...(this.opts.compression !== undefined ? { compression: this.opts.compression } : {}),
       ...(this.opts.footerMetadata !== undefined ? { keyValueMetadata: this.opts.footerMetadata } : {}),
     });
-    this.current = { writer, relPath, rows: 0, stats: undefined };
+    this.current = { writer, relPath, groupRows, rows: 0, stats: undefined };
     return this.current;
   }
 

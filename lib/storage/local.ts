@@ -55,6 +55,21 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** mkdir -p; a file in the way (EEXIST from a recursive mkdir) means "not a writable directory". */
+async function ensureDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    if (isCode(err, 'EEXIST')) {
+      throw new DativoError('STORAGE_NOT_WRITABLE', `cannot write ${dir}: a path component is not a directory`, {
+        cause: err,
+        context: { path: dir, op: 'mkdir', syscallCode: 'EEXIST' },
+      });
+    }
+    throw err;
+  }
+}
+
 function tempPathFor(finalPath: string): string {
   return join(dirname(finalPath), `.${basename(finalPath)}.${randomUUID()}${IN_PROGRESS_SUFFIX}`);
 }
@@ -80,7 +95,7 @@ class TempFileWritable extends Writable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    mkdir(dirname(this.tempPath), { recursive: true })
+    ensureDir(dirname(this.tempPath))
       .then(() => open(this.tempPath, 'wx'))
       .then(
         (fh) => {
@@ -285,7 +300,7 @@ export class LocalStorage implements Storage {
     let fh: FileHandle | undefined;
     try {
       options.signal?.throwIfAborted();
-      await mkdir(dir, { recursive: true });
+      await ensureDir(dir);
       fh = await open(temp, 'wx');
       await writeFully(fh, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
       await fh.sync();
@@ -386,18 +401,11 @@ export class LocalStorage implements Storage {
     const probe = join(this.rootDir, `.dativo-probe-${randomUUID()}`);
     let fh: FileHandle | undefined;
     try {
-      await mkdir(this.rootDir, { recursive: true });
+      await ensureDir(this.rootDir);
       fh = await open(probe, 'wx');
       await fh.write('probe');
       await fh.sync();
     } catch (err) {
-      // mkdir over an existing file reports EEXIST: for us that is "not a writable directory".
-      if (isCode(err, 'EEXIST') || isCode(err, 'ENOTDIR')) {
-        throw new DativoError('STORAGE_NOT_WRITABLE', `cannot write ${this.rootDir}: a path component is not a directory`, {
-          cause: err,
-          context: { path: this.rootDir, op: 'probe', syscallCode: (err as NodeJS.ErrnoException).code },
-        });
-      }
       throw fsError(err, 'probe', this.rootDir);
     } finally {
       await fh?.close().catch(() => {});

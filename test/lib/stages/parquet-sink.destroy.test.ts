@@ -99,7 +99,8 @@ describe('parquetSink destroy / abort', () => {
       }
     }
     await assert.rejects(pipeline(Readable.from(source()), sink, { signal: ac.signal }), (e: Error) => e.name === 'AbortError');
-    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    while ((await filesUnder(root)).length > 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(await filesUnder(root), []);
     assert.deepEqual(sink.files, []);
   });

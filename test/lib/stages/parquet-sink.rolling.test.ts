@@ -106,6 +106,26 @@ describe('parquetSink file rolling', () => {
     }
   });
 
+  it('bounds row groups by uncompressed bytes as well as rows', async () => {
+    const storage = new LocalStorage(join(dir, 'wide'));
+    const sink = parquetSink({
+      storage,
+      fields: FIELDS,
+      constants: { _dativo_run_id: 'r1' },
+      directory: 'd',
+      filePrefix: 'p',
+      rowGroupRows: 100_000,
+      rowGroupBytes: 200_000,
+    });
+    const rows = makeRows(3000).map((r, i) => ({ ...r, word: `${i}:${'w'.repeat(1000)}` }));
+    await pipeline(Readable.from([rows.slice(0, 1000), rows.slice(1000)]), sink);
+    const back = await readParquetWithDuckDB(join(dir, 'wide', sink.files[0]!.relativePath));
+    assert.equal(back.rows.length, 3000);
+    // ~1,030 Arrow bytes per row → at most ~194 rows per 200 kB row group.
+    assert.ok(back.rowGroupRows.length >= 15, `row groups: ${back.rowGroupRows.join(',')}`);
+    assert.ok(back.rowGroupRows.every((n) => n <= 200), `row groups: ${back.rowGroupRows.join(',')}`);
+  });
+
   it('writes no file at all when it receives no rows', async () => {
     const storage = new LocalStorage(join(dir, 'empty'));
     const sink = parquetSink({ storage, fields: FIELDS, constants: { _dativo_run_id: 'r' }, directory: 'd', filePrefix: 'p' });

@@ -23,6 +23,17 @@ async function allFiles(root: string): Promise<string[]> {
   return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(root.length + 1)).sort();
 }
 
+async function waitFor(what: string, cond: () => Promise<boolean>): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > 5000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const tempFileIn = (root: string) => async (): Promise<boolean> =>
+  (await allFiles(root).catch(() => [])).some((f) => f.endsWith('.inprogress'));
+
 function codeOf(err: unknown): string | undefined {
   return isDativoError(err) ? err.code : undefined;
 }
@@ -41,7 +52,7 @@ describe('LocalStorage', () => {
     const s = new LocalStorage(pathToFileURL(root).href);
     const h = s.createWriteStream('t/data/part-1.parquet');
     h.stream.write(Buffer.from('hello '));
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor('temp file', tempFileIn(root));
     const during = await allFiles(root);
     assert.equal(during.length, 1);
     assert.match(during[0]!, /^t\/data\/\.part-1\.parquet\.[0-9a-f-]{36}\.inprogress$/);
@@ -63,7 +74,7 @@ describe('LocalStorage', () => {
     const s = new LocalStorage(root);
     const h = s.createWriteStream('x/y.bin');
     h.stream.write(Buffer.alloc(100_000, 1));
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor('temp file', tempFileIn(root));
     assert.equal((await allFiles(root)).length, 1);
     await h.abort(new Error('stop'));
     await h.abort();
@@ -77,10 +88,9 @@ describe('LocalStorage', () => {
     const ac = new AbortController();
     const h = s.createWriteStream('y.bin', { signal: ac.signal });
     h.stream.write(Buffer.alloc(10, 1));
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor('temp file', tempFileIn(root));
     ac.abort();
-    await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(await allFiles(root), []);
+    await waitFor('temp file removal', async () => (await allFiles(root)).length === 0);
     await assert.rejects(h.done());
   });
 
