@@ -13,14 +13,20 @@
  * - HeadBucket on a missing bucket → 404 without body; PutObject → NoSuchBucket;
  * - AbortMultipartUpload (DELETE ?uploadId) → 405 MethodNotAllowed, so parts of
  *   an aborted upload stay in `<bucket>/._S3rver_uploads/` (never visible as an object);
- * - `If-None-Match: *` on PUT is ignored (the second PUT overwrites).
+ * - `If-None-Match: *` on PUT is ignored (the second PUT overwrites);
+ * - ListObjectsV2 answers 500 whenever a listing is truncated (more than
+ *   max-keys): it encrypts its continuation token with DES, which OpenSSL 3
+ *   (Node >= 17) refuses without `--openssl-legacy-provider`. The proxy
+ *   therefore serves ListObjectsV2 from s3rver's ListObjects (V1, paged by
+ *   marker), with the last key of a page, base64-encoded, as continuation token.
  */
 import { createServer, request as httpRequest, Agent, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** The slice of s3rver's (untyped) API that we use. */
 interface S3rverInstance {
@@ -84,7 +90,22 @@ export interface S3rverHandle {
   /** Every request answered so far, in order of answer. */
   requests: RecordedRequest[];
   setFaults(hook: FaultHook | undefined): void;
+  /**
+   * Create objects by writing s3rver's on-disk layout directly (POSIX only):
+   * thousands of objects in well under a second, where PUTs take seconds.
+   * For test setup only; the objects are then served by s3rver as usual.
+   */
+  seed(bucket: string, objects: Record<string, string | Buffer>): Promise<void>;
   close(): Promise<void>;
+}
+
+function unescapeXml(s: string): string {
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
 /** An S3 error response body, as S3 sends it. */
@@ -178,12 +199,57 @@ export async function startS3rver(options: S3rverOptions): Promise<S3rverHandle>
       r.end();
     });
 
+  /** ListObjectsV2 through s3rver's V1 listing (see the module comment). */
+  const listV2 = (req: IncomingMessage, res: ServerResponse, info: ProxiedRequest): void => {
+    const q = info.query;
+    const v1 = new URLSearchParams();
+    for (const name of ['prefix', 'delimiter', 'max-keys']) {
+      const v = q.get(name);
+      if (v !== null) v1.set(name, v);
+    }
+    const token = q.get('continuation-token');
+    const marker = token !== null ? Buffer.from(token, 'base64').toString('utf8') : q.get('start-after');
+    if (marker !== null && marker !== '') v1.set('marker', marker);
+    const up = httpRequest(
+      { host: '127.0.0.1', port: upstream.port, method: 'GET', path: `${info.path}?${v1.toString()}`, headers: req.headers, agent },
+      (upRes) => {
+        const chunks: Buffer[] = [];
+        upRes.on('data', (c: Buffer) => chunks.push(c));
+        upRes.on('end', () => {
+          let body = Buffer.concat(chunks).toString('utf8');
+          const status = upRes.statusCode ?? 502;
+          if (status === 200) {
+            const keys = [...body.matchAll(/<Contents><Key>([^<]*)<\/Key>/g)].map((m) => unescapeXml(m[1] ?? ''));
+            const truncated = body.includes('<IsTruncated>true</IsTruncated>');
+            const last = keys[keys.length - 1];
+            const extra =
+              `<KeyCount>${keys.length}</KeyCount>` +
+              (token !== null ? `<ContinuationToken>${token}</ContinuationToken>` : '') +
+              (truncated && last !== undefined ? `<NextContinuationToken>${Buffer.from(last, 'utf8').toString('base64')}</NextContinuationToken>` : '');
+            body = body.replace(/<Marker>[^<]*<\/Marker>/, '').replace('<IsTruncated>', `${extra}<IsTruncated>`);
+          }
+          const headers = { ...upRes.headers, 'content-length': String(Buffer.byteLength(body)) };
+          res.writeHead(status, headers);
+          res.end(body);
+          requests.push({ ...info, status, injected: false });
+        });
+      },
+    );
+    up.on('error', () => res.destroy());
+    up.end();
+  };
+
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
     const info: ProxiedRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers };
     const fault = faults?.(info);
     if (fault !== undefined) {
       void answer(req, res, info, fault);
+      return;
+    }
+    if (info.method === 'GET' && info.query.get('list-type') === '2' && /^\/[^/]+\/?$/.test(info.path)) {
+      req.resume();
+      listV2(req, res, info);
       return;
     }
     const conditional =
@@ -222,6 +288,15 @@ export async function startS3rver(options: S3rverOptions): Promise<S3rverHandle>
     requests,
     setFaults(hook) {
       faults = hook;
+    },
+    async seed(bucket, objects) {
+      for (const [key, content] of Object.entries(objects)) {
+        // s3rver stores key `a/b/c` as `<dir>/<bucket>/a/b/c._S3rver_object`, its MD5 next to it.
+        const objectPath = join(directory, bucket, `${key}._S3rver_object`);
+        await mkdir(dirname(objectPath), { recursive: true });
+        await writeFile(objectPath, content);
+        await writeFile(`${objectPath}.md5`, createHash('md5').update(content).digest('hex'));
+      }
     },
     async close() {
       if (closed) return;
