@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { arrowSchema, buildRecordBatch } from '../../../lib/parquet/arrow.js';
+import { readFooter } from '../../../lib/parquet/footer.js';
+import { chooseDictionaryColumns, ParquetFileWriter } from '../../../lib/parquet/writer.js';
+import { LocalStorage } from '../../../lib/storage/local.js';
+import type { Row } from '../../../lib/types.js';
+import { readParquetWithHyparquet } from '../../helpers/readers.js';
+import { field } from './fixtures.js';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dativo-writer-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const FIELDS = [
+  field('id', { kind: 'long' }, 1, true),
+  field('email', { kind: 'string' }, 2),
+  field('currency', { kind: 'string' }, 3),
+  field('status', { kind: 'int' }, 4),
+  field('flag', { kind: 'boolean' }, 5),
+  field('bin', { kind: 'binary' }, 6),
+  field('run', { kind: 'string' }, 7, true),
+];
+
+function rows(n: number, start = 0): Row[] {
+  return Array.from({ length: n }, (_, k) => {
+    const i = start + k;
+    return {
+      id: BigInt(i),
+      email: i % 10 === 0 ? null : `u${i}@example.com`,
+      currency: ['USD', 'EUR', 'GBP'][i % 3],
+      status: [200, 404][i % 2],
+      flag: i % 2 === 0,
+      bin: new Uint8Array([i & 255, 0]),
+    };
+  });
+}
+
+describe('chooseDictionaryColumns', () => {
+  it('keeps the dictionary for repeating values and constants only', () => {
+    assert.deepEqual(chooseDictionaryColumns(FIELDS, rows(1000), ['run']), ['currency', 'status', 'run']);
+    assert.deepEqual(chooseDictionaryColumns(FIELDS, [], ['run']), ['run']);
+  });
+});
+
+describe('ParquetFileWriter', () => {
+  it('streams row groups, applies the dictionary choice, writes footer metadata, and reads its own footer', async () => {
+    const storage = new LocalStorage(dir);
+    const handle = storage.createWriteStream('w/a.parquet');
+    const sample = rows(3000);
+    const writer = new ParquetFileWriter(handle, {
+      fields: FIELDS,
+      constantColumns: ['run'],
+      dictionaryColumns: chooseDictionaryColumns(FIELDS, sample, ['run']),
+      rowGroupRows: 1000,
+      compression: 'snappy',
+      keyValueMetadata: { 'dativo.asset': 'orders', 'dativo.run_id': 'r-1' },
+    });
+    const schema = arrowSchema(FIELDS);
+    let bytesAfterFirstGroups = 0;
+    for (let i = 0; i < 5; i++) {
+      await writer.write(buildRecordBatch(FIELDS, rows(1000, i * 1000), { run: 'r-1' }, schema).batch);
+      if (i === 2) bytesAfterFirstGroups = writer.bytesWritten;
+    }
+    assert.ok(bytesAfterFirstGroups > 0, 'bytes flow before the file is finished');
+    assert.equal(writer.rowsWritten, 5000);
+    const done = await writer.finish();
+    const path = join(dir, 'w/a.parquet');
+    const bytes = await readFile(path);
+    assert.equal(done.size, bytes.length);
+    assert.equal(done.uri, storage.uri('w/a.parquet'));
+
+    // Our footer reader against the whole file and against hyparquet.
+    assert.deepEqual(readFooter(bytes, bytes.length), done.footer);
+    const hyp = await readParquetWithHyparquet(path);
+    assert.equal(done.footer!.numRows, 5000);
+    assert.deepEqual(done.footer!.splitOffsets, hyp.rowGroupOffsets);
+    assert.deepEqual(done.footer!.rowGroups.map((g) => g.numRows), [1000, 1000, 1000, 1000, 1000]);
+    assert.equal(done.footer!.keyValue['dativo.asset'], 'orders');
+    assert.equal(hyp.keyValue['dativo.run_id'], 'r-1');
+    assert.equal(hyp.codec, 'SNAPPY');
+    assert.equal(readFooter(bytes.subarray(0, bytes.length - 1), bytes.length), undefined, 'not a footer');
+    assert.equal(readFooter(bytes.subarray(bytes.length - 100), bytes.length), undefined, 'footer not complete');
+
+    const instance = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' });
+    const conn = await instance.connect();
+    try {
+      const enc = (
+        await conn.runAndReadAll(
+          `SELECT path_in_schema AS c, string_agg(DISTINCT encodings, ',') AS e, sum(total_compressed_size)::BIGINT AS s
+           FROM parquet_metadata('${path}') GROUP BY path_in_schema`,
+        )
+      ).getRowObjectsJS();
+      const dictionary = enc.filter((r) => String(r.e).includes('DICTIONARY')).map((r) => String(r.c)).sort();
+      assert.deepEqual(dictionary, ['currency', 'run', 'status']);
+      for (const r of enc) assert.equal(done.footer!.columnSizes[String(r.c)], Number(r.s), `size of ${String(r.c)}`);
+    } finally {
+      conn.closeSync();
+      instance.closeSync();
+    }
+  });
+
+  it('abort() leaves nothing behind, and write() after abort fails', async () => {
+    const root = join(dir, 'abort');
+    const writer = new ParquetFileWriter(new LocalStorage(root).createWriteStream('x.parquet'), { fields: FIELDS, rowGroupRows: 500 });
+    const schema = arrowSchema(FIELDS);
+    for (let i = 0; i < 4; i++) await writer.write(buildRecordBatch(FIELDS, rows(1000, i * 1000), { run: 'r' }, schema).batch);
+    await writer.abort(new Error('stop'));
+    await writer.abort();
+    assert.deepEqual(await readdir(root), []);
+    await assert.rejects(writer.write(buildRecordBatch(FIELDS, rows(1), { run: 'r' }, schema).batch));
+  });
+});
