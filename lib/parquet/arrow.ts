@@ -126,6 +126,8 @@ export function decimalToUnscaled(text: string, precision: number, scale: number
 export interface ColumnStatsAcc {
   fieldId: number;
   kind: FieldType['kind'];
+  /** Decimal scale (decimal columns only). */
+  scale?: number;
   valueCount: number;
   nullCount: number;
   nanCount: number;
@@ -147,6 +149,7 @@ function newAcc(field: AssetField): ColumnStatsAcc {
     max: undefined,
     minKey: undefined,
     maxKey: undefined,
+    ...(field.type.kind === 'decimal' ? { scale: field.type.scale } : {}),
   };
 }
 
@@ -182,12 +185,20 @@ export function mergeColumnStats(into: ColumnStatsAcc, from: ColumnStatsAcc): vo
   }
 }
 
-/** The public {@link ColumnStats} of an accumulator. */
+/** Canonical text of an unscaled decimal: (-1250n, 2) → "-12.50". */
+export function formatUnscaled(unscaled: bigint, scale: number): string {
+  const neg = unscaled < 0n;
+  const digits = (neg ? -unscaled : unscaled).toString().padStart(scale + 1, '0');
+  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+  return neg ? `-${text}` : text;
+}
+
+/** The public {@link ColumnStats} of an accumulator (decimal bounds in canonical text at the column scale). */
 export function finishColumnStats(acc: ColumnStatsAcc): ColumnStats {
   const out: ColumnStats = { fieldId: acc.fieldId, valueCount: acc.valueCount, nullCount: acc.nullCount };
   if (acc.minKey !== undefined) {
-    out.min = acc.min;
-    out.max = acc.max;
+    out.min = acc.scale === undefined ? acc.min : formatUnscaled(acc.minKey as bigint, acc.scale);
+    out.max = acc.scale === undefined ? acc.max : formatUnscaled(acc.maxKey as bigint, acc.scale);
   }
   if (acc.kind === 'float' || acc.kind === 'double') out.nanCount = acc.nanCount;
   return out;
@@ -419,8 +430,6 @@ function buildColumn(field: AssetField, type: DataType, n: number, get: Getter, 
       const words = new BigUint64Array(n * 2);
       let min: bigint | undefined;
       let max: bigint | undefined;
-      let minText: unknown;
-      let maxText: unknown;
       for (let i = 0; i < n; i++) {
         const v = get(i);
         if (isNull(i, v)) continue;
@@ -434,19 +443,11 @@ function buildColumn(field: AssetField, type: DataType, n: number, get: Getter, 
         // 128-bit two's complement, little-endian: low word first.
         words[2 * i] = BigInt.asUintN(64, u);
         words[2 * i + 1] = BigInt.asUintN(64, u >> 64n);
-        if (min === undefined || u < min) {
-          min = u;
-          minText = v;
-        }
-        if (max === undefined || u > max) {
-          max = u;
-          maxText = v;
-        }
+        if (min === undefined || u < min) min = u;
+        if (max === undefined || u > max) max = u;
       }
-      acc.minKey = min;
-      acc.maxKey = max;
-      acc.min = minText;
-      acc.max = maxText;
+      acc.min = acc.minKey = min;
+      acc.max = acc.maxKey = max;
       const data = makeData({
         type: type as Decimal,
         length: n,

@@ -9,6 +9,7 @@ import {
   finishColumnStats,
   mergeColumnStats,
   FIELD_ID_KEY,
+  formatUnscaled,
 } from '../../../lib/parquet/arrow.js';
 import type { AssetField } from '../../../lib/types.js';
 import { ALL_FIELDS, CONSTANTS, edgeRows, field } from './fixtures.js';
@@ -25,6 +26,14 @@ describe('decimalToUnscaled', () => {
     assert.equal(decimalToUnscaled('12.500', 12, 2), 1250n, 'extra zeros are accepted');
     assert.equal(decimalToUnscaled('7', 5, 0), 7n);
     assert.equal(decimalToUnscaled('+.5', 5, 1), 5n);
+  });
+
+  it('formats unscaled values back to canonical text', () => {
+    assert.equal(formatUnscaled(-1250n, 2), '-12.50');
+    assert.equal(formatUnscaled(-1n, 9), '-0.000000001');
+    assert.equal(formatUnscaled(0n, 2), '0.00');
+    assert.equal(formatUnscaled(7n, 0), '7');
+    assert.equal(formatUnscaled(10n ** 38n - 1n, 9), '99999999999999999999999999999.999999999');
   });
 
   it('refuses what would be rounded, overflow or garbage', () => {
@@ -91,7 +100,7 @@ describe('buildRecordBatch', () => {
       { d: '-10.00', x: 0.1, b: null, bin: null, s: null },
     ], { c: 'k' });
     const b = buildRecordBatch(fields, [
-      { d: '2.00', x: -3, b: true, bin: new Uint8Array([1]), s: '\uff66' },
+      { d: '2.0', x: -3, b: true, bin: new Uint8Array([1]), s: '\uff66' },
       { d: null, x: null, b: true, bin: new Uint8Array([]), s: 'z' },
     ], { c: 'k' });
     for (let i = 0; i < fields.length; i++) mergeColumnStats(a.stats[i]!, b.stats[i]!);
