@@ -30,7 +30,7 @@ import {
 } from './metadata.js';
 import { bindSpec, defaultSpec } from './partition.js';
 import { joinUri, metadataDir, normalizeUri, storageKey } from './paths.js';
-import { planSchema, type IcebergSchema, type SchemaPlan } from './schema.js';
+import { currentSchema, planSchema, type IcebergSchema, type SchemaPlan } from './schema.js';
 
 /** Display name `ns1.ns2.table`. */
 export function identName(ident: TableIdent): string {
@@ -251,12 +251,12 @@ class ManifestCache {
  * Which of `ours` are live (ADDED/EXISTING data entries) in the current
  * snapshot, mapped to the snapshot that added each.
  */
-async function liveFiles(metadata: TableMetadata, ours: Set<string>, cache: ManifestCache): Promise<Map<string, bigint>> {
+async function liveFiles(metadata: TableMetadata, ours: Set<string>, mayHold: (row: ManifestListEntry) => boolean, cache: ManifestCache): Promise<Map<string, bigint>> {
   const found = new Map<string, bigint>();
   const snap = currentSnapshot(metadata);
   if (!snap || ours.size === 0) return found;
   for (const row of await cache.list(snap['manifest-list'])) {
-    if (row.content !== 0) continue;
+    if (row.content !== 0 || !mayHold(row)) continue;
     for (const e of await cache.entries(row)) {
       if (e.status === 2 || e.content !== 0) continue;
       const p = normalizeUri(e.filePath);
@@ -264,6 +264,58 @@ async function liveFiles(metadata: TableMetadata, ours: Set<string>, cache: Mani
     }
   }
   return found;
+}
+
+/** Decode a partition summary bound of an int-like result type; undefined when not comparable here. */
+function boundValue(type: unknown, b: Buffer | null): bigint | undefined {
+  if (!b) return undefined;
+  if ((type === 'date' || type === 'int') && b.length === 4) return BigInt(b.readInt32LE(0));
+  if ((type === 'long' || type === 'timestamp' || type === 'timestamptz') && b.length === 8) return b.readBigInt64LE(0);
+  return undefined;
+}
+
+/**
+ * A cheap, sound pre-filter for the duplicate check: a manifest of the same
+ * spec whose partition summary ranges exclude every one of our files cannot
+ * hold them (e.g. earlier days of a day-partitioned table), so it is not
+ * read. Anything we cannot decide is read.
+ */
+function manifestFilter(metadata: TableMetadata, files: DataFile[]): (row: ManifestListEntry) => boolean {
+  let bound: ReturnType<typeof bindSpec>;
+  let specId: number;
+  try {
+    const spec = defaultSpec(metadata);
+    specId = spec['spec-id'];
+    bound = bindSpec(spec, currentSchema(metadata));
+  } catch {
+    return () => true;
+  }
+  const values = bound.map((p) => {
+    try {
+      return files.map((f) => p.valueOf(f));
+    } catch {
+      return undefined;
+    }
+  });
+  return (row) => {
+    if (row.partition_spec_id !== specId || !row.partitions || row.partitions.length !== bound.length) return true;
+    for (let i = 0; i < bound.length; i++) {
+      const vals = values[i];
+      const summary = row.partitions[i]!;
+      if (vals === undefined) continue;
+      const lo = boundValue(bound[i]!.resultType, summary.lower_bound);
+      const hi = boundValue(bound[i]!.resultType, summary.upper_bound);
+      if (lo === undefined || hi === undefined) continue;
+      const inRange = vals.some((v) => {
+        if (v === null || v === undefined) return summary.contains_null;
+        if (typeof v !== 'number' && typeof v !== 'bigint') return true;
+        const n = BigInt(v);
+        return n >= lo && n <= hi;
+      });
+      if (!inRange) return false;
+    }
+    return true;
+  };
 }
 
 /**
@@ -278,13 +330,14 @@ async function findLanded(
   snapshotId: bigint,
   runId: string | undefined,
   ours: Set<string>,
+  mayHold: (row: ManifestListEntry) => boolean,
   cache: ManifestCache,
   table: string,
 ): Promise<Snapshot | undefined> {
   const snaps = snapshotsOf(metadata);
   const mine = snaps.find((s) => asLong(s['snapshot-id']) === snapshotId);
   if (mine) return mine;
-  const live = await liveFiles(metadata, ours, cache);
+  const live = await liveFiles(metadata, ours, mayHold, cache);
   if (live.size === 0) return undefined;
   const adders = new Set(live.values());
   const adder = adders.size === 1 ? snaps.find((s) => asLong(s['snapshot-id']) === [...adders][0]) : undefined;
@@ -368,7 +421,7 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
     if (attempt > 1) base = await loadExisting(catalog, ident);
     const md0 = base.metadata;
     checkWritable(md0, name);
-    const landed = await findLanded(md0, snapshotId, runId, ours, cache, name);
+    const landed = await findLanded(md0, snapshotId, runId, ours, manifestFilter(md0, opts.files), cache, name);
     if (landed) return landedResult(landed, base, attempt - 1);
 
     const plan = planSchema(md0, opts.fields);

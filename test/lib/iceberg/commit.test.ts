@@ -331,3 +331,37 @@ test('two writers interleaved: the loser of the swap retries on the new head, bo
   await a.close();
   await b0.close();
 });
+
+test('the duplicate check reads only manifests whose partition range can hold our files', async () => {
+  const catalog = await sqlCatalog();
+  const ident = { namespace: ['sales'], name: 'days' };
+  const rel = 'sales/days';
+  const e = await prepare(catalog, ident, rel);
+  const day1 = ingested;
+  const day2 = ingested + DAY_US;
+  const write = (rows: Row[], runId: string, at: bigint) =>
+    writeDataFiles({ storage, tableRel: rel, fields: e.fields, schema: e.schema, rows, runId, ingestDay: dayOf(at) });
+  for (let i = 0; i < 3; i++) {
+    const runId = `d1-${i}`;
+    await commitFiles(catalog, ident, { fields: e.fields, location: storage.uri(rel), storage, files: await write(orderRows(i * 10, i * 10 + 10, runId, day1), runId, day1), mode: 'append', summary: { 'dativo.run-id': runId } });
+  }
+  const manifestReads: string[] = [];
+  const counting = Object.create(storage) as LocalStorage;
+  counting.read = async (key: string) => {
+    if (/-m\d+\.avro$/.test(key)) manifestReads.push(key);
+    return storage.read(key);
+  };
+  const day2Files = await write(orderRows(100, 110, 'd2', day2), 'd2', day2);
+  await commitFiles(catalog, ident, { fields: e.fields, location: storage.uri(rel), storage: counting, files: day2Files, mode: 'append', summary: { 'dativo.run-id': 'd2' } });
+  assert.deepEqual(manifestReads, [], 'manifests of day 1 cannot hold day-2 files');
+  // a manifest of the same day is read, so the same files are still never added twice
+  await assert.rejects(
+    commitFiles(catalog, ident, { fields: e.fields, location: storage.uri(rel), storage: counting, files: day2Files, mode: 'append', summary: { 'dativo.run-id': 'other' } }),
+    { code: 'CATALOG_INVALID' },
+  );
+  assert.equal(manifestReads.length, 1);
+  const t = (await catalog.loadTable(ident))!;
+  assert.equal(snapshotsOf(t.metadata).length, 4);
+  assert.equal((await readAll(t)).length, 40);
+  await catalog.close();
+});
