@@ -17,7 +17,9 @@ export function mapPgError(err: unknown, context: ErrorContext): DativoError {
   }
   const e = err instanceof Error ? err : new Error(String(err));
   const code = (e as { code?: unknown }).code;
-  const sqlstate = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  // Server errors (pg DatabaseError) carry a severity; socket errors such as
+  // EPIPE also have five-letter codes, so the code alone does not tell.
+  const sqlstate = typeof code === 'string' && 'severity' in e && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
   const ctx: ErrorContext = { connector: 'postgres', ...context, ...(sqlstate ? { sqlstate } : {}) };
   const opts = { cause: e, context: ctx };
   if (e.name === 'AbortError') return new DativoError('ABORTED', e.message || 'aborted', opts);
