@@ -531,6 +531,7 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
         if (check.landed) return landedResult(check.landed, check.table, attempt);
         uncertain = true;
         lastError = err;
+        if (attempt < maxAttempts) await sleep(backoffMs(md0, attempt), undefined, opts.signal ? { signal: opts.signal } : undefined);
         continue;
       }
       throw err;
@@ -539,7 +540,8 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
   // Definitely not committed: what this call wrote is garbage.
   if (!uncertain) await removeQuietly(storage, [...lists, ...written]);
   const reason = lastError instanceof Error ? lastError.message : 'conflicts';
-  throw new DativoError('COMMIT_CONFLICT', `could not commit to table ${name} after ${maxAttempts} attempts: ${reason}`, {
+  const code = isDativoError(lastError) && lastError.code === 'CATALOG_UNAVAILABLE' ? 'CATALOG_UNAVAILABLE' : 'COMMIT_CONFLICT';
+  throw new DativoError(code, `could not commit to table ${name} after ${maxAttempts} attempts: ${reason}`, {
     cause: lastError,
     context: { table: name, snapshotId: snapshotId.toString() },
   });

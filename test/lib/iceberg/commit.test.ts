@@ -365,3 +365,42 @@ test('the duplicate check reads only manifests whose partition range can hold ou
   assert.equal((await readAll(t)).length, 40);
   await catalog.close();
 });
+
+test('conflicts beyond maxAttempts: COMMIT_CONFLICT, and the attempt files are removed', async () => {
+  const real = await sqlCatalog();
+  const ident = { namespace: ['sales'], name: 'busy' };
+  const rel = 'sales/busy';
+  const e = await prepare(real, ident, rel);
+  const avroFiles = async () => (await readdir(join(dir, rel, 'metadata'))).filter((n) => n.endsWith('.avro'));
+  const always = Object.create(real) as Catalog;
+  let calls = 0;
+  always.commit = async () => {
+    calls += 1;
+    throw new DativoError('COMMIT_CONFLICT', 'someone else won');
+  };
+  const dataFiles = await files(e, rel, orderRows(0, 3, 'busy', ingested), 'busy');
+  await assert.rejects(
+    commitFiles(always, ident, { fields: e.fields, location: storage.uri(rel), storage, files: dataFiles, mode: 'append', summary: { 'dativo.run-id': 'busy' }, maxAttempts: 3 }),
+    (err: DativoError) => {
+      assert.equal(err.code, 'COMMIT_CONFLICT');
+      assert.equal(err.exitCode, 2);
+      return true;
+    },
+  );
+  assert.equal(calls, 3);
+  assert.deepEqual(await avroFiles(), []);
+  // with an unknown outcome on the way, nothing is deleted (a late write could still land)
+  const flaky = Object.create(real) as Catalog;
+  let n = 0;
+  flaky.commit = async () => {
+    n += 1;
+    throw new DativoError(n === 1 ? 'CATALOG_UNAVAILABLE' : 'COMMIT_CONFLICT', 'flaky');
+  };
+  await assert.rejects(
+    commitFiles(flaky, ident, { fields: e.fields, location: storage.uri(rel), storage, files: dataFiles, mode: 'append', summary: { 'dativo.run-id': 'busy' }, maxAttempts: 2 }),
+    { code: 'COMMIT_CONFLICT' },
+  );
+  assert.equal((await avroFiles()).length, 3); // one manifest, two manifest lists
+  assert.equal(snapshotsOf((await real.loadTable(ident))!.metadata).length, 0);
+  await real.close();
+});
