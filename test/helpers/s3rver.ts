@@ -63,7 +63,9 @@ export interface RecordedRequest extends ProxiedRequest {
 export type Fault =
   | { status: number; body?: string; headers?: Record<string, string> }
   /** Close the socket without an answer (a network error for the client). */
-  | { drop: true };
+  | { drop: true }
+  /** Forward to s3rver, but only after this many milliseconds. */
+  | { delayMs: number };
 
 /** Called for every request before it is forwarded; return a Fault to answer it instead. */
 export type FaultHook = (req: ProxiedRequest) => Fault | undefined;
@@ -118,7 +120,7 @@ export function s3ErrorXml(code: string, message: string): string {
 }
 
 /** A Fault carrying an S3 error body. */
-export function s3Error(status: number, code: string, message: string): Fault {
+export function s3Error(status: number, code: string, message: string): Extract<Fault, { status: number }> {
   return { status, body: s3ErrorXml(code, message), headers: { 'content-type': 'application/xml' } };
 }
 
@@ -177,7 +179,12 @@ export async function startS3rver(options: S3rverOptions): Promise<S3rverHandle>
       req.pipe(up);
     });
 
-  const answer = async (req: IncomingMessage, res: ServerResponse, info: ProxiedRequest, fault: Fault): Promise<void> => {
+  const answer = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    info: ProxiedRequest,
+    fault: Exclude<Fault, { delayMs: number }>,
+  ): Promise<void> => {
     // Read the request body first, so the client sees the answer, not a reset.
     for await (const _ of req) void _;
     if ('drop' in fault) {
@@ -243,6 +250,10 @@ export async function startS3rver(options: S3rverOptions): Promise<S3rverHandle>
     const url = new URL(req.url ?? '/', 'http://proxy');
     const info: ProxiedRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers };
     const fault = faults?.(info);
+    if (fault !== undefined && 'delayMs' in fault) {
+      setTimeout(() => void forward(req, res, info), fault.delayMs);
+      return;
+    }
     if (fault !== undefined) {
       void answer(req, res, info, fault);
       return;

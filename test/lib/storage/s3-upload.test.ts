@@ -139,6 +139,33 @@ test('abort() mid-upload: no object, the writer sees ABORTED, done() rejects ABO
   assert.equal((await again.done()).size, 1);
 });
 
+test('abort() while CompleteMultipartUpload / PutObject is in flight: it waits, then removes what landed', async () => {
+  // lib-storage does not cancel requests already sent; our abort waits for them and deletes the object.
+  srv.setFaults((r) => (r.method === 'POST' && r.query.has('uploadId') ? { delayMs: 300 } : r.method === 'PUT' && r.path.endsWith('/late-small.bin') ? { delayMs: 300 } : undefined));
+  try {
+    const big = storage.createWriteStream('t/late-big.parquet');
+    await writeBytes(big.stream, 17 * MiB);
+    const bigDone = big.done();
+    await new Promise((r) => setTimeout(r, 150));
+    assert.ok(srv.requests.filter((r) => r.path === '/lake/wh/t/late-big.parquet' && r.query.has('partNumber')).length >= 2);
+    await big.abort();
+    await assert.rejects(bigDone, (e: unknown) => isDativoError(e) && e.code === 'ABORTED');
+    assert.ok(srv.requests.some((r) => r.method === 'POST' && r.path === '/lake/wh/t/late-big.parquet' && r.query.has('uploadId') && r.status === 200), 'the completion landed');
+    assert.equal((await head('wh/t/late-big.parquet')).status, 404, 'and was removed');
+
+    const small = storage.createWriteStream('t/late-small.bin');
+    small.stream.end(Buffer.from('tiny'));
+    const smallDone = small.done();
+    await new Promise((r) => setTimeout(r, 100));
+    await small.abort();
+    await assert.rejects(smallDone, (e: unknown) => isDativoError(e) && e.code === 'ABORTED');
+    assert.ok(srv.requests.some((r) => r.method === 'PUT' && r.path === '/lake/wh/t/late-small.bin' && r.status === 200));
+    assert.equal((await head('wh/t/late-small.bin')).status, 404);
+  } finally {
+    srv.setFaults(undefined);
+  }
+});
+
 test('an AbortSignal aborts the upload: pipeline and done() reject ABORTED, no object', async () => {
   const key = 'wh/t/signal.parquet';
   const ac = new AbortController();
