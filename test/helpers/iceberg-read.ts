@@ -94,17 +94,32 @@ export interface ReadTableOptions {
 export async function readIcebergTable(opts: ReadTableOptions): Promise<Record<string, unknown>[]> {
   const server = await serveDirectory(opts.warehouseDir);
   const prefix = pathToFileURL(opts.warehouseDir).href.replace(/\/$/, '');
-  const rewrite = (u: string): string => (u.startsWith(prefix) ? server.url + u.slice(prefix.length) : u);
+  try {
+    return await readIcebergVia({
+      location: opts.location,
+      metadataLocation: opts.metadataLocation,
+      rewrite: (u) => (u.startsWith(prefix) ? server.url + u.slice(prefix.length) : u),
+    });
+  } finally {
+    await server.close();
+  }
+}
+
+/**
+ * Read with icebird while the global `fetch` sends every URL through
+ * `rewrite` (e.g. icebird's `https://<bucket>.s3.amazonaws.com/…` to a local
+ * s3rver). `location` is passed through `rewrite` too.
+ */
+export async function readIcebergVia(opts: { location: string; metadataLocation: string; rewrite: (url: string) => string }): Promise<Record<string, unknown>[]> {
   const realFetch = globalThis.fetch;
   globalThis.fetch = ((input: string | URL | Request, init?: RequestInit) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    return realFetch(rewrite(url), init);
+    return realFetch(opts.rewrite(url), init);
   }) as typeof fetch;
   try {
     const name = opts.metadataLocation.slice(opts.metadataLocation.lastIndexOf('/') + 1);
-    return await icebergRead({ tableUrl: rewrite(opts.location), metadataFileName: name });
+    return await icebergRead({ tableUrl: opts.rewrite(opts.location), metadataFileName: name });
   } finally {
     globalThis.fetch = realFetch;
-    await server.close();
   }
 }
