@@ -1,0 +1,124 @@
+/**
+ * The `csv` connector: local CSV files (plain paths or globs) read as streams
+ * of string records, incremental by file size + modification time.
+ *
+ * Records: an object per data line keyed by the header's column names, every
+ * value a string, an unquoted empty field `null` and a quoted empty field
+ * `""` the empty string. Each record carries its `{file, line}` under
+ * `LOCATION` (lib/records/location.ts). Broken lines (wrong field count, bad quoting, invalid
+ * UTF-8) go to the reject sink and reading continues; see `parse.ts` for what
+ * bad quoting can cost.
+ *
+ * State: `files` maps `file_<id>` (the entry's `id`, else the path as written
+ * in the job, else for a glob the matched path relative to the job folder) to
+ * the size and mtime read. A file whose size and mtime both match is skipped,
+ * unless the run is a full refresh, incremental is off, or `lookback_days` > 0
+ * (as in the Python tool, lookback only turns skipping off for files).
+ */
+import { open } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Connector, ConnectorDescriptor, DiscoveredObject, ReadContext, SourceStream } from '../../lib/connector.js';
+import { DativoError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import type { JobPlan } from '../../lib/plan.js';
+import { fileEntries, resolveFiles } from './files.js';
+import { parseCsvOptions } from './options.js';
+import { LocatedParser, type CsvRecord } from './parse.js';
+import { CsvSourceStream, fileError } from './stream.js';
+
+export { CsvSourceStream, type CsvLocation } from './stream.js';
+export { LOCATION } from '../../lib/records/location.js';
+export { parseCsvOptions, CSV_DEFAULTS, type CsvOptions } from './options.js';
+
+/** The connector's descriptor (frozen). */
+export const descriptor: ConnectorDescriptor = Object.freeze({
+  name: 'csv',
+  roles: Object.freeze(['source'] as const),
+  // Reads the server's own file system: not something a cloud tenant may do.
+  allowedInCloud: false,
+  incrementalStrategies: Object.freeze(['file_modified']),
+  sortedByCursor: false,
+  description: 'Local CSV files (globs allowed); incremental by file size + modification time',
+});
+
+/** Relative file paths resolve against the job's folder (or the working directory for a hand-built plan). */
+function baseDir(plan: JobPlan): string {
+  return plan.file ? dirname(plan.file) : process.cwd();
+}
+
+/** Read the first record of a file (its header). */
+async function readHeader(path: string, plan: JobPlan, signal: AbortSignal): Promise<string[]> {
+  const options = parseCsvOptions(plan.source.options, plan.file);
+  const handle = await open(path, 'r').catch((err: unknown) => {
+    throw fileError(err, path);
+  });
+  const stream = handle.createReadStream({ autoClose: false, highWaterMark: 64 * 1024 });
+  const parser = new LocatedParser(options, () => undefined);
+  try {
+    stream.pipe(parser);
+    for await (const rec of parser) {
+      if (signal.aborted) throw new DativoError('ABORTED', 'csv: discover aborted');
+      const names = (rec as CsvRecord).fields.slice();
+      if (names[0] !== undefined) names[0] = names[0].replace(/^\uFEFF/, '');
+      return names;
+    }
+    return [];
+  } finally {
+    stream.unpipe();
+    parser.destroy();
+    stream.destroy();
+    await handle.close();
+  }
+}
+
+/** The `csv` connector. */
+const csv: Connector = Object.freeze({
+  descriptor,
+
+  /** Every file (or glob) of every object exists and can be opened for reading; the options are valid. */
+  async check(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<void> {
+    parseCsvOptions(plan.source.options, plan.file);
+    for (const object of plan.source.objects) {
+      const files = await resolveFiles(fileEntries(object), baseDir(plan));
+      for (const f of files) {
+        if (opts.signal.aborted) throw new DativoError('ABORTED', 'csv: check aborted');
+        const handle = await open(f.path, 'r').catch((err: unknown) => {
+          throw fileError(err, f.path);
+        });
+        try {
+          await handle.read(Buffer.alloc(1), 0, 1, 0);
+        } catch (err) {
+          throw fileError(err, f.path);
+        } finally {
+          await handle.close();
+        }
+      }
+      opts.log.debug({ object: object.name, files: files.length }, 'csv: files readable');
+    }
+  },
+
+  /** Columns of each object from the header of its first file; every column is a nullable `string`. */
+  async discover(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<DiscoveredObject[]> {
+    const out: DiscoveredObject[] = [];
+    for (const object of plan.source.objects) {
+      const files = await resolveFiles(fileEntries(object), baseDir(plan));
+      const header = files[0] === undefined ? [] : await readHeader(files[0].path, plan, opts.signal);
+      out.push({
+        name: object.name,
+        columns: header.map((name) => ({ name, type: 'string', required: false, sourceType: 'csv' })),
+        primaryKey: [],
+      });
+    }
+    return out;
+  },
+
+  /** A stream of the object's records; see the module comment for values, rejects and state. */
+  read(ctx: ReadContext): SourceStream {
+    const options = parseCsvOptions(ctx.plan.source.options, ctx.plan.file);
+    const inc = ctx.plan.source.incremental;
+    const skipUnchanged = !ctx.fullRefresh && inc !== undefined && inc.lookbackDays === 0;
+    return new CsvSourceStream(ctx, { options, baseDir: baseDir(ctx.plan), skipUnchanged });
+  },
+});
+
+export default csv;

@@ -1,0 +1,307 @@
+/**
+ * The CSV source stream: files of one object, one after the other, as an
+ * object-mode Readable of records. A thin adapter around `files.ts` and
+ * `parse.ts`: it opens one file at a time, pulls records from the parser only
+ * when its consumer asks (`_read`), and closes the file in `_destroy`.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { Readable, type Readable as ReadableType } from 'node:stream';
+import type { ReadContext } from '../../lib/connector.js';
+import { DativoError, isDativoError } from '../../lib/errors.js';
+import { withLocation } from '../../lib/records/location.js';
+import type { FileMark, ObjectState, Row } from '../../lib/types.js';
+import { fileEntries, fileMark, isUnchanged, resolveFiles, type ResolvedFile } from './files.js';
+import type { CsvOptions } from './options.js';
+import { LocatedParser, quotedFields, recordBody, type CsvRecord, type SkippedRecord } from './parse.js';
+
+/** Where a CSV record came from; attached under `LOCATION` (lib/records/location.ts). */
+export interface CsvLocation {
+  file: string;
+  /** 1-based line where the record starts. */
+  line: number;
+}
+
+const NO_QUOTED: readonly boolean[] = [];
+
+/** Map a file-system error on a source file to our error model. */
+export function fileError(err: unknown, file: string): DativoError {
+  if (isDativoError(err)) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  const msg = (err as Error).message;
+  const context = { connector: 'csv', file, ...(code ? { syscallCode: code } : {}) };
+  if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
+    return new DativoError('SOURCE_NOT_FOUND', `csv: cannot read ${file}: ${msg}`, { cause: err, context });
+  }
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new DativoError('SOURCE_ERROR', `csv: no permission to read ${file}: ${msg}`, {
+      cause: err,
+      context,
+      disposition: 'fatal',
+    });
+  }
+  if (err instanceof Error && (err.name === 'AbortError' || code === 'ABORT_ERR')) {
+    return new DativoError('ABORTED', 'csv: read aborted', { cause: err, context });
+  }
+  return new DativoError('SOURCE_ERROR', `csv: reading ${file} failed: ${msg}`, { cause: err, context });
+}
+
+/** What the stream needs besides the read context. */
+export interface CsvStreamConfig {
+  options: CsvOptions;
+  /** Relative paths resolve against this directory. */
+  baseDir: string;
+  /** Skip files whose size and mtime match the saved state. */
+  skipUnchanged: boolean;
+}
+
+/** The stream returned by the CSV connector's `read()`. */
+export class CsvSourceStream extends Readable {
+  private files: ResolvedFile[] = [];
+  private next = 0;
+  private readonly seen: Record<string, FileMark> = {};
+
+  private current: ResolvedFile | undefined;
+  private handle: FileHandle | undefined;
+  private fileStream: ReadableType | undefined;
+  private parser: LocatedParser | undefined;
+  private header: string[] | undefined;
+  private opening: Promise<void> | undefined;
+  private wanted = false;
+  private pumping = false;
+  /** Every file is done and the end was pushed. */
+  private ended = false;
+  private readonly onAbort = (): void => {
+    this.destroy(new DativoError('ABORTED', 'csv: read aborted', { context: { connector: 'csv', object: this.ctx.object.name } }));
+  };
+
+  constructor(
+    private readonly ctx: ReadContext,
+    private readonly config: CsvStreamConfig,
+  ) {
+    super({ objectMode: true, highWaterMark: config.options.chunkSize });
+  }
+
+  /** Files this run saw (read or skipped as unchanged), for the object's state. */
+  checkpoint(): Partial<ObjectState> {
+    return { files: { ...this.seen } };
+  }
+
+  override _construct(callback: (err?: Error | null) => void): void {
+    if (this.ctx.signal.aborted) {
+      callback(new DativoError('ABORTED', 'csv: read aborted', { context: { connector: 'csv' } }));
+      return;
+    }
+    this.ctx.signal.addEventListener('abort', this.onAbort, { once: true });
+    Promise.resolve()
+      .then(() => resolveFiles(fileEntries(this.ctx.object), this.config.baseDir))
+      .then(
+      (files) => {
+        this.files = files;
+        callback();
+      },
+      (err: unknown) => callback(fileError(err, '')),
+    );
+  }
+
+  override _read(): void {
+    this.wanted = true;
+    this.pump();
+  }
+
+  /** Move records from the parser to our buffer while the consumer wants them. */
+  private pump(): void {
+    if (this.pumping || this.ended || this.destroyed) return;
+    this.pumping = true;
+    try {
+      while (this.wanted) {
+        const parser = this.parser;
+        if (parser === undefined) {
+          if (this.opening === undefined) this.openNext();
+          return;
+        }
+        const rec = parser.read() as CsvRecord | null;
+        if (rec === null) return; // 'readable' or 'end' brings us back
+        const row = this.toRow(rec);
+        if (row !== undefined) this.wanted = this.push(row);
+      }
+    } catch (err) {
+      this.destroy(fileError(err, this.current?.path ?? ''));
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private openNext(): void {
+    this.opening = this.openFile().then(
+      () => {
+        this.opening = undefined;
+        this.pump();
+      },
+      (err: unknown) => {
+        this.opening = undefined;
+        this.destroy(fileError(err, this.current?.path ?? ''));
+      },
+    );
+  }
+
+  /** Open the next file that needs reading, or end the stream. */
+  private async openFile(): Promise<void> {
+    while (this.next < this.files.length) {
+      const file = this.files[this.next++]!;
+      this.current = file;
+      const handle = await open(file.path, 'r');
+      if (this.destroyed) {
+        await handle.close();
+        return;
+      }
+      this.handle = handle;
+      // The stat of the open file, taken before reading: the mark we save
+      // describes what we read even if a writer appends meanwhile.
+      const mark = fileMark(await handle.stat({ bigint: true }));
+      if (this.destroyed) return; // _destroy closes the handle
+      this.seen[file.key] = mark;
+      const saved = this.ctx.state?.files?.[file.key];
+      if ((this.config.skipUnchanged && isUnchanged(saved, mark)) || mark.size === 0) {
+        if (mark.size !== 0) this.ctx.log.debug({ file: file.path }, 'csv: unchanged since last run, skipped');
+        this.handle = undefined;
+        await handle.close();
+        continue;
+      }
+      this.startParsing(file, handle, mark.size ?? 0);
+      return;
+    }
+    this.current = undefined;
+    this.ended = true;
+    this.push(null);
+  }
+
+  private startParsing(file: ResolvedFile, handle: FileHandle, size: number): void {
+    this.header = undefined;
+    // Read only the bytes the mark describes; bytes appended later belong
+    // to the next run.
+    const fileStream = handle.createReadStream({ start: 0, end: size - 1, autoClose: false, highWaterMark: 64 * 1024 });
+    const parser = new LocatedParser(this.config.options, (s) => this.onSkipped(file, s));
+    this.fileStream = fileStream;
+    this.parser = parser;
+    fileStream.on('error', (err) => this.destroy(fileError(err, file.path)));
+    parser.on('error', (err) => this.destroy(fileError(err, file.path)));
+    parser.on('readable', () => this.pump());
+    parser.on('end', () => {
+      if (this.parser !== parser) return;
+      this.finishFile().then(
+        () => this.pump(),
+        (err: unknown) => this.destroy(fileError(err, file.path)),
+      );
+    });
+    fileStream.pipe(parser);
+  }
+
+  private async finishFile(): Promise<void> {
+    const handle = this.handle;
+    this.parser = undefined;
+    this.fileStream = undefined;
+    this.handle = undefined;
+    if (this.header === undefined && this.current !== undefined) {
+      this.ctx.log.warn({ file: this.current.path }, 'csv: file has no header line; nothing read');
+    }
+    await handle?.close();
+  }
+
+  private onSkipped(file: ResolvedFile, s: SkippedRecord): void {
+    if (s.isFirst) {
+      // Without its header a file has no meaning: fail rather than guess.
+      this.destroy(
+        new DativoError('SOURCE_FORMAT', `csv: the header line of ${file.path} cannot be parsed: ${s.message}`, {
+          context: { connector: 'csv', file: file.path, line: s.line },
+          disposition: 'fatal',
+        }),
+      );
+      return;
+    }
+    const code = s.parserCode.includes('QUOTE')
+      ? 'csv_quote'
+      : s.parserCode === 'CSV_MAX_RECORD_SIZE'
+        ? 'csv_record_size'
+        : s.parserCode.includes('INCONSISTENT')
+          ? 'column_count'
+          : 'csv_format';
+    this.ctx.rejects.reject({
+      code,
+      reason: s.message,
+      record: recordBody(s.raw),
+      location: { file: file.path, line: s.line },
+    });
+  }
+
+  private toRow(rec: CsvRecord): Row | undefined {
+    const file = this.current!;
+    const fields = rec.fields;
+    if (this.header === undefined) {
+      if (rec.badUtf8) {
+        throw new DativoError('SOURCE_FORMAT', `csv: the header line of ${file.path} is not valid UTF-8`, {
+          context: { connector: 'csv', file: file.path, line: rec.line },
+          disposition: 'fatal',
+        });
+      }
+      const names = fields.slice();
+      if (names[0] !== undefined) names[0] = names[0].replace(/^\uFEFF/, '');
+      this.header = names;
+      return undefined;
+    }
+    const header = this.header;
+    if (rec.badUtf8) {
+      this.ctx.rejects.reject({
+        code: 'utf8',
+        reason: `invalid UTF-8 at line ${rec.line}`,
+        record: recordBody(rec.raw),
+        location: { file: file.path, line: rec.line },
+      });
+      return undefined;
+    }
+    if (fields.length !== header.length) {
+      this.ctx.rejects.reject({
+        code: 'column_count',
+        reason: `expected ${header.length} fields (as in the header), got ${fields.length}`,
+        record: recordBody(rec.raw),
+        location: { file: file.path, line: rec.line },
+      });
+      return undefined;
+    }
+    const { delimiter, quote } = this.config.options;
+    let quoted: readonly boolean[] | undefined;
+    const row: Row = {};
+    for (let i = 0; i < header.length; i++) {
+      const v = fields[i]!;
+      if (v === '') {
+        // Unquoted empty → NULL, quoted "" → empty string: the only way a
+        // CSV file can tell them apart.
+        quoted ??= rec.raw.includes(quote + quote) ? quotedFields(rec.raw, delimiter, quote) : NO_QUOTED;
+        row[header[i]!] = quoted[i] === true ? '' : null;
+      } else {
+        row[header[i]!] = v;
+      }
+    }
+    return withLocation(row, { file: file.path, line: rec.line } satisfies CsvLocation);
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.ctx.signal.removeEventListener('abort', this.onAbort);
+    const opening = this.opening;
+    const release = async (): Promise<void> => {
+      await opening?.catch(() => undefined);
+      const { parser, fileStream, handle } = this;
+      this.parser = undefined;
+      this.fileStream = undefined;
+      this.handle = undefined;
+      if (fileStream !== undefined) fileStream.unpipe();
+      parser?.destroy();
+      fileStream?.destroy();
+      await handle?.close().catch(() => undefined);
+    };
+    release().then(
+      () => callback(err),
+      () => callback(err),
+    );
+  }
+}
