@@ -17,7 +17,7 @@ import {
 } from '../parquet/arrow.js';
 import { chooseDictionaryColumns, ParquetFileWriter, type ParquetCompression } from '../parquet/writer.js';
 import type { Storage } from '../storage/types.js';
-import type { AssetField, ColumnStats, DataFile, Row } from '../types.js';
+import { RUN_ID_COLUMN, type AssetField, type ColumnStats, type DataFile, type Row } from '../types.js';
 import type { Schema } from 'apache-arrow';
 
 /** Options of {@link parquetSink}. */
@@ -50,7 +50,10 @@ export interface ParquetSinkOptions {
   compression?: ParquetCompression;
   /** Storage object metadata (S3 `x-amz-meta-*`). */
   metadata?: Record<string, string>;
-  /** Parquet footer key/value metadata, e.g. `{ 'dativo.asset': …, 'dativo.run_id': … }`. */
+  /**
+   * Parquet footer key/value metadata, e.g. `{ 'dativo.asset': 'orders' }`.
+   * `dativo.run_id` is added from the `_dativo_run_id` constant when there is one.
+   */
   footerMetadata?: Record<string, string>;
   signal?: AbortSignal;
 }
@@ -86,6 +89,7 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
   private readonly target: number;
   private readonly rowGroupRows: number;
   private readonly rowGroupBytes: number;
+  private readonly footer: Record<string, string>;
   private current: OpenFile | undefined;
   private seq = 0;
 
@@ -97,6 +101,8 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
     this.target = opts.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE;
     this.rowGroupRows = opts.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS;
     this.rowGroupBytes = opts.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES;
+    const runId = this.constants[RUN_ID_COLUMN];
+    this.footer = { ...(typeof runId === 'string' ? { 'dativo.run_id': runId } : {}), ...(opts.footerMetadata ?? {}) };
     for (const name of Object.keys(this.constants)) {
       if (!opts.fields.some((f) => f.name === name)) {
         throw new DativoError('INTERNAL', `constant column ${name} is not a field of the table`, { context: { column: name } });
@@ -169,7 +175,7 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
       dictionaryColumns: chooseDictionaryColumns(this.opts.fields, sample, Object.keys(this.constants)),
       rowGroupRows: groupRows,
       ...(this.opts.compression !== undefined ? { compression: this.opts.compression } : {}),
-      ...(this.opts.footerMetadata !== undefined ? { keyValueMetadata: this.opts.footerMetadata } : {}),
+      keyValueMetadata: this.footer,
     });
     this.current = { writer, relPath, groupRows, rows: 0, stats: undefined };
     return this.current;

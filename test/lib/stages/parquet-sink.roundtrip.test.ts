@@ -81,7 +81,7 @@ async function writeFile(compression: 'zstd' | 'snappy' | 'gzip' | 'uncompressed
     partition: { ingest_date: 20419 },
     rowGroupRows: ROW_GROUP,
     compression,
-    footerMetadata: { 'dativo.asset': 'orders', 'dativo.run_id': CONSTANTS._dativo_run_id },
+    footerMetadata: { 'dativo.asset': 'orders' },
   });
   const emitted: DataFile[] = [];
   sink.on('file', (f: DataFile) => emitted.push(f));
