@@ -20,6 +20,7 @@ import { LocalStorage } from '../../../lib/storage/local.js';
 import type { AssetField, Row } from '../../../lib/types.js';
 import { readIcebergTable } from '../../helpers/iceberg-read.js';
 import { DAY_US, dayOf, field, orderFields, orderRows, writeDataFiles } from './fixtures.js';
+import { assertInvariants } from './invariants.js';
 
 let dir: string;
 let storage: LocalStorage;
@@ -97,6 +98,7 @@ test('create, append, append, overwrite: icebird reads exactly the source rows; 
   assert.equal(c1.sequenceNumber, 1n);
   assert.equal(c1.alreadyCommitted, false);
   let t = (await catalog.loadTable(ident))!;
+  await assertInvariants(t, storage);
   assert.deepEqual(await readAll(t), rows1.map((r) => expected(r)));
 
   const rows2 = orderRows(120, 200, 'run-2', ingested + 1000n);
@@ -107,6 +109,7 @@ test('create, append, append, overwrite: icebird reads exactly the source rows; 
     summary: { 'dativo.run-id': 'run-2', 'dativo.cursor.orders': '{"v":2}' },
   });
   t = (await catalog.loadTable(ident))!;
+  await assertInvariants(t, storage);
   assert.deepEqual(await readAll(t), [...rows1, ...rows2].map((r) => expected(r)));
 
   const rows3 = orderRows(500, 530, 'run-3', ingested + 2000n);
@@ -117,6 +120,7 @@ test('create, append, append, overwrite: icebird reads exactly the source rows; 
     summary: { 'dativo.run-id': 'run-3' },
   });
   t = (await catalog.loadTable(ident))!;
+  await assertInvariants(t, storage);
   assert.deepEqual(await readAll(t), rows3.map((r) => expected(r)));
 
   // snapshot chain, sequence numbers, summaries
@@ -184,6 +188,7 @@ test('an evolved schema: new optional column gets a new schema and id; old rows 
   const rows2 = orderRows(10, 15, 'run-b', ingested).map((r) => ({ ...r, coupon: `C${String(r.id)}` }));
   await commitFiles(catalog, ident, { fields: e2.fields, location: storage.uri(rel), storage, files: await files(e2, rel, rows2, 'run-b'), mode: 'append', summary: { 'dativo.run-id': 'run-b' } });
   const t = (await catalog.loadTable(ident))!;
+  await assertInvariants(t, storage);
   assert.equal(snapshotsOf(t.metadata)[1]!['schema-id'], 1);
   const got = await readAll(t);
   assert.deepEqual(got, [...rows1.map((r) => expected(r, { coupon: null })), ...rows2.map((r) => expected(r))].sort(byId));
@@ -269,6 +274,7 @@ test('a lost commit response is detected on retry; a rerun of the same run adds 
   assert.equal(catalog.lost, 1);
   assert.equal(res.alreadyCommitted, true);
   let t = (await real.loadTable(ident))!;
+  await assertInvariants(t, storage);
   assert.equal(snapshotsOf(t.metadata).length, 2);
   assert.equal(t.metadata['current-snapshot-id'], res.snapshotId);
   assert.equal((await readAll(t)).length, 25);
@@ -278,6 +284,7 @@ test('a lost commit response is detected on retry; a rerun of the same run adds 
   assert.equal(again.alreadyCommitted, true);
   assert.equal(again.snapshotId, res.snapshotId);
   t = (await real.loadTable(ident))!;
+  await assertInvariants(t, storage);
   assert.equal(snapshotsOf(t.metadata).length, 2);
 
   // the same files under another run id: refused, never added twice
@@ -287,6 +294,7 @@ test('a lost commit response is detected on retry; a rerun of the same run adds 
     code: 'CATALOG_INVALID',
   });
   t = (await real.loadTable(ident))!;
+  await assertInvariants(t, storage);
   assert.equal(snapshotsOf(t.metadata).length, 2);
   const live = await readAll(t);
   assert.equal(new Set(live.map((r) => r.id)).size, 25);
@@ -319,6 +327,7 @@ test('two writers interleaved: the loser of the swap retries on the new head, bo
   const bResult = await commitFiles(b, ident, { fields: e.fields, location: storage.uri(rel), storage, files: filesB, mode: 'append', summary: { 'dativo.run-id': 'run-b' } });
   assert.equal(conflicts, 1);
   const t = (await a.loadTable(ident))!;
+  await assertInvariants(t, storage);
   const snaps = snapshotsOf(t.metadata);
   assert.deepEqual(snaps.map((s) => s['snapshot-id']), [aResult!.snapshotId, bResult.snapshotId]);
   assert.equal(snaps[1]!['parent-snapshot-id'], aResult!.snapshotId);
@@ -361,6 +370,7 @@ test('the duplicate check reads only manifests whose partition range can hold ou
   );
   assert.equal(manifestReads.length, 1);
   const t = (await catalog.loadTable(ident))!;
+  await assertInvariants(t, storage);
   assert.equal(snapshotsOf(t.metadata).length, 4);
   assert.equal((await readAll(t)).length, 40);
   await catalog.close();

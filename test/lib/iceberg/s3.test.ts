@@ -15,6 +15,7 @@ import { createS3Storage } from '../../../lib/storage/s3.js';
 import { readIcebergVia } from '../../helpers/iceberg-read.js';
 import { startS3rver } from '../../helpers/s3rver.js';
 import { DAY_US, dayOf, orderFields, orderRows, writeDataFiles } from './fixtures.js';
+import { assertInvariants } from './invariants.js';
 
 test('commits to a table on S3 and reads it back from the bucket', async (t) => {
   const srv = await startS3rver({ buckets: ['lake'], conditionalWrites: true });
@@ -44,6 +45,7 @@ test('commits to a table on S3 and reads it back from the bucket', async (t) => 
     await commitFiles(catalog, ident, { files, mode: 'append', summary: { 'dativo.run-id': runId }, fields: e.fields, location: storage.uri(rel), storage });
   }
   const table = (await catalog.loadTable(ident))!;
+  await assertInvariants(table, storage);
   assert.match(table.metadataLocation, /^s3:\/\/lake\/wh\/sales\/erp\/orders\/metadata\/00002-[0-9a-f-]{36}\.metadata\.json$/);
   assert.equal(snapshotsOf(table.metadata).length, 2);
   assert.equal((await storage.read(`${rel}/metadata/version-hint.text`)).toString(), '2');

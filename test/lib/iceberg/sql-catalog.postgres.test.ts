@@ -18,6 +18,7 @@ import { commitFiles, ensureTable } from '../../../lib/iceberg/table.js';
 import { LocalStorage } from '../../../lib/storage/local.js';
 import { readIcebergTable } from '../../helpers/iceberg-read.js';
 import { DAY_US, dayOf, orderFields, orderRows, writeDataFiles } from './fixtures.js';
+import { assertInvariants } from './invariants.js';
 
 const ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
 const DB = `dativo_ice_test_${randomBytes(4).toString('hex')}`;
@@ -125,6 +126,7 @@ test('commits on Postgres: a lost swap is retried, the row points at the newest 
   assert.equal(rb.sequenceNumber, 2n);
 
   const table = (await a.loadTable(ident))!;
+  await assertInvariants(table, storage);
   assert.equal(snapshotsOf(table.metadata).length, 2);
   const rows = await readIcebergTable({ warehouseDir: dir, location: String(table.metadata.location), metadataLocation: table.metadataLocation });
   assert.equal(rows.length, 35);

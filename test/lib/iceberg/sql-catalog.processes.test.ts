@@ -16,6 +16,7 @@ import { ensureTable } from '../../../lib/iceberg/table.js';
 import { LocalStorage } from '../../../lib/storage/local.js';
 import { readIcebergTable } from '../../helpers/iceberg-read.js';
 import { orderFields } from './fixtures.js';
+import { assertInvariants } from './invariants.js';
 
 const WORKER = fileURLToPath(new URL('./commit-worker.ts', import.meta.url));
 
@@ -47,6 +48,7 @@ test('two processes append concurrently: all commits land in one chain, no rows 
   t.diagnostic(`lost swaps retried: ${results.reduce((n, r) => n + r.attempts - 1, 0)}`);
 
   const table = (await catalog.loadTable(ident))!;
+  await assertInvariants(table, storage);
   const snaps = snapshotsOf(table.metadata);
   assert.equal(snaps.length, 2 * perWorker);
   // one linear chain from the current snapshot back to the first
