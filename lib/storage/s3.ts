@@ -2,9 +2,11 @@
  * {@link Storage} on S3 and S3-compatible stores (MinIO, s3rver, R2, ...).
  *
  * Data files are streamed with a multipart upload (`@aws-sdk/lib-storage`):
- * memory stays at about `PART_SIZE × (QUEUE_SIZE + 2)` whatever the file size,
- * and nothing is visible at the key until `done()` completes the upload (S3
- * only shows an object once CompleteMultipartUpload or PutObject succeeded).
+ * memory stays at about `PART_SIZE × (QUEUE_SIZE + 3)` whatever the file size
+ * (parts in flight, the part being gathered, lib-storage's concatenation copy;
+ * measured: about 45 MiB live for a 100 MiB file), and nothing is visible at
+ * the key until `done()` completes the upload (S3 only shows an object once
+ * CompleteMultipartUpload or PutObject succeeded).
  * Small objects (metadata, state) are written with one PutObject.
  *
  * Retries: the client makes at most {@link S3_MAX_ATTEMPTS} attempts per
@@ -55,7 +57,7 @@ export function parseS3Uri(uri: string): { bucket: string; prefix: string } {
  * Open S3 storage rooted at `warehouse` (`s3://bucket/prefix`).
  *
  * The URI decides bucket and prefix; `settings.bucket`/`settings.prefix`, when
- * given, must agree with it (CONFIG_INVALID otherwise, rather than silently
+ * non-empty, must agree with it (CONFIG_INVALID otherwise, rather than silently
  * ignoring one of them). Without `settings`: region from `AWS_REGION` /
  * `AWS_DEFAULT_REGION` (default `us-east-1`), virtual-host style, default
  * credential chain. Credentials are used only when both key id and secret are

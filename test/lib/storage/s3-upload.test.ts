@@ -54,6 +54,14 @@ async function writeBytes(w: Writable, total: number): Promise<void> {
   }
 }
 
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function head(key: string): Promise<{ status: number; metadata?: Record<string, string>; length?: number; contentType?: string }> {
   try {
     const h = await storage.client.send(new HeadObjectCommand({ Bucket: 'lake', Key: key }));
@@ -123,8 +131,7 @@ test('abort() mid-upload: no object, the writer sees ABORTED, done() rejects ABO
   const h = storage.createWriteStream('t/aborted.parquet');
   await writeBytes(h.stream, 20 * MiB);
   // Parts are in flight or done: the multipart upload exists on the server.
-  await new Promise((r) => setTimeout(r, 50));
-  assert.ok(srv.requests.some((r) => r.method === 'POST' && r.path === `/${'lake'}/${key}` && r.query.has('uploads')));
+  await waitFor('CreateMultipartUpload', () => srv.requests.some((r) => r.method === 'POST' && r.path === `/lake/${key}` && r.query.has('uploads')));
   const writerError = once(h.stream, 'error').then(([e]) => e as DativoError, () => undefined);
   await h.abort(new Error('user cancelled'));
   await h.abort();
@@ -141,13 +148,19 @@ test('abort() mid-upload: no object, the writer sees ABORTED, done() rejects ABO
 
 test('abort() while CompleteMultipartUpload / PutObject is in flight: it waits, then removes what landed', async () => {
   // lib-storage does not cancel requests already sent; our abort waits for them and deletes the object.
-  srv.setFaults((r) => (r.method === 'POST' && r.query.has('uploadId') ? { delayMs: 300 } : r.method === 'PUT' && r.path.endsWith('/late-small.bin') ? { delayMs: 300 } : undefined));
+  const held = new Set<string>();
+  srv.setFaults((r) => {
+    const completing = r.method === 'POST' && r.query.has('uploadId');
+    const smallPut = r.method === 'PUT' && r.path.endsWith('/late-small.bin');
+    if (!completing && !smallPut) return undefined;
+    held.add(r.path);
+    return { delayMs: 300 };
+  });
   try {
     const big = storage.createWriteStream('t/late-big.parquet');
     await writeBytes(big.stream, 17 * MiB);
     const bigDone = big.done();
-    await new Promise((r) => setTimeout(r, 150));
-    assert.ok(srv.requests.filter((r) => r.path === '/lake/wh/t/late-big.parquet' && r.query.has('partNumber')).length >= 2);
+    await waitFor('CompleteMultipartUpload to be sent', () => held.has('/lake/wh/t/late-big.parquet'));
     await big.abort();
     await assert.rejects(bigDone, (e: unknown) => isDativoError(e) && e.code === 'ABORTED');
     assert.ok(srv.requests.some((r) => r.method === 'POST' && r.path === '/lake/wh/t/late-big.parquet' && r.query.has('uploadId') && r.status === 200), 'the completion landed');
@@ -156,7 +169,7 @@ test('abort() while CompleteMultipartUpload / PutObject is in flight: it waits, 
     const small = storage.createWriteStream('t/late-small.bin');
     small.stream.end(Buffer.from('tiny'));
     const smallDone = small.done();
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor('PutObject to be sent', () => held.has('/lake/wh/t/late-small.bin'));
     await small.abort();
     await assert.rejects(smallDone, (e: unknown) => isDativoError(e) && e.code === 'ABORTED');
     assert.ok(srv.requests.some((r) => r.method === 'PUT' && r.path === '/lake/wh/t/late-small.bin' && r.status === 200));
@@ -218,7 +231,9 @@ test('UploadPart 2 failing on every attempt → retryable STORAGE_IO naming buck
   const key = 'wh/t/failed.parquet';
   srv.setFaults(failUploadPart(2));
   try {
-    const src = randomSource(30 * MiB);
+    // Large enough that the writer cannot finish before part 2 has failed three times
+    // (the other uploader goes on with parts 3, 4, ... meanwhile).
+    const src = randomSource(200 * MiB);
     const h = storage.createWriteStream('t/failed.parquet');
     // The writer learns of the failure: the stream is destroyed with the same error.
     const pe = await pipeline(src.stream, h.stream).then(
