@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -170,4 +170,97 @@ test('an unreachable catalog database is CATALOG_UNAVAILABLE (exit 2)', async ()
   await assert.rejects(openCatalog({ type: 'sql', name: 'lake', uri: `sqlite:${dir}` }, storage), {
     code: 'CATALOG_UNAVAILABLE',
   });
+});
+
+/**
+ * A TCP proxy to Postgres that, once armed, lets the next `UPDATE
+ * iceberg_tables` reach the server, waits for the server's answer (so the
+ * swap is committed), drops that answer and cuts the client's connection.
+ */
+async function lossyProxy(): Promise<{ port: number; arm(): void; dropped: () => number; close(): Promise<void> }> {
+  let armed = false;
+  let dropped = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(5432, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    let dropNext = false;
+    client.on('data', (d) => {
+      if (armed && d.includes('UPDATE iceberg_tables')) {
+        armed = false;
+        dropNext = true;
+      }
+      upstream.write(d);
+    });
+    upstream.on('data', (d) => {
+      if (dropNext) {
+        dropped += 1;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      client.write(d);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    arm: () => {
+      armed = true;
+    },
+    dropped: () => dropped,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+test('a swap whose answer is lost on the wire: CATALOG_UNAVAILABLE from the driver, reconciled, committed once', async () => {
+  const proxy = await lossyProxy();
+  const catalog = (await openCatalog({ type: 'sql', name: 'lossy', uri: `postgres://postgres@127.0.0.1:${proxy.port}/${DB}` }, storage))!;
+  try {
+    const ident = { namespace: ['wire'], name: 'lost' };
+    const rel = 'wire/lost';
+    const ingested = 20419n * DAY_US;
+    const e = await ensureTable(catalog, ident, { fields: orderFields(), location: storage.uri(rel) });
+    const files = await writeDataFiles({ storage, tableRel: rel, fields: e.fields, schema: e.schema, rows: orderRows(0, 12, 'w1', ingested), runId: 'w1', ingestDay: dayOf(ingested) });
+    // the raw catalog reports the unknown outcome...
+    const base = (await catalog.loadTable(ident))!;
+    const seen: string[] = [];
+    proxy.arm();
+    const res = await commitFiles(
+      Object.assign(Object.create(catalog) as Catalog, {
+        commit: async (b: typeof base, change: Parameters<Catalog['commit']>[1]) => {
+          try {
+            return await catalog.commit(b, change);
+          } catch (err) {
+            seen.push((err as DativoError).code);
+            throw err;
+          }
+        },
+      }),
+      ident,
+      { files, mode: 'append', summary: { 'dativo.run-id': 'w1' }, fields: e.fields, location: storage.uri(rel), storage },
+    );
+    assert.equal(proxy.dropped(), 1);
+    assert.deepEqual(seen, ['CATALOG_UNAVAILABLE']);
+    // ...and the writer finds its snapshot on reload instead of committing twice
+    assert.equal(res.alreadyCommitted, true);
+    const table = (await catalog.loadTable(ident))!;
+    assert.notEqual(table.metadataLocation, base.metadataLocation);
+    assert.equal(snapshotsOf(table.metadata).length, 1);
+    assert.equal(table.metadata['current-snapshot-id'], res.snapshotId);
+    await assertInvariants(table, storage);
+  } finally {
+    await catalog.close();
+    await proxy.close();
+  }
 });
