@@ -5,7 +5,7 @@
  * matched by name) and new columns get ids above `last-column-id`.
  */
 import { DativoError } from '../errors.js';
-import type { AssetField, FieldType } from '../types.js';
+import { INGESTED_AT_COLUMN, RUN_ID_COLUMN, type AssetField, type FieldType } from '../types.js';
 import type { TableMetadata } from './catalog.js';
 import { stringifyJson } from './json.js';
 
@@ -146,6 +146,14 @@ export interface SchemaPlan {
   absent: string[];
 }
 
+/**
+ * Columns dativo fills on every row itself. They are required in tables
+ * dativo creates, but may be added to (or be optional in) a table made by
+ * another engine: a value is always written, so required-ness is not a
+ * contract to enforce there.
+ */
+const SYSTEM_COLUMNS: ReadonlySet<string> = new Set([INGESTED_AT_COLUMN, RUN_ID_COLUMN]);
+
 type TypeRelation = 'same' | 'promote' | 'narrower' | 'incompatible';
 
 /** How asset type `to` relates to table type `from` (Iceberg v2 promotions only). */
@@ -182,6 +190,9 @@ function sameFields(a: IcebergSchema, b: IcebergSchema): boolean {
  *   (a narrower asset type under a wider table type is accepted as is);
  * - asset optional, table required → the column is made optional;
  * - a new optional column → added with id `last-column-id + 1`, ...;
+ * - the system columns (`_dativo_ingested_at`, `_dativo_run_id`) are always
+ *   written, so a foreign table gets them as optional columns, and an
+ *   optional one is accepted as is;
  * - a table column the asset lacks → kept, written as null (it must be optional).
  * Anything else — another type change, optional→required, a new required
  * column, a missing required column, a column of a type we cannot write
@@ -210,14 +221,16 @@ export function planSchema(metadata: TableMetadata, fields: AssetField[]): Schem
   for (const f of fields) {
     const want = icebergTypeOf(f.type);
     const have = byName.get(f.name);
+    const system = SYSTEM_COLUMNS.has(f.name);
     if (!have) {
-      if (f.required) {
+      if (f.required && !system) {
         problems.push(`"${f.name}": new column is required (a new column must be optional; existing rows have no value)`);
         columns.push(f.name);
         continue;
       }
       lastColumnId += 1;
-      appended.push(fieldOf(f, lastColumnId));
+      // Existing rows have no value, so a column added to a table is optional.
+      appended.push({ ...fieldOf(f, lastColumnId), required: false });
       added.push(f.name);
       mapped.push({ ...f, fieldId: lastColumnId });
       continue;
@@ -228,7 +241,7 @@ export function planSchema(metadata: TableMetadata, fields: AssetField[]): Schem
       columns.push(f.name);
       continue;
     }
-    if (f.required && !have.required) {
+    if (f.required && !have.required && !system) {
       problems.push(`"${f.name}": asset declares it required but the table column is optional (optional→required is not allowed)`);
       columns.push(f.name);
       continue;

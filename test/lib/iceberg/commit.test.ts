@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DativoError } from '../../../lib/errors.js';
-import type { Catalog, LoadedTable, TableIdent } from '../../../lib/iceberg/catalog.js';
+import type { Catalog, LoadedTable, TableIdent, TableMetadata } from '../../../lib/iceberg/catalog.js';
 import { openCatalog } from '../../../lib/iceberg/index.js';
 import { parseJson } from '../../../lib/iceberg/json.js';
 import { readManifestEntries, readManifestList } from '../../../lib/iceberg/manifest.js';
@@ -413,4 +413,95 @@ test('conflicts beyond maxAttempts: COMMIT_CONFLICT, and the attempt files are r
   assert.equal((await avroFiles()).length, 3); // one manifest, two manifest lists
   assert.equal(snapshotsOf((await real.loadTable(ident))!.metadata).length, 0);
   await real.close();
+});
+
+/** Metadata of a table made by another engine: odd ids, a nested column, unpartitioned. */
+function foreignMetadata(location: string, spec: Record<string, unknown> = { 'spec-id': 0, fields: [] }, lastPartitionId = 999): TableMetadata {
+  return {
+    'format-version': 2,
+    'table-uuid': '2a7c0c57-9d4b-4c43-9a57-3f0f3c1a1b11',
+    location,
+    'last-sequence-number': 0n,
+    'last-updated-ms': 1767225600000n,
+    'last-column-id': 8,
+    'current-schema-id': 0,
+    schemas: [
+      {
+        type: 'struct',
+        'schema-id': 0,
+        'identifier-field-ids': [5],
+        fields: [
+          { id: 5, name: 'id', required: true, type: 'long' },
+          { id: 6, name: 'tags', required: false, type: { type: 'list', 'element-id': 7, 'element-required': true, element: 'string' } },
+          { id: 8, name: 'customer', required: false, type: 'string', doc: 'made elsewhere' },
+        ],
+      },
+    ],
+    'default-spec-id': 0,
+    'partition-specs': [spec],
+    'last-partition-id': lastPartitionId,
+    'default-sort-order-id': 0,
+    'sort-orders': [{ 'order-id': 0, fields: [] }],
+    properties: { owner: 'spark' },
+    'current-snapshot-id': -1n,
+    refs: {},
+    snapshots: [],
+    'snapshot-log': [],
+    'metadata-log': [],
+  };
+}
+
+test('a table made by another engine: appended under its own ids and spec, unknown columns kept and null', async () => {
+  const catalog = await sqlCatalog();
+  const ident = { namespace: ['ext'], name: 'foreign' };
+  const rel = 'ext/foreign';
+  await catalog.createNamespaceIfMissing(ident.namespace);
+  await catalog.createTable(ident, { location: storage.uri(rel), metadata: foreignMetadata(storage.uri(rel)) });
+  const asset = [field('id', { kind: 'long' }, true), field('customer', { kind: 'string' }), ...orderFields().slice(-2)];
+  const e = await ensureTable(catalog, ident, { fields: asset, location: storage.uri(rel) });
+  assert.deepEqual(e.fields.map((f) => [f.name, f.fieldId]), [['id', 5], ['customer', 8], ['_dativo_ingested_at', 9], ['_dativo_run_id', 10]]);
+  assert.deepEqual(e.evolution.added, ['_dativo_ingested_at', '_dativo_run_id']);
+  assert.deepEqual(e.evolution.absent, ['tags']);
+  assert.deepEqual(e.schema.fields.map((f) => [f.id, f.required]), [[5, true], [6, false], [8, false], [9, false], [10, false]]);
+  assert.deepEqual(e.schema['identifier-field-ids'], [5]);
+  assert.deepEqual(e.schema.fields[1], foreignMetadata('x').schemas && (foreignMetadata('x').schemas as any)[0].fields[1]);
+
+  const rows = orderRows(0, 6, 'f1', ingested).map((r) => ({ id: r.id, customer: r.customer, _dativo_ingested_at: r._dativo_ingested_at, _dativo_run_id: r._dativo_run_id }));
+  const dataFiles = await writeDataFiles({ storage, tableRel: rel, fields: e.fields, schema: e.schema, rows, runId: 'f1', ingestDay: dayOf(ingested) });
+  await commitFiles(catalog, ident, { files: dataFiles, mode: 'append', summary: { 'dativo.run-id': 'f1' }, fields: e.fields, location: storage.uri(rel), storage });
+  // a second run: the system columns are optional in this table and stay so
+  const again = await ensureTable(catalog, ident, { fields: asset, location: storage.uri(rel) });
+  assert.equal(again.evolution.added.length + again.evolution.relaxed.length, 0);
+  const t = (await catalog.loadTable(ident))!;
+  await assertInvariants(t, storage);
+  assert.equal((t.metadata.properties as Record<string, string>).owner, 'spark');
+  const list = readManifestList(await storage.read(storageKey(storage, (t.metadata.snapshots as any)[0]['manifest-list'])));
+  assert.deepEqual(list[0]!.partitions, []);
+  const got = (await readIcebergTable({ warehouseDir: dir, location: String(t.metadata.location), metadataLocation: t.metadataLocation })).sort(byId);
+  assert.deepEqual(got.map((r) => [r.id, r.customer ?? null, r.tags ?? null]), rows.map((r) => [r.id, r.customer, null]));
+  await catalog.close();
+});
+
+test('a foreign spec dativo cannot fill is refused with CATALOG_INVALID, no snapshot added', async () => {
+  const catalog = await sqlCatalog();
+  const ident = { namespace: ['ext'], name: 'bucketed' };
+  const rel = 'ext/bucketed';
+  const spec = { 'spec-id': 0, fields: [{ name: 'id_bucket', transform: 'bucket[16]', 'source-id': 5, 'field-id': 1000 }] };
+  const created = await catalog.createTable(ident, { location: storage.uri(rel), metadata: foreignMetadata(storage.uri(rel), spec, 1000) });
+  const asset = [field('id', { kind: 'long' }, true), ...orderFields().slice(-2)];
+  const e = await ensureTable(catalog, ident, { fields: asset, location: storage.uri(rel) });
+  const rows = orderRows(0, 2, 'b1', ingested).map((r) => ({ id: r.id, _dativo_ingested_at: r._dativo_ingested_at, _dativo_run_id: r._dativo_run_id }));
+  const dataFiles = await writeDataFiles({ storage, tableRel: rel, fields: e.fields, schema: e.schema, rows, runId: 'b1', ingestDay: dayOf(ingested) });
+  await assert.rejects(
+    commitFiles(catalog, ident, { files: dataFiles, mode: 'append', summary: { 'dativo.run-id': 'b1' }, fields: e.fields, location: storage.uri(rel), storage }),
+    (err: DativoError) => {
+      assert.equal(err.code, 'CATALOG_INVALID');
+      assert.match(err.message, /bucket\[16\]\(id\)/);
+      return true;
+    },
+  );
+  const t = (await catalog.loadTable(ident))!;
+  assert.equal(snapshotsOf(t.metadata).length, 0);
+  assert.notEqual(t.metadataLocation, created.metadataLocation); // only the system columns were added
+  await catalog.close();
 });
