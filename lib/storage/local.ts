@@ -225,13 +225,27 @@ class LocalWriteHandle implements WriteHandle {
       });
       return { uri: this.finalUri, size: this.stream.bytes };
     } catch (err) {
-      if (this.state === 'open') await this.abort(err);
+      if (this.state === 'open') await this.drop(err);
       throw fsError(err, 'write', this.finalPath);
     }
   }
 
-  abort(reason?: unknown): Promise<void> {
-    if (this.state === 'done') return Promise.resolve();
+  async abort(reason?: unknown): Promise<void> {
+    if (this.state === 'done') return;
+    if (this.donePromise !== undefined && this.state === 'open') {
+      // A done() in flight either lands (then there is nothing to drop) or drops the file itself.
+      await this.donePromise.catch(() => {});
+      if (this.landed()) return;
+    }
+    await this.drop(reason);
+  }
+
+  /** Re-reads the state after an await (a method call defeats TS's stale narrowing). */
+  private landed(): boolean {
+    return this.state === 'done';
+  }
+
+  private drop(reason: unknown): Promise<void> {
     this.abortPromise ??= (async () => {
       this.state = 'aborted';
       this.detachSignal();
