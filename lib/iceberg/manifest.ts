@@ -295,25 +295,18 @@ export function dataFileRecord(file: DataFile, ctx: ManifestContext): Record<str
 }
 
 /**
- * Build one manifest holding `files` as ADDED entries with `snapshot_id` set
- * and both sequence numbers null (inherited from the manifest list row, so
- * the file stays valid across commit retries — iceberg.md gotcha 5).
+ * Field summaries (r508) of a manifest from the partition tuples of its
+ * entries: null/NaN flags and the min/max non-null value of each field,
+ * encoded with the field's result type.
  */
-export function buildManifest(files: DataFile[], ctx: ManifestContext): BuiltManifest {
-  const entries = files.map((f) => ({
-    status: EntryStatus.ADDED,
-    snapshot_id: ctx.snapshotId,
-    sequence_number: null,
-    file_sequence_number: null,
-    data_file: dataFileRecord(f, ctx),
-  }));
-  const partitions: FieldSummary[] = ctx.partition.map((p) => {
+export function summarizePartitions(partition: BoundPartitionField[], tuples: unknown[][]): FieldSummary[] {
+  return partition.map((p, i) => {
     let containsNull = false;
     let containsNan = false;
     let lo: unknown;
     let hi: unknown;
-    for (const f of files) {
-      const v = p.valueOf(f);
+    for (const t of tuples) {
+      const v = t[i];
       if (v === null || v === undefined) {
         containsNull = true;
         continue;
@@ -333,16 +326,25 @@ export function buildManifest(files: DataFile[], ctx: ManifestContext): BuiltMan
       upper_bound: hi === undefined ? null : (encodeBound(p.resultType, hi, 'upper') ?? null),
     };
   });
+}
+
+/**
+ * Build one manifest holding `files` as ADDED entries with `snapshot_id` set
+ * and both sequence numbers null (inherited from the manifest list row, so
+ * the file stays valid across commit retries — iceberg.md gotcha 5).
+ */
+export function buildManifest(files: DataFile[], ctx: ManifestContext): BuiltManifest {
+  const entries = files.map((f) => ({
+    status: EntryStatus.ADDED,
+    snapshot_id: ctx.snapshotId,
+    sequence_number: null,
+    file_sequence_number: null,
+    data_file: dataFileRecord(f, ctx),
+  }));
+  const partitions = summarizePartitions(ctx.partition, files.map((f) => ctx.partition.map((p) => p.valueOf(f))));
   const tuples = new Set(files.map((f) => stringifyJson(ctx.partition.map((p) => p.valueOf(f) ?? null))));
   const bytes = writeAvroFile(manifestEntrySchema(ctx.partition), entries, {
-    metadata: {
-      schema: stringifyJson(ctx.schema),
-      'schema-id': String(ctx.schema['schema-id']),
-      'partition-spec': stringifyJson(ctx.spec.fields),
-      'partition-spec-id': String(ctx.spec['spec-id']),
-      'format-version': '2',
-      content: 'data',
-    },
+    metadata: manifestHeader(ctx.schema, ctx.spec),
   });
   return {
     bytes,
@@ -443,4 +445,88 @@ export function readManifestEntries(buf: Buffer, row: Pick<ManifestListEntry, 'a
       fileSizeBytes: bigOr(df.file_size_in_bytes, 0n),
     };
   });
+}
+
+/** One live entry carried into a merged manifest, with every inherited value resolved. */
+export interface CarriedEntry {
+  snapshotId: bigint;
+  sequenceNumber: bigint;
+  fileSequenceNumber: bigint;
+  /** The decoded `data_file` record. */
+  dataFile: Record<string, unknown>;
+}
+
+/**
+ * The live (ADDED/EXISTING) entries of a manifest as {@link CarriedEntry}s,
+ * or undefined when the manifest cannot be re-encoded under our writer schema
+ * without loss (written by another writer with other `data_file` fields or
+ * another partition record): such manifests are carried as they are.
+ */
+export function carriedEntries(buf: Buffer, row: ManifestListEntry, partition: BoundPartitionField[], what = 'manifest'): CarriedEntry[] | undefined {
+  const file = readAvroFile(buf, what);
+  const ours = manifestEntrySchema(partition) as { fields: { name: string; type: unknown }[] };
+  const theirs = file.schema as { fields?: { name: string; type: unknown }[] };
+  if (stringifyJson(ours.fields.map((f) => f.name)) !== stringifyJson((theirs.fields ?? []).map((f) => f.name))) return undefined;
+  const dataFileOf = (s: { fields: { name: string; type: unknown }[] }) => s.fields.find((f) => f.name === 'data_file')?.type as { fields: { name: string; type: unknown }[] } | undefined;
+  const a = dataFileOf(ours);
+  const b = dataFileOf(theirs as { fields: { name: string; type: unknown }[] });
+  // Same field names and types (the partition record included) → same encoding, nothing dropped.
+  if (!a || !b || JSON.stringify(a.fields.map((f) => [f.name, f.type])) !== JSON.stringify(b.fields.map((f) => [f.name, f.type]))) return undefined;
+  const out: CarriedEntry[] = [];
+  for (const raw of file.records) {
+    const r = raw as Record<string, unknown>;
+    const status = intOr(r.status, 1);
+    if (status === EntryStatus.DELETED) continue;
+    const inherited = status === EntryStatus.ADDED;
+    const seq = typeof r.sequence_number === 'bigint' ? r.sequence_number : inherited ? row.sequence_number : undefined;
+    const fileSeq = typeof r.file_sequence_number === 'bigint' ? r.file_sequence_number : inherited ? row.sequence_number : undefined;
+    if (seq === undefined || fileSeq === undefined) {
+      throw new DativoError('CATALOG_INVALID', `${what}: EXISTING entry without sequence numbers`, { context: { file: what } });
+    }
+    out.push({ snapshotId: bigOr(r.snapshot_id, row.added_snapshot_id), sequenceNumber: seq, fileSequenceNumber: fileSeq, dataFile: r.data_file as Record<string, unknown> });
+  }
+  return out;
+}
+
+/** Result of {@link buildMergedManifest}. */
+export interface MergedManifest {
+  bytes: Buffer;
+  files: number;
+  rows: bigint;
+  minSequenceNumber: bigint;
+  partitions: FieldSummary[];
+}
+
+/**
+ * One manifest holding `entries` as EXISTING, with their original snapshot
+ * ids and both sequence numbers written explicitly (they must never change).
+ */
+export function buildMergedManifest(entries: CarriedEntry[], ctx: Omit<ManifestContext, 'snapshotId'>): MergedManifest {
+  const records = entries.map((e) => ({
+    status: EntryStatus.EXISTING,
+    snapshot_id: e.snapshotId,
+    sequence_number: e.sequenceNumber,
+    file_sequence_number: e.fileSequenceNumber,
+    data_file: e.dataFile,
+  }));
+  const tuples = entries.map((e) => ctx.partition.map((p) => (e.dataFile.partition as Record<string, unknown> | undefined)?.[p.name] ?? null));
+  return {
+    bytes: writeAvroFile(manifestEntrySchema(ctx.partition), records, { metadata: manifestHeader(ctx.schema, ctx.spec) }),
+    files: entries.length,
+    rows: entries.reduce((s, e) => s + bigOr(e.dataFile.record_count, 0n), 0n),
+    minSequenceNumber: entries.reduce((m, e) => (e.sequenceNumber < m ? e.sequenceNumber : m), entries[0]?.sequenceNumber ?? 0n),
+    partitions: summarizePartitions(ctx.partition, tuples),
+  };
+}
+
+/** Iceberg header keys of a v2 data manifest. */
+function manifestHeader(schema: IcebergSchema, spec: PartitionSpec): Record<string, string> {
+  return {
+    schema: stringifyJson(schema),
+    'schema-id': String(schema['schema-id']),
+    'partition-spec': stringifyJson(spec.fields),
+    'partition-spec-id': String(spec['spec-id']),
+    'format-version': '2',
+    content: 'data',
+  };
 }

@@ -16,7 +16,18 @@ import type { Storage } from '../storage/types.js';
 import type { AssetField, DataFile } from '../types.js';
 import type { Catalog, CommitRequest, LoadedTable, TableIdent, TableMetadata, TableRequirement, TableUpdate } from './catalog.js';
 import { asLong } from './json.js';
-import { buildManifest, buildManifestList, readManifestEntries, readManifestList, type ManifestEntryInfo, type ManifestListEntry } from './manifest.js';
+import {
+  buildManifest,
+  buildManifestList,
+  buildMergedManifest,
+  carriedEntries,
+  readManifestEntries,
+  readManifestList,
+  type CarriedEntry,
+  type ManifestContext,
+  type ManifestEntryInfo,
+  type ManifestListEntry,
+} from './manifest.js';
 import {
   checkWritable,
   currentSnapshot,
@@ -402,7 +413,9 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
   }
   const commitUuid = randomUUID();
   let manifest: { specId: number; row: Omit<ManifestListEntry, 'sequence_number' | 'min_sequence_number'>; partitionCount: number; key: string } | undefined;
-  const written: string[] = [];
+  /** Manifests this call wrote: storage key → URI. */
+  const written = new Map<string, string>();
+  let merged: { sources: string; row: Omit<ManifestListEntry, 'sequence_number'> } | undefined;
   const lists: string[] = [];
   let lastError: unknown;
   // After an unknown outcome a late write could still land: never delete then.
@@ -432,10 +445,10 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
 
     if (opts.files.length > 0 && (!manifest || manifest.specId !== spec['spec-id'])) {
       const built = buildManifest(opts.files, { schema: plan.schema, spec, partition: bindSpec(spec, plan.schema), snapshotId });
-      const uri = joinUri(metaDir, `${commitUuid}-m${written.length}.avro`);
+      const uri = joinUri(metaDir, `${commitUuid}-m${written.size}.avro`);
       const key = storageKey(storage, uri);
       await storage.writeAtomic(key, built.bytes, { contentType: 'application/octet-stream' });
-      written.push(key);
+      written.set(key, uri);
       manifest = {
         specId: spec['spec-id'],
         key,
@@ -463,7 +476,26 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
     const seq = (asLong(md0['last-sequence-number']) ?? 0n) + 1n;
     const rows: ManifestListEntry[] = [];
     if (manifest) rows.push({ ...manifest.row, sequence_number: seq, min_sequence_number: seq });
-    if (opts.mode === 'append' && parent) rows.push(...(await cache.list(parent['manifest-list'])));
+    if (opts.mode === 'append' && parent) {
+      let carried = await cache.list(parent['manifest-list']);
+      const mergeable = carried.filter((r) => r.content === 0 && r.partition_spec_id === spec['spec-id']);
+      if (shouldMerge(md0, carried.length + rows.length) && mergeable.length >= 2) {
+        const sources = mergeable.map((r) => r.manifest_path).join('\n');
+        if (merged?.sources !== sources) {
+          merged = undefined;
+          const m = await mergeManifests(mergeable, { schema: plan.schema, spec, partition: bindSpec(spec, plan.schema) }, storage, snapshotId, joinUri(metaDir, `${commitUuid}-m${written.size}.avro`));
+          if (m) {
+            written.set(m.key, m.row.manifest_path);
+            merged = { sources, row: m.row };
+          }
+        }
+        if (merged) {
+          const replaced = new Set(merged.sources.split('\n'));
+          carried = [{ ...merged.row, sequence_number: seq }, ...carried.filter((r) => !replaced.has(r.manifest_path))];
+        }
+      }
+      rows.push(...carried);
+    }
     const listUri = joinUri(metaDir, `snap-${snapshotId}-${attempt}-${commitUuid}.avro`);
     const listKey = storageKey(storage, listUri);
     await storage.writeAtomic(listKey, buildManifestList(rows, { snapshotId, parentSnapshotId: parentId, sequenceNumber: seq }), {
@@ -515,7 +547,8 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
     const change: CommitRequest = { requirements, updates, newMetadata: md };
     try {
       const committed = await catalog.commit(base, change);
-      await removeQuietly(storage, lists.slice(0, -1));
+      const live = new Set(rows.map((r) => r.manifest_path));
+      await removeQuietly(storage, [...lists.slice(0, -1), ...[...written].filter(([, uri]) => !live.has(uri)).map(([key]) => key)]);
       return { snapshotId, sequenceNumber: seq, metadataLocation: committed.metadataLocation, alreadyCommitted: false, attempts: attempt };
     } catch (err) {
       if (!isDativoError(err)) throw err;
@@ -538,7 +571,7 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
     }
   }
   // Definitely not committed: what this call wrote is garbage.
-  if (!uncertain) await removeQuietly(storage, [...lists, ...written]);
+  if (!uncertain) await removeQuietly(storage, [...lists, ...written.keys()]);
   const reason = lastError instanceof Error ? lastError.message : 'conflicts';
   const code = isDativoError(lastError) && lastError.code === 'CATALOG_UNAVAILABLE' ? 'CATALOG_UNAVAILABLE' : 'COMMIT_CONFLICT';
   throw new DativoError(code, `could not commit to table ${name} after ${maxAttempts} attempts: ${reason}`, {
@@ -565,6 +598,63 @@ async function statusCheck(
     }
   }
   return 'unreachable';
+}
+
+/**
+ * Whether an append should merge the carried manifests (Java's MergeAppend
+ * defaults): `commit.manifest-merge.enabled` (default true) and at least
+ * `commit.manifest.min-count-to-merge` (default 100) manifests. Without it
+ * every run adds one manifest forever, and query planning slows down.
+ */
+function shouldMerge(metadata: TableMetadata, manifests: number): boolean {
+  const props = (metadata.properties ?? {}) as Record<string, string>;
+  if ((props['commit.manifest-merge.enabled'] ?? 'true').toLowerCase() === 'false') return false;
+  return manifests >= Number(props['commit.manifest.min-count-to-merge'] ?? 100);
+}
+
+/**
+ * Rewrite the live entries of `rows` into one manifest of EXISTING entries
+ * at `uri`. Manifests whose schema differs from ours are left out (carried
+ * unchanged); undefined when fewer than two can be merged.
+ */
+async function mergeManifests(
+  rows: ManifestListEntry[],
+  ctx: Omit<ManifestContext, 'snapshotId'>,
+  storage: Storage,
+  snapshotId: bigint,
+  uri: string,
+): Promise<{ key: string; row: Omit<ManifestListEntry, 'sequence_number'> } | undefined> {
+  const entries: CarriedEntry[] = [];
+  const used: string[] = [];
+  for (const row of rows) {
+    const e = carriedEntries(await storage.read(storageKey(storage, row.manifest_path)), row, ctx.partition, row.manifest_path);
+    if (!e) continue;
+    entries.push(...e);
+    used.push(row.manifest_path);
+  }
+  if (used.length < 2) return undefined;
+  const built = buildMergedManifest(entries, ctx);
+  const key = storageKey(storage, uri);
+  await storage.writeAtomic(key, built.bytes, { contentType: 'application/octet-stream' });
+  return {
+    key,
+    row: {
+      manifest_path: uri,
+      manifest_length: BigInt(built.bytes.length),
+      partition_spec_id: ctx.spec['spec-id'],
+      content: 0,
+      min_sequence_number: built.minSequenceNumber,
+      added_snapshot_id: snapshotId,
+      added_files_count: 0,
+      existing_files_count: built.files,
+      deleted_files_count: 0,
+      added_rows_count: 0n,
+      existing_rows_count: built.rows,
+      deleted_rows_count: 0n,
+      partitions: built.partitions,
+      key_metadata: null,
+    },
+  };
 }
 
 async function removeQuietly(storage: Storage, keys: string[]): Promise<void> {

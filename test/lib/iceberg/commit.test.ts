@@ -12,6 +12,7 @@ import { DativoError } from '../../../lib/errors.js';
 import type { Catalog, LoadedTable, TableIdent, TableMetadata } from '../../../lib/iceberg/catalog.js';
 import { openCatalog } from '../../../lib/iceberg/index.js';
 import { parseJson } from '../../../lib/iceberg/json.js';
+import { readAvroFile } from '../../../lib/iceberg/avro.js';
 import { readManifestEntries, readManifestList } from '../../../lib/iceberg/manifest.js';
 import { findDativoSnapshot, latestSummary, snapshotsOf } from '../../../lib/iceberg/metadata.js';
 import { storageKey } from '../../../lib/iceberg/paths.js';
@@ -503,5 +504,42 @@ test('a foreign spec dativo cannot fill is refused with CATALOG_INVALID, no snap
   const t = (await catalog.loadTable(ident))!;
   assert.equal(snapshotsOf(t.metadata).length, 0);
   assert.notEqual(t.metadataLocation, created.metadataLocation); // only the system columns were added
+  await catalog.close();
+});
+
+test('appends merge carried manifests at commit.manifest.min-count-to-merge, keeping every file and its sequence numbers', async () => {
+  const catalog = await sqlCatalog();
+  const ident = { namespace: ['sales'], name: 'merging' };
+  const rel = 'sales/merging';
+  const e = await ensureTable(catalog, ident, { fields: orderFields(), location: storage.uri(rel), properties: { 'commit.manifest.min-count-to-merge': '3' } });
+  const all: Row[] = [];
+  const listSizes: number[] = [];
+  const ids: bigint[] = [];
+  for (let i = 0; i < 6; i++) {
+    const runId = `m${i}`;
+    const rows = orderRows(i * 4, i * 4 + 4, runId, ingested);
+    all.push(...rows);
+    const res = await commitFiles(catalog, ident, { fields: e.fields, location: storage.uri(rel), storage, files: await files(e, rel, rows, runId), mode: 'append', summary: { 'dativo.run-id': runId } });
+    ids.push(res.snapshotId);
+    const t = (await catalog.loadTable(ident))!;
+    await assertInvariants(t, storage);
+    listSizes.push(readManifestList(await storage.read(storageKey(storage, (snapshotsOf(t.metadata).at(-1)!)['manifest-list']))).length);
+  }
+  assert.deepEqual(listSizes, [1, 2, 2, 2, 2, 2]);
+  const t = (await catalog.loadTable(ident))!;
+  const list = readManifestList(await storage.read(storageKey(storage, snapshotsOf(t.metadata).at(-1)!['manifest-list'])));
+  assert.equal(list[0]!.added_files_count, 1);
+  assert.equal(list[1]!.existing_files_count, 5);
+  assert.equal(list[1]!.existing_rows_count, 20n);
+  assert.equal(list[1]!.min_sequence_number, 1n);
+  assert.equal(list[1]!.sequence_number, 6n);
+  // EXISTING entries keep the snapshot and sequence numbers that added them
+  const merged = readAvroFile(await storage.read(storageKey(storage, list[1]!.manifest_path))).records as Record<string, any>[];
+  assert.deepEqual(
+    merged.map((r) => [r.status, r.snapshot_id, r.sequence_number, r.file_sequence_number]).sort((a, b) => Number(a[2] - b[2])),
+    [1n, 2n, 3n, 4n, 5n].map((seq, i) => [0, ids[i], seq, seq]),
+  );
+  // manifests replaced by a merge of a later commit are not deleted (older snapshots use them); the table reads whole
+  assert.deepEqual(await readAll(t), all.map((r) => expected(r)));
   await catalog.close();
 });
