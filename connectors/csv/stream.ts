@@ -117,7 +117,7 @@ export class CsvSourceStream extends Readable {
       while (this.wanted) {
         const parser = this.parser;
         if (parser === undefined) {
-          if (this.opening === undefined) this.openNext();
+          if (this.opening === undefined) this.advance(false);
           return;
         }
         const rec = parser.read() as CsvRecord | null;
@@ -132,15 +132,24 @@ export class CsvSourceStream extends Readable {
     }
   }
 
-  private openNext(): void {
-    this.opening = this.openFile().then(
+  /**
+   * Close the finished file (if any), then open the next one. `opening` is
+   * set synchronously, so no other path opens a file or ends the stream
+   * while this runs, and `_destroy` can wait for it.
+   */
+  private advance(finishCurrent: boolean): void {
+    const path = this.current?.path ?? '';
+    this.opening = (async () => {
+      if (finishCurrent) await this.finishFile();
+      await this.openFile();
+    })().then(
       () => {
         this.opening = undefined;
         this.pump();
       },
       (err: unknown) => {
         this.opening = undefined;
-        this.destroy(fileError(err, this.current?.path ?? ''));
+        this.destroy(fileError(err, this.current?.path ?? path));
       },
     );
   }
@@ -188,11 +197,7 @@ export class CsvSourceStream extends Readable {
     parser.on('error', (err) => this.destroy(fileError(err, file.path)));
     parser.on('readable', () => this.pump());
     parser.on('end', () => {
-      if (this.parser !== parser) return;
-      this.finishFile().then(
-        () => this.pump(),
-        (err: unknown) => this.destroy(fileError(err, file.path)),
-      );
+      if (this.parser === parser) this.advance(true);
     });
     fileStream.pipe(parser);
   }
