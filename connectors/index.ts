@@ -43,7 +43,7 @@ export function isConnectorPath(type: string): boolean {
  * @throws DativoError `CONNECTOR_UNKNOWN` saying what is missing.
  */
 export function asConnector(mod: ConnectorModule, source: string): Connector {
-  const candidate = (isConnectorLike(mod.default) ? mod.default : mod.connector) as Partial<Connector> | undefined;
+  const candidate = (isConnectorLike(mod.default) ? mod.default : (mod.connector ?? mod.default)) as Partial<Connector> | undefined;
   const problems: string[] = [];
   if (candidate === null || typeof candidate !== 'object') {
     problems.push('the module has no default export and no `connector` export');
