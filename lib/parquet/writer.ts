@@ -119,7 +119,7 @@ function toWasmBatches(batch: RecordBatch): WasmRecordBatch[] {
   }
 }
 
-/** How many trailing output bytes to keep for reading the footer back. */
+/** How many trailing output bytes to keep (at most twice this) for reading the footer back. */
 const TAIL_KEEP = 4 * 1024 * 1024;
 
 /**
@@ -233,6 +233,9 @@ export class ParquetFileWriter {
   }
 
   private keepTail(chunk: Uint8Array): void {
+    // A copy of the end of a large chunk (a whole row group): holding the chunk
+    // itself would keep a row group alive in JS memory.
+    if (chunk.byteLength > TAIL_KEEP) chunk = chunk.slice(chunk.byteLength - TAIL_KEEP);
     this.tail.push(chunk);
     this.tailBytes += chunk.byteLength;
     while (this.tail.length > 1 && this.tailBytes - this.tail[0]!.byteLength >= TAIL_KEEP) {

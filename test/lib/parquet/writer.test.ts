@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +107,18 @@ describe('ParquetFileWriter', () => {
       conn.closeSync();
       instance.closeSync();
     }
+  });
+
+  it('reads its footer back when the last chunk is larger than the kept tail', async () => {
+    const fields = [field('blob', { kind: 'binary' }, 1, true)];
+    const writer = new ParquetFileWriter(new LocalStorage(dir).createWriteStream('w/big.parquet'), { fields, compression: 'uncompressed' });
+    // 6 MiB of incompressible bytes in one row group: one output chunk above the 4 MiB tail.
+    const blobs = Array.from({ length: 96 }, () => ({ blob: randomBytes(64 * 1024) }));
+    await writer.write(buildRecordBatch(fields, blobs).batch);
+    const done = await writer.finish();
+    assert.ok(done.size > 6 * 1024 * 1024);
+    assert.equal(done.footer?.numRows, 96);
+    assert.deepEqual(done.footer, readFooter(await readFile(join(dir, 'w/big.parquet')), done.size));
   });
 
   it('abort() leaves nothing behind, and write() after abort fails', async () => {
