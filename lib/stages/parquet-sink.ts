@@ -35,7 +35,11 @@ export interface ParquetSinkOptions {
   filePrefix: string;
   /** Copied into every DataFile; default `{}`. */
   partition?: Record<string, unknown>;
-  /** Roll to a new file once the current one reaches this many bytes; default 128 MiB. */
+  /**
+   * Roll to a new file once the bytes handed to storage reach this; default
+   * 128 MiB. Bytes leave the encoder a row group at a time, so a file can
+   * exceed the target by about one row group plus one batch.
+   */
   targetFileSizeBytes?: number;
   /** Upper bound of rows per row group; default 100,000. */
   rowGroupRows?: number;
