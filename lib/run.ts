@@ -64,6 +64,12 @@ export interface RunOptions {
   /** Rows per batch handed to the Parquet sink (default 10,000) and its byte bound (default 32 MiB). */
   batchRows?: number;
   batchBytes?: number;
+  /**
+   * Called at the two moments a crash matters most: data files durable but
+   * not committed, and commit done but state not saved. Used by crash tests
+   * (the CLI maps `DATIVO_PAUSE_AT=before_commit|before_state_save` to a pause).
+   */
+  hooks?: { beforeCommit?: (object: string) => Promise<void>; beforeStateSave?: (object: string) => Promise<void> };
 }
 
 export interface ObjectSummary {
@@ -329,6 +335,7 @@ async function runObject(r: ObjectRun): Promise<void> {
   };
 
   if (commits) {
+    await opts.hooks?.beforeCommit?.(object.name);
     const committedInfo = await r.table.commit({
       object: object.name,
       files,
@@ -344,6 +351,7 @@ async function runObject(r: ObjectRun): Promise<void> {
   if (cursor) obj.cursor = cursor;
 
   if (incremental && !fullRefresh) {
+    await opts.hooks?.beforeStateSave?.(object.name);
     r.state.objects[object.name] = next;
     await r.stateStore.save(r.state);
   }

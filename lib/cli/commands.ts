@@ -9,7 +9,7 @@ import { DativoError, ExitCode, toDativoError, type ExitCode as Exit } from '../
 import { stringifyJson } from '../json.js';
 import { createLogger, type Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
-import { runJob, type Progress, type RunSummary } from '../run.js';
+import { runJob, type Progress, type RunOptions, type RunSummary } from '../run.js';
 import { formatProgress, formatSummary } from './format.js';
 
 export interface CliIO {
@@ -48,6 +48,21 @@ async function load(file: string, o: CliOptions): Promise<JobPlan> {
 
 function needArgs(args: string[], n: number, what: string): void {
   if (args.length < n) throw new DativoError('CONFIG_INVALID', `missing argument: ${what}`);
+}
+
+/**
+ * `DATIVO_PAUSE_AT=before_commit|before_state_save` makes the run print
+ * `dativo: paused at <point>` on stderr and wait there forever, so a crash
+ * test can SIGKILL the process at exactly that moment.
+ */
+function pauseHooks(io: CliIO): RunOptions['hooks'] | undefined {
+  const at = process.env['DATIVO_PAUSE_AT'];
+  if (at !== 'before_commit' && at !== 'before_state_save') return undefined;
+  const pause = (object: string): Promise<void> => {
+    io.stderr.write(`dativo: paused at ${at} (${object})\n`);
+    return new Promise<void>(() => setInterval(() => undefined, 60_000));
+  };
+  return at === 'before_commit' ? { beforeCommit: pause } : { beforeStateSave: pause };
 }
 
 const run: Command = async (args, o, io) => {
@@ -92,7 +107,13 @@ const run: Command = async (args, o, io) => {
           lastLen = line.length;
         }
       : undefined;
-    const summary = await runJob(plan, { log, ...(io.signal ? { signal: io.signal } : {}), ...(onProgress ? { onProgress } : {}) });
+    const hooks = pauseHooks(io);
+    const summary = await runJob(plan, {
+      log,
+      ...(io.signal ? { signal: io.signal } : {}),
+      ...(onProgress ? { onProgress } : {}),
+      ...(hooks ? { hooks } : {}),
+    });
     if (lastLen > 0) io.stderr.write(`\r${' '.repeat(lastLen)}\r`);
     summaries.push(summary);
     exit = worst(exit, summary.exit_code);

@@ -1,0 +1,149 @@
+/**
+ * The commit is the checkpoint: a job process killed (SIGKILL) after its files
+ * are uploaded but before the commit, or after the commit but before the
+ * state save, is rerun and the table ends with exactly the source rows, once.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openCatalog } from '../../../lib/iceberg/index.js';
+import { openStorage } from '../../../lib/storage/index.js';
+import { readIcebergTable } from '../../helpers/iceberg-read.js';
+
+const repo = path.resolve(import.meta.dirname, '../../..');
+const bin = path.join(repo, 'lib/cli/bin.ts');
+
+let dir: string;
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'dativo-crash-'));
+  await mkdir(path.join(dir, 'data'));
+  await writeFile(
+    path.join(dir, 'asset.yaml'),
+    [
+      'apiVersion: v3.0.2',
+      'kind: DataContract',
+      'name: events',
+      'version: "1.0"',
+      'domain: crash',
+      'schema:',
+      '  - {name: id, type: long, required: true}',
+      '  - {name: label, type: string}',
+      'primary_key: [id]',
+      'team: {owner: data@example.com}',
+      '',
+    ].join('\n'),
+  );
+  await writeFile(
+    path.join(dir, 'job.yaml'),
+    [
+      'tenant_id: crash',
+      'source_connector: csv',
+      'target_connector: iceberg',
+      'asset_path: asset.yaml',
+      'source:',
+      '  files: [{path: "data/*.csv", object: events}]',
+      '  incremental: {strategy: file_modified_time}',
+      'target:',
+      '  warehouse: wh',
+      'state: {path: state/job.json}',
+      'reject_dir: rejects',
+      '',
+    ].join('\n'),
+  );
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function writeCsv(name: string, from: number, count: number): Promise<void> {
+  const lines = ['id,label'];
+  for (let i = from; i < from + count; i++) lines.push(`${i},row ${i}`);
+  await writeFile(path.join(dir, 'data', name), `${lines.join('\n')}\n`);
+}
+
+interface Ran {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `dativo run job.yaml --json`; with `pauseAt`, SIGKILL it once it reports the pause. */
+function runCli(pauseAt?: 'before_commit' | 'before_state_save'): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'run', 'job.yaml', '--json'], {
+      cwd: dir,
+      env: { ...process.env, ...(pauseAt ? { DATIVO_PAUSE_AT: pauseAt } : {}) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      if (pauseAt && stderr.includes(`paused at ${pauseAt}`)) child.kill('SIGKILL');
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+async function tableIds(): Promise<bigint[]> {
+  const wh = path.join(dir, 'wh');
+  const storage = await openStorage(pathToFileURL(wh).href);
+  const catalog = await openCatalog({ type: 'sql', name: 'dativo', uri: `sqlite:${path.join(wh, 'catalog.db')}` }, storage);
+  assert.ok(catalog);
+  try {
+    const t = await catalog.loadTable({ namespace: ['crash'], name: 'events' });
+    if (!t || t.metadata['current-snapshot-id'] === undefined || String(t.metadata['current-snapshot-id']) === '-1') return [];
+    const rows = await readIcebergTable({ warehouseDir: wh, location: t.metadata.location, metadataLocation: t.metadataLocation });
+    return rows.map((r) => r['id'] as bigint).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  } finally {
+    await catalog.close();
+  }
+}
+
+const range = (from: number, count: number): bigint[] => Array.from({ length: count }, (_, i) => BigInt(from + i));
+
+test('killed after the upload and before the commit: the rerun writes every row once', async () => {
+  await writeCsv('a.csv', 1, 500);
+  const killed = await runCli('before_commit');
+  assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+  assert.deepEqual(await tableIds(), [], 'nothing is committed by the killed run');
+
+  const rerun = await runCli();
+  assert.equal(rerun.code, 0, rerun.stderr);
+  const summary = JSON.parse(rerun.stdout) as { exit_code: number; objects: { rows_written: number }[] };
+  assert.equal(summary.objects[0]?.rows_written, 500);
+  assert.deepEqual(await tableIds(), range(1, 500));
+});
+
+test('killed after the commit and before the state save: the rerun takes its state from the table', async () => {
+  await writeCsv('b.csv', 501, 300);
+  const killed = await runCli('before_state_save');
+  assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+  assert.deepEqual(await tableIds(), range(1, 800), 'the commit landed');
+  const state = JSON.parse(await readFile(path.join(dir, 'state/job.json'), 'utf8')) as { objects: Record<string, { files?: Record<string, unknown> }> };
+  assert.equal(Object.keys(state.objects['events']?.files ?? {}).length, 1, 'the state store still only knows a.csv');
+
+  const rerun = await runCli();
+  assert.equal(rerun.code, 0, rerun.stderr);
+  const summary = JSON.parse(rerun.stdout) as { objects: { rows_written: number }[] };
+  assert.equal(summary.objects[0]?.rows_written, 0, 'b.csv is not read again');
+  assert.match(rerun.stderr, /state_reconciled/);
+  assert.deepEqual(await tableIds(), range(1, 800));
+
+  const again = await runCli();
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(await tableIds(), range(1, 800));
+});
