@@ -40,3 +40,7 @@ export { DativoError, ERROR_CODES, ExitCode, toDativoError, isDativoError, exitC
 export type { ErrorCode, Disposition, ConfigProblem, ErrorContext } from './errors.js';
 export { createLogger, silentLogger, type Logger } from './log.js';
 export { stringifyJson } from './json.js';
+
+// Iceberg
+export { openCatalog, ensureTable, commitFiles, findDativoSnapshot, latestSummary } from './iceberg/index.js';
+export type { Catalog, LoadedTable, TableIdent, TableMetadata, CommitResult, CommitFilesOptions } from './iceberg/index.js';
