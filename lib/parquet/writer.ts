@@ -6,6 +6,7 @@
  * inside wasm plus the batch being handed over, whatever the file size.
  */
 import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import { tableToIPC, Table as ArrowTable, type RecordBatch } from 'apache-arrow';
 import {
   Compression,
@@ -14,7 +15,7 @@ import {
   WriterPropertiesBuilder,
   type RecordBatch as WasmRecordBatch,
 } from 'parquet-wasm';
-import { DativoError, isDativoError } from '../errors.js';
+import { DativoError, isDativoError, toDativoError } from '../errors.js';
 import type { WriteHandle } from '../storage/types.js';
 import type { AssetField } from '../types.js';
 import { readFooter, type FooterInfo } from './footer.js';
@@ -222,13 +223,29 @@ export class ParquetFileWriter {
         if (this.failure) throw this.failure;
         this.bytes += value.byteLength;
         this.keepTail(value);
-        if (!sink.write(value)) await Promise.race([once(sink, 'drain'), this.failed]);
+        if (!sink.write(value)) await this.waitDrain(sink);
       }
     } catch (err) {
       await reader.cancel(err).catch(() => {});
       throw err;
     } finally {
       reader.releaseLock();
+    }
+  }
+
+  private async waitDrain(sink: Writable): Promise<void> {
+    const ac = new AbortController();
+    try {
+      await Promise.race([
+        once(sink, 'drain', { signal: ac.signal }),
+        // A stream destroyed without an error would otherwise leave us waiting forever.
+        once(sink, 'close', { signal: ac.signal }).then(() => {
+          throw new DativoError('STORAGE_IO', 'storage stream closed before the file was complete');
+        }),
+        this.failed,
+      ]);
+    } finally {
+      ac.abort();
     }
   }
 
@@ -245,9 +262,13 @@ export class ParquetFileWriter {
 
   private fail(err: unknown): void {
     if (this.failure) return;
-    this.failure = isDativoError(err)
-      ? err
-      : new DativoError('INTERNAL', `parquet encoding failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    // Storage errors arrive as DativoErrors, aborts map to ABORTED; anything else
+    // comes from the encoder (wasm errors may be plain strings) and is a bug.
+    const e = toDativoError(err);
+    this.failure =
+      e.code === 'INTERNAL' && !isDativoError(err)
+        ? new DativoError('INTERNAL', `parquet encoding failed: ${e.message}`, { cause: err })
+        : e;
     this.rejectFailed(this.failure);
   }
 

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { arrowSchema, buildRecordBatch } from '../../../lib/parquet/arrow.js';
@@ -119,6 +120,27 @@ describe('ParquetFileWriter', () => {
     assert.ok(done.size > 6 * 1024 * 1024);
     assert.equal(done.footer?.numRows, 96);
     assert.deepEqual(done.footer, readFooter(await readFile(join(dir, 'w/big.parquet')), done.size));
+  });
+
+  it('a storage stream that closes without an error fails the file instead of hanging', { timeout: 10_000 }, async () => {
+    const stream = new Writable({ highWaterMark: 1024, write: () => {} });
+    const handle = {
+      stream,
+      done: async () => ({ uri: 'mem://x', size: 0 }),
+      abort: async () => {},
+    };
+    const writer = new ParquetFileWriter(handle, { fields: FIELDS, rowGroupRows: 100 });
+    const schema = arrowSchema(FIELDS);
+    await writer.write(buildRecordBatch(FIELDS, rows(500), { run: 'r' }, schema).batch);
+    await writer.write(buildRecordBatch(FIELDS, rows(500), { run: 'r' }, schema).batch);
+    stream.destroy();
+    await assert.rejects(
+      (async () => {
+        for (let i = 0; i < 10; i++) await writer.write(buildRecordBatch(FIELDS, rows(500), { run: 'r' }, schema).batch);
+        await writer.finish();
+      })(),
+      (e: unknown) => (e as { code?: string }).code === 'STORAGE_IO',
+    );
   });
 
   it('abort() leaves nothing behind, and write() after abort fails', async () => {
