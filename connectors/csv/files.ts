@@ -26,7 +26,7 @@ export interface ResolvedFile {
   key: string;
   /** Absolute path. */
   path: string;
-  /** The path as the user would write it (relative to the base dir unless the pattern was absolute). */
+  /** The path as written in the job (for a glob match: relative to the job folder, see {@link keyPath}). */
   written: string;
 }
 
@@ -79,6 +79,17 @@ function toPosix(p: string): string {
   return sep === '/' ? p : p.split(sep).join('/');
 }
 
+/**
+ * The path for a state key: relative to the job folder when the file is
+ * inside it, else absolute. The config loader makes paths absolute; this
+ * gives back what the user wrote (`data/orders.csv`), so keys match the
+ * Python tool's and survive moving the whole project.
+ */
+export function keyPath(abs: string, baseDir: string): string {
+  const rel = relative(baseDir, abs);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? toPosix(rel) : toPosix(abs);
+}
+
 function notFound(message: string, context: Record<string, unknown>): DativoError {
   return new DativoError('SOURCE_NOT_FOUND', message, { context: { connector: 'csv', ...context } });
 }
@@ -94,7 +105,6 @@ export async function resolveFiles(entries: readonly FileEntry[], baseDir: strin
   const seen = new Set<string>();
   for (const entry of entries) {
     if (isDynamicPattern(entry.path)) {
-      const absolutePattern = isAbsolute(entry.path);
       const matches = await glob(entry.path, { cwd: baseDir, absolute: true, onlyFiles: true, expandDirectories: false });
       if (matches.length === 0) {
         throw notFound(`csv: no file matches ${JSON.stringify(entry.path)} (in ${baseDir})`, { file: entry.path, pattern: entry.path });
@@ -102,7 +112,7 @@ export async function resolveFiles(entries: readonly FileEntry[], baseDir: strin
       for (const abs of matches.map((m) => resolve(m)).sort()) {
         if (seen.has(abs)) continue;
         seen.add(abs);
-        const written = absolutePattern ? toPosix(abs) : toPosix(relative(baseDir, abs));
+        const written = keyPath(abs, baseDir);
         out.push({ path: abs, written, key: stateKey(entry.id !== undefined ? `${entry.id}/${written}` : written) });
       }
       continue;
@@ -119,7 +129,7 @@ export async function resolveFiles(entries: readonly FileEntry[], baseDir: strin
     if (!st.isFile()) throw notFound(`csv: ${entry.path} is not a regular file (${abs})`, { file: abs });
     if (seen.has(abs)) continue;
     seen.add(abs);
-    out.push({ path: abs, written: entry.path, key: stateKey(entry.id ?? entry.path) });
+    out.push({ path: abs, written: entry.path, key: stateKey(entry.id ?? keyPath(abs, baseDir)) });
   }
   return out;
 }

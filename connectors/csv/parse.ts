@@ -228,7 +228,14 @@ export class LocatedParser extends Parser {
       max_record_size: options.maxRecordChars,
       on_skip: (err: CsvError | undefined, raw: string | undefined) => {
         const p = self.parser;
-        if (p !== undefined && err !== undefined && p.pendingSkip === undefined) p.pendingSkip = { err, raw: raw ?? '' };
+        if (p === undefined || err === undefined) return undefined;
+        // A bad closing quote (`"ab"c`) is reported first with the text up to
+        // it; if no closing quote follows, csv-parse reports the same record
+        // again at the end of the input (CSV_QUOTE_NOT_CLOSED) with the rest of
+        // the file. Keep the first error but the longest text, or those lines
+        // would be in neither the dataset nor the reject file.
+        if (p.pendingSkip === undefined) p.pendingSkip = { err, raw: raw ?? '' };
+        else if (raw !== undefined && raw.length > p.pendingSkip.raw.length) p.pendingSkip.raw = raw;
         return undefined;
       },
       readableHighWaterMark: options.chunkSize,

@@ -103,6 +103,19 @@ describe('csv: files', () => {
     await collect(xs);
     assert.deepEqual(Object.keys(xs.checkpoint!().files!), ['file_the-x']);
   });
+
+  it('state keys use the path relative to the job folder, also when the loader made it absolute', async () => {
+    await mkdir(join(dir, 'keys'), { recursive: true });
+    await writeFile(join(dir, 'keys', 'k.csv'), 'a\n1\n');
+    const outside = await mkdtemp(join(tmpdir(), 'dativo-csv-outside-'));
+    try {
+      await writeFile(join(outside, 'o.csv'), 'a\n2\n');
+      const { checkpoint } = await run([{ path: join(dir, 'keys', 'k.csv') }, { path: join(dir, 'keys', '*.csv') }, { path: join(outside, 'o.csv') }]);
+      assert.deepEqual(Object.keys(checkpoint.files!), ['file_keys/k.csv', `file_${join(outside, 'o.csv')}`]);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('csv: file incremental', () => {
