@@ -37,14 +37,14 @@ function printTable(r: BenchResult): void {
     `machine         ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
     `rows            ${fmt(r.rows)} (verified: count and sum(id) of the Parquet files = the table)`,
     '',
-    'run                               seconds      rows/s   peak RSS MB',
+    'run                               seconds  CPU s      rows/s   peak RSS MB',
   ];
-  if (r.baseline_seconds !== null) lines.push(`baseline ${r.baseline.slice(0, 24).padEnd(24)} ${String(r.baseline_seconds).padStart(8)} ${fmt(r.baseline_rows_per_s).padStart(11)}             -`);
+  if (r.baseline_seconds !== null) lines.push(`baseline ${r.baseline.slice(0, 24).padEnd(24)} ${String(r.baseline_seconds).padStart(8)}      - ${fmt(r.baseline_rows_per_s).padStart(11)}             -`);
   for (const [mode, b] of Object.entries(r.breakdown ?? {})) {
     const label = mode === 'full' ? 'pipeline: runJob → Parquet' : mode === 'source' ? 'pipeline: source only' : 'pipeline: source → validate';
-    lines.push(`${label.padEnd(33)} ${String(b.seconds).padStart(8)} ${fmt(b.rows_per_s).padStart(11)} ${String(b.peak_rss_mb).padStart(13)}`);
+    lines.push(`${label.padEnd(33)} ${String(b.seconds).padStart(8)} ${String(b.cpu_seconds).padStart(6)} ${fmt(b.rows_per_s).padStart(11)} ${String(b.peak_rss_mb).padStart(13)}`);
   }
-  lines.push('', `MB/s (table as text): ${r.mb_per_s}   ratio (pipeline speed / baseline speed): ${r.ratio ?? '-'}`);
+  lines.push('', `MB/s (table as text): ${r.mb_per_s}   ratio (pipeline speed / baseline speed): ${r.ratio ?? '-'}   load average at start: ${r.load_average}`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 

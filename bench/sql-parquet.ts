@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -100,6 +100,7 @@ interface ChildResult {
   mode: string;
   rows: number;
   seconds: number;
+  cpu_seconds: number;
   wall: number;
   peak_rss_mb: number;
   rss_sampled_mb: number;
@@ -155,12 +156,16 @@ export interface BenchResult {
   baseline_seconds: number | null;
   baseline_rows_per_s: number | null;
   ratio: number | null;
-  breakdown?: Record<string, { seconds: number; rows_per_s: number; peak_rss_mb: number }>;
+  /** Per mode: wall seconds, CPU seconds of the pipeline process (less sensitive to other load), rows/s, peak RSS. */
+  breakdown?: Record<string, { seconds: number; cpu_seconds: number; rows_per_s: number; peak_rss_mb: number }>;
   verified: boolean;
+  /** 1-minute load average when the bench started: other work on the box skews wall times. */
+  load_average: number;
 }
 
 /** Run one SQL → Parquet scenario. Throws when the output does not match the table. */
 export async function benchSqlParquet(kind: 'postgres' | 'mysql', o: SqlBenchOptions): Promise<BenchResult> {
+  const load = round(loadavg()[0] ?? 0, 2);
   const db = kind === 'postgres' ? pgBenchDb() : mysqlBenchDb();
   const facts: TableFacts = kind === 'postgres' ? await setupPgOrders(db, o.rows, o.fresh, o.log) : await setupMysqlOrders(db, o.rows, o.fresh, o.log);
   const baselineName = kind === 'postgres' ? `psql \\copy (select * from ${facts.table}) to /dev/null` : `mysql --quick -e 'select * from ${facts.table}' > /dev/null`;
@@ -178,7 +183,7 @@ export async function benchSqlParquet(kind: 'postgres' | 'mysql', o: SqlBenchOpt
       o.log(`pipeline (${mode}) ...`);
       const r = await runChild(job, mode);
       if (r.exit_code !== 0 || r.rows !== facts.rows) throw new Error(`${mode} run: ${r.rows} rows, exit ${r.exit_code}: ${JSON.stringify(r.error ?? r.first_reject)}`);
-      breakdown[mode] = { seconds: round(r.seconds, 2), rows_per_s: Math.round(r.rows / r.seconds), peak_rss_mb: r.peak_rss_mb };
+      breakdown[mode] = { seconds: round(r.seconds, 2), cpu_seconds: round(r.cpu_seconds, 2), rows_per_s: Math.round(r.rows / r.seconds), peak_rss_mb: r.peak_rss_mb };
     }
     const fulls: ChildResult[] = [];
     for (let i = 0; i < o.repeat; i++) {
@@ -193,7 +198,12 @@ export async function benchSqlParquet(kind: 'postgres' | 'mysql', o: SqlBenchOpt
       fulls.push(r);
     }
     const seconds = median(fulls.map((r) => r.seconds));
-    breakdown['full'] = { seconds: round(seconds, 2), rows_per_s: Math.round(facts.rows / seconds), peak_rss_mb: Math.max(...fulls.map((r) => r.peak_rss_mb)) };
+    breakdown['full'] = {
+      seconds: round(seconds, 2),
+      cpu_seconds: round(median(fulls.map((r) => r.cpu_seconds)), 2),
+      rows_per_s: Math.round(facts.rows / seconds),
+      peak_rss_mb: Math.max(...fulls.map((r) => r.peak_rss_mb)),
+    };
     const rowsPerS = Math.round(facts.rows / seconds);
     const result: BenchResult = {
       scenario: `${kind}-parquet`,
@@ -208,6 +218,7 @@ export async function benchSqlParquet(kind: 'postgres' | 'mysql', o: SqlBenchOpt
       ratio: baseline === null ? null : round(baseline / seconds, 2),
       breakdown,
       verified: true,
+      load_average: load,
     };
     return result;
   } finally {

@@ -23,7 +23,7 @@ export interface SqlConnectionSettings {
   applicationName: string;
   /** Connect timeout. Default 10,000 ms. */
   connectTimeoutMs: number;
-  /** Rows fetched per round trip (Postgres portal batch). Default 10,000. */
+  /** Rows fetched per round trip (Postgres portal batch). Default 2,000: measured faster and smaller than 10,000. */
   batchSize: number;
 }
 
@@ -144,7 +144,7 @@ export function resolveConnection(plan: JobPlan, env: DialectEnv, processEnv: No
     ssl: c.ssl ?? false,
     applicationName: c.application_name ?? 'dativo-ingest',
     connectTimeoutMs: c.connect_timeout_ms ?? 10_000,
-    batchSize: c.batch_size ?? 10_000,
+    batchSize: c.batch_size ?? 2_000,
   };
   if (password !== undefined) settings.password = password;
   if (c.statement_timeout_ms !== undefined) settings.statementTimeoutMs = c.statement_timeout_ms;
