@@ -251,6 +251,14 @@ export class CsvSourceStream extends Readable {
       }
       const names = fields.slice();
       if (names[0] !== undefined) names[0] = names[0].replace(/^\uFEFF/, '');
+      const dup = names.find((n, i) => names.indexOf(n) !== i);
+      if (dup !== undefined) {
+        // Two columns of one name would silently overwrite each other.
+        throw new DativoError('SOURCE_FORMAT', `csv: the header of ${file.path} names column ${JSON.stringify(dup)} twice`, {
+          context: { connector: 'csv', file: file.path, line: rec.line, column: dup },
+          disposition: 'fatal',
+        });
+      }
       this.header = names;
       return undefined;
     }

@@ -181,6 +181,17 @@ describe('csv: broken lines are rejected and reading continues', () => {
     });
   });
 
+  it('a header naming a column twice fails the read with SOURCE_FORMAT', async () => {
+    await writeFile(join(dir, 'duphead.csv'), 'id,name,id\n1,a,2\n');
+    const plan = makeCsvPlan({ dir, files: [{ path: 'duphead.csv' }] });
+    await assert.rejects(collect(csv.read(makeCsvCtx(plan))), (err: unknown) => {
+      assert.ok(err instanceof DativoError);
+      assert.equal(err.code, 'SOURCE_FORMAT');
+      assert.match(err.message, /"id" twice/);
+      return true;
+    });
+  });
+
   it('invalid options are CONFIG_INVALID listing each one', async () => {
     const plan = makeCsvPlan({ dir, files: [{ path: 'basic.csv' }], options: { encoding: 'ebcdic', delimiter: '' } });
     assert.throws(

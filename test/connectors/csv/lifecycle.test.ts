@@ -22,6 +22,7 @@ before(async () => {
   for (let i = 0; i < ROWS; i++) text += `${i},${pad}\n`;
   await writeFile(join(dir, 'big.csv'), text);
   await writeFile(join(dir, 'small.csv'), 'id\n1\n');
+  await writeFile(join(dir, 'dup.txt'), 'id,id\n1,2\n');
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -89,6 +90,17 @@ describe('csv: stream lifecycle', () => {
       await once(stream, 'close');
     }
     await sleep(20);
+    assert.equal(openFdsUnder(dir), 0);
+  });
+
+  it('an error in a later file fails the stream and closes it', async () => {
+    const stream = open([{ path: 'small.csv' }, { path: 'dup.txt' }]);
+    await assert.rejects(
+      (async () => {
+        for await (const _ of stream);
+      })(),
+      (err: unknown) => err instanceof DativoError && err.code === 'SOURCE_FORMAT',
+    );
     assert.equal(openFdsUnder(dir), 0);
   });
 
