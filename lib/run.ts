@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Transform } from 'node:stream';
 import { getConnector } from '../connectors/index.js';
 import { openStateStore, type JobState, type StateStore } from '../state/index.js';
-import type { Connector, ReadContext } from './connector.js';
+import type { Connector, ReadContext, RejectSink } from './connector.js';
 import { DativoError, ExitCode, toDativoError, type ExitCode as Exit } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
 import type { JobPlan } from './plan.js';
@@ -25,7 +25,7 @@ import { batch } from './stages/batch.js';
 import { parquetSink } from './stages/parquet-sink.js';
 import { createRejectWriter } from './stages/rejects.js';
 import { track } from './stages/track.js';
-import { validate } from './stages/validate.js';
+import { validate, whereText } from './stages/validate.js';
 import { openStorage } from './storage/index.js';
 import type { Storage } from './storage/types.js';
 import {
@@ -231,6 +231,25 @@ async function runObject(r: ObjectRun): Promise<void> {
   }
 
   const rejects = createRejectWriter({ dir: plan.rejectDir, object: object.name, runId: r.runId });
+  // In strict mode a record the source itself could not parse (wrong column
+  // count, bad quoting, invalid UTF-8) fails the run like one validate refuses.
+  let strictFailure: DativoError | undefined;
+  let source: ReturnType<Connector['read']> | undefined;
+  const sourceRejects: RejectSink = plan.validationMode === 'strict'
+    ? {
+        reject(rej) {
+          rejects.reject(rej);
+          if (strictFailure) return;
+          strictFailure = new DativoError('VALIDATION_FAILED', `invalid record in strict mode${whereText(rej.location)}: ${rej.reason}`, {
+            context: { ...(rej.location ?? {}), object: object.name, rejectCode: rej.code, ...(rej.location ? { location: rej.location } : {}) },
+          });
+          source?.destroy(strictFailure);
+        },
+        get count() {
+          return rejects.count;
+        },
+      }
+    : rejects;
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -243,11 +262,11 @@ async function runObject(r: ObjectRun): Promise<void> {
     runStartedAt: r.started,
     signal: controller.signal,
     log,
-    rejects,
+    rejects: sourceRejects,
   };
 
   const fields = r.table.fields;
-  const source = r.connector.read(ctx);
+  source = r.connector.read(ctx);
   const validator = validate(plan.asset, { mode: plan.validationMode, rejects, log, object: object.name });
 
   const stages: Transform[] = [validator];
@@ -304,17 +323,19 @@ async function runObject(r: ObjectRun): Promise<void> {
   try {
     log.info({ event_type: 'object_started', full_refresh: fullRefresh, cursor: ctx.state?.cursor?.value }, `reading ${object.name}`);
     await pipeline([source, ...stages, sink], { signal: controller.signal });
+    if (strictFailure) throw strictFailure;
     files = sink.files;
   } catch (err) {
     // Finished files are not part of any table or state: remove them so a
     // plain Parquet dataset never shows rows of a failed run.
     await Promise.all(sink.files.map((f) => r.storage.delete(`${r.table.relativeLocation}/${f.relativePath}`).catch(() => undefined)));
-    throw err;
+    throw strictFailure ?? err;
   } finally {
     if (progress) clearInterval(progress);
     opts.signal?.removeEventListener('abort', onAbort);
     await rejects.close();
-    obj.rows_read = validator.rowsIn;
+    // Records the source refused never reach validate but were read.
+    obj.rows_read = validator.rowsIn + (rejects.count - validator.rejected);
     obj.rows_rejected = rejects.count;
     if (rejects.path) obj.reject_file = rejects.path;
   }

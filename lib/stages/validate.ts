@@ -90,7 +90,7 @@ export class ValidateStream extends Transform {
       return;
     }
     cb(
-      new DativoError('VALIDATION_FAILED', `invalid record in strict mode: ${reason}`, {
+      new DativoError('VALIDATION_FAILED', `invalid record in strict mode${whereText(location)}: ${reason}`, {
         context: {
           ...(location ?? {}),
           object: this.#object,
@@ -102,6 +102,15 @@ export class ValidateStream extends Transform {
       }),
     );
   }
+}
+
+/** ` at <file> line <n>` (or page, ...) for messages; '' without a location. */
+export function whereText(location: Record<string, unknown> | undefined): string {
+  if (!location) return '';
+  const parts = Object.entries(location)
+    .filter(([, v]) => typeof v === 'string' || typeof v === 'number')
+    .map(([k, v]) => (k === 'file' ? String(v) : `${k} ${String(v)}`));
+  return parts.length > 0 ? ` at ${parts.join(' ')}` : '';
 }
 
 /**
