@@ -204,6 +204,13 @@ export interface CommitFilesOptions {
   mode: 'append' | 'overwrite';
   /** Extra summary keys, e.g. `dativo.run-id` (used for reconciliation) and `dativo.cursor.<object>`. */
   summary: Record<string, string>;
+  /**
+   * More summary keys computed from the table as loaded for each attempt
+   * (a retry after a conflict sees the winner's metadata), e.g. carrying
+   * forward other objects' `dativo.cursor.*` keys. `summary` wins on a clash.
+   * Default: none.
+   */
+  summaryFrom?: (metadata: TableMetadata) => Record<string, string>;
   /** The columns the files were written with (asset + system columns; field ids as returned by {@link ensureTable}). */
   fields: AssetField[];
   /** Location for a table that does not exist yet. */
@@ -225,6 +232,11 @@ export interface CommitFilesOptions {
 /** Result of {@link commitFiles}. */
 export interface CommitResult {
   snapshotId: bigint;
+  /**
+   * Sequence number of the snapshot. 0 only when an already-landed commit was
+   * recognised by its files after the catalog stopped listing its snapshot
+   * and its manifest had been merged (the number is then not recoverable).
+   */
   sequenceNumber: bigint;
   metadataLocation: string;
   /** True when the commit had already landed (lost response, or an earlier process of the same run). */
@@ -258,12 +270,19 @@ class ManifestCache {
   }
 }
 
+/** Where a live data file of ours sits: the snapshot that added it and, when known, that snapshot's sequence number. */
+interface LiveFile {
+  snapshotId: bigint;
+  /** The manifest's sequence number for an ADDED entry; undefined for EXISTING entries (merged manifests). */
+  sequenceNumber: bigint | undefined;
+}
+
 /**
  * Which of `ours` are live (ADDED/EXISTING data entries) in the current
  * snapshot, mapped to the snapshot that added each.
  */
-async function liveFiles(metadata: TableMetadata, ours: Set<string>, mayHold: (row: ManifestListEntry) => boolean, cache: ManifestCache): Promise<Map<string, bigint>> {
-  const found = new Map<string, bigint>();
+async function liveFiles(metadata: TableMetadata, ours: Set<string>, mayHold: (row: ManifestListEntry) => boolean, cache: ManifestCache): Promise<Map<string, LiveFile>> {
+  const found = new Map<string, LiveFile>();
   const snap = currentSnapshot(metadata);
   if (!snap || ours.size === 0) return found;
   for (const row of await cache.list(snap['manifest-list'])) {
@@ -271,7 +290,9 @@ async function liveFiles(metadata: TableMetadata, ours: Set<string>, mayHold: (r
     for (const e of await cache.entries(row)) {
       if (e.status === 2 || e.content !== 0) continue;
       const p = normalizeUri(e.filePath);
-      if (ours.has(p)) found.set(p, e.snapshotId);
+      if (!ours.has(p)) continue;
+      const added = e.status === 1 && e.snapshotId === row.added_snapshot_id;
+      found.set(p, { snapshotId: e.snapshotId, sequenceNumber: added ? row.sequence_number : undefined });
     }
   }
   return found;
@@ -329,12 +350,23 @@ function manifestFilter(metadata: TableMetadata, files: DataFile[]): (row: Manif
   };
 }
 
+/** A commit found in the table: its snapshot id and sequence number (0 when the table no longer tells). */
+interface Landed {
+  snapshotId: bigint;
+  sequenceNumber: bigint;
+}
+
 /**
- * If this commit is already in the table, the snapshot that holds it:
- * our snapshot id is present, or every one of our files is live and was
- * added by a snapshot whose `dativo.run-id` is ours. Some but not all of our
- * files live, or live under another run → CATALOG_INVALID (never add a file
- * twice).
+ * If this commit is already in the table, where it landed: our snapshot id is
+ * present, or every one of our files is live and was added by one snapshot
+ * that is either ours (by id) or carries our `dativo.run-id`. Nessie-style
+ * catalogs list only the current snapshot, so after another writer's commit
+ * the adding snapshot may be absent from the metadata: then "every file live,
+ * added by our snapshot id" still proves it, and so does "every file live,
+ * added by one snapshot the metadata no longer lists" (our data file names
+ * are unique to this run, so only an earlier attempt of it can have added
+ * them all). Some but not all of our files live, or live under a listed
+ * snapshot of another run → CATALOG_INVALID (never add a file twice).
  */
 async function findLanded(
   metadata: TableMetadata,
@@ -344,20 +376,29 @@ async function findLanded(
   mayHold: (row: ManifestListEntry) => boolean,
   cache: ManifestCache,
   table: string,
-): Promise<Snapshot | undefined> {
+): Promise<Landed | undefined> {
   const snaps = snapshotsOf(metadata);
   const mine = snaps.find((s) => asLong(s['snapshot-id']) === snapshotId);
-  if (mine) return mine;
+  if (mine) return landedOf(mine);
   const live = await liveFiles(metadata, ours, mayHold, cache);
   if (live.size === 0) return undefined;
-  const adders = new Set(live.values());
-  const adder = adders.size === 1 ? snaps.find((s) => asLong(s['snapshot-id']) === [...adders][0]) : undefined;
-  if (live.size === ours.size && adder && runId !== undefined && adder.summary?.[RUN_ID_SUMMARY_KEY] === runId) return adder;
+  const adders = new Set([...live.values()].map((l) => l.snapshotId));
+  if (live.size === ours.size && adders.size === 1) {
+    const adderId = [...adders][0]!;
+    const adder = snaps.find((s) => asLong(s['snapshot-id']) === adderId);
+    const seq = [...live.values()].find((l) => l.sequenceNumber !== undefined)?.sequenceNumber ?? 0n;
+    if (adder && runId !== undefined && adder.summary?.[RUN_ID_SUMMARY_KEY] === runId) return landedOf(adder);
+    if (adderId === snapshotId || !adder) return { snapshotId: adderId, sequenceNumber: seq };
+  }
   throw new DativoError(
     'CATALOG_INVALID',
     `${live.size} of the ${ours.size} data files of this commit are already live in table ${table} (added by snapshot ${[...adders].join(', ')}); refusing to add them twice`,
     { context: { table, files: [...live.keys()].slice(0, 10), snapshotId: [...adders].join(',') } },
   );
+}
+
+function landedOf(snap: Snapshot): Landed {
+  return { snapshotId: asLong(snap['snapshot-id'])!, sequenceNumber: asLong(snap['sequence-number']) ?? 0n };
 }
 
 /** Check that each file's column field ids are the table's ids for those names. */
@@ -421,9 +462,9 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
   // After an unknown outcome a late write could still land: never delete then.
   let uncertain = false;
 
-  const landedResult = (snap: Snapshot, table: LoadedTable, attempts: number): CommitResult => ({
-    snapshotId: asLong(snap['snapshot-id'])!,
-    sequenceNumber: asLong(snap['sequence-number']) ?? 0n,
+  const landedResult = (landed: Landed, table: LoadedTable, attempts: number): CommitResult => ({
+    snapshotId: landed.snapshotId,
+    sequenceNumber: landed.sequenceNumber,
     metadataLocation: table.metadataLocation,
     alreadyCommitted: true,
     attempts,
@@ -511,7 +552,7 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
       addedBytes: opts.files.reduce((s, f) => s + BigInt(f.fileSizeBytes), 0n),
       changedPartitions: manifest?.partitionCount ?? 0,
       parent: parent?.summary,
-      extra: opts.summary,
+      extra: { ...(opts.summaryFrom?.(md0) ?? {}), ...opts.summary },
     });
     const snapshot: Snapshot = {
       'snapshot-id': snapshotId,
@@ -561,7 +602,7 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
         // Unknown outcome: look before retrying; delete nothing.
         const check = await statusCheck(catalog, ident, snapshotId, md0);
         if (check === 'unreachable') throw err;
-        if (check.landed) return landedResult(check.landed, check.table, attempt);
+        if (check.landed) return landedResult(landedOf(check.landed), check.table, attempt);
         uncertain = true;
         lastError = err;
         if (attempt < maxAttempts) await sleep(backoffMs(md0, attempt), undefined, opts.signal ? { signal: opts.signal } : undefined);

@@ -12,9 +12,12 @@ import { parseCommittedState, stateSummaryKey, type TableHandle } from '../table
 import type { AssetField, ObjectState } from '../types.js';
 import type { TableIdent } from './catalog.js';
 import { openCatalog } from './index.js';
-import { ancestry, assetTableProperties, RUN_ID_SUMMARY_KEY } from './metadata.js';
+import { ancestry, assetTableProperties, latestSummary, RUN_ID_SUMMARY_KEY } from './metadata.js';
 import { storageKey } from './paths.js';
 import { commitFiles, ensureTable, identName } from './table.js';
+
+/** Prefix of the summary keys holding each object's committed state. */
+const STATE_KEY_PREFIX = stateSummaryKey('');
 
 /** Summary key naming the object a snapshot was committed for. */
 export const OBJECT_SUMMARY_KEY = 'dativo.object';
@@ -48,6 +51,11 @@ export async function icebergTable(plan: JobPlan, storage: Storage, fields: Asse
         const t = await catalog.loadTable(ident);
         if (!t) return undefined;
         const key = stateSummaryKey(object);
+        // Every commit carries the state keys of all objects (see commit), so
+        // the newest snapshot that has the key is enough, even on catalogs
+        // that do not expose history (Nessie). Walking the ancestry finds it
+        // first where history is kept, and also finds tables written before
+        // the keys were carried forward.
         const snap = ancestry(t.metadata).find((s) => s.summary?.[key] !== undefined);
         if (!snap) return undefined;
         return parseCommittedState(snap.summary[key]!, `snapshot ${snap['snapshot-id']} of ${name}`);
@@ -61,6 +69,10 @@ export async function icebergTable(plan: JobPlan, storage: Storage, fields: Asse
             [OBJECT_SUMMARY_KEY]: input.object,
             [stateSummaryKey(input.object)]: JSON.stringify(input.state),
           },
+          // Carry the other objects' committed states forward, re-read from the
+          // table on every attempt, so the newest dativo snapshot alone holds
+          // every object's checkpoint (Nessie shows no ancestry).
+          summaryFrom: (md) => latestSummary(md, STATE_KEY_PREFIX) ?? {},
           fields: ensured.fields,
           location: tableLocation,
           storage,

@@ -260,13 +260,10 @@ describe('commitFiles through a Nessie-style REST catalog (metadata shows only t
 
 describe('lost response while another writer commits before the status check', () => {
   for (const style of ['plain', 'nessie'] as const) {
-    // Known gap in commitFiles (lib/iceberg/table.ts findLanded): with Nessie the
-    // metadata holds only the current snapshot, so the snapshot that added our
-    // files (our own id) is not found and the commit fails CATALOG_INVALID
-    // although it landed exactly once. Marked todo until findLanded accepts
-    // "all our files live, added by our own snapshot id".
-    const todo = style === 'nessie' ? { todo: 'commitFiles cannot recognise its landed snapshot once Nessie shows a newer one' } : {};
-    test(`${style}: the lost commit is recognised as landed, no file twice`, todo, async () => {
+    // With Nessie the metadata holds only the current snapshot, so run-b's
+    // snapshot is gone from it once run-c lands: findLanded must recognise the
+    // commit by its files (all live, added by run-b's snapshot id).
+    test(`${style}: the lost commit is recognised as landed, no file twice`, async () => {
       const cat = style === 'plain' ? catalog : nessieCatalog;
       const srv = style === 'plain' ? server : nessieServer;
       const name = `lost_race_${style}`;
@@ -279,6 +276,7 @@ describe('lost response while another writer commits before the status check', (
       srv.addFault({ op: 'commit', when: 'after', action: [{ call: async () => void (await run('run-c', fc)) }, { close: true }] });
       const r = await run('run-b', fb);
       assert.equal(r.alreadyCommitted, true);
+      assert.equal(r.sequenceNumber, 2n, 'run-b landed right after run-a');
       const t = await cat.loadTable(ident);
       assert.ok(t);
       const live = await liveFiles(t);
