@@ -24,23 +24,29 @@ function digits(s: string, from: number, count: number): number {
   return n;
 }
 
+/** Index just after the day of the last successful {@link parseYmd} (an out-parameter: no tuple per value). */
+let ymdEnd = 0;
+
 /**
- * Parse the year-month-day prefix `Y…Y-MM-DD` (4 or more year digits).
- * Returns `[days, index after the day]`, or undefined.
+ * Parse the year-month-day prefix `Y…Y-MM-DD` (4 or more year digits) into
+ * days since epoch, setting {@link ymdEnd}; NaN when it is not a date.
  */
-function parseYmd(s: string): [number, number] | undefined {
-  let i = 0;
-  let y = 0;
+function parseYmd(s: string): number {
+  let i = 4;
+  let y = digits(s, 0, 4);
+  if (y < 0) return NaN;
+  // Years past 9999 have more digits (Postgres allows them).
   for (; i < s.length; i++) {
     const c = s.charCodeAt(i) - C0;
     if (c < 0 || c > 9) break;
     y = y * 10 + c;
   }
-  if (i < 4 || s.charCodeAt(i) !== 45 /* - */ || s.charCodeAt(i + 3) !== 45) return undefined;
+  if (s.charCodeAt(i) !== 45 /* - */ || s.charCodeAt(i + 3) !== 45) return NaN;
   const m = digits(s, i + 1, 2);
   const d = digits(s, i + 4, 2);
-  if (m < 1 || m > 12 || d < 1 || d > 31) return undefined;
-  return [daysFromCivil(y, m, d), i + 6];
+  if (m < 1 || m > 12 || d < 1 || d > 31) return NaN;
+  ymdEnd = i + 6;
+  return daysFromCivil(y, m, d);
 }
 
 /** Days between a BC year and the same calendar day in the astronomical year numbering. */
@@ -56,12 +62,13 @@ function bcShift(s: string, end: number): number | undefined {
  * Unrecognised text (e.g. `infinity`, `0000-00-00`) is returned as is.
  */
 export function parseDateText(s: string): number | string {
-  const ymd = parseYmd(s);
-  if (ymd === undefined) return s;
-  if (ymd[1] === s.length) return ymd[0];
-  if (bcShift(s, ymd[1]) === 1) {
-    const y = digits(s, 0, ymd[1] - 6);
-    return daysFromCivil(1 - y, digits(s, ymd[1] - 5, 2), digits(s, ymd[1] - 2, 2));
+  const days = parseYmd(s);
+  if (Number.isNaN(days)) return s;
+  const end = ymdEnd;
+  if (end === s.length) return days;
+  if (bcShift(s, end) === 1) {
+    const y = digits(s, 0, end - 6);
+    return daysFromCivil(1 - y, digits(s, end - 5, 2), digits(s, end - 2, 2));
   }
   return s;
 }
@@ -75,11 +82,12 @@ export function parseDateText(s: string): number | string {
  * `DATETIME`, which carry no zone). Unrecognised text is returned as is.
  */
 export function parseTimestampText(s: string): bigint | string {
-  const ymd = parseYmd(s);
-  if (ymd === undefined) return s;
-  let i = ymd[1];
+  let days = parseYmd(s);
+  if (Number.isNaN(days)) return s;
+  const dayEnd = ymdEnd;
+  let i = dayEnd;
   const sep = s.charCodeAt(i);
-  if (sep !== 32 && sep !== 84 /* T */) return i === s.length ? BigInt(ymd[0]) * 86_400_000_000n : s;
+  if (sep !== 32 && sep !== 84 /* T */) return i === s.length ? BigInt(days) * 86_400_000_000n : s;
   const hh = digits(s, i + 1, 2);
   const mi = digits(s, i + 4, 2);
   const ss = digits(s, i + 7, 2);
@@ -120,10 +128,9 @@ export function parseTimestampText(s: string): bigint | string {
     }
     if (sign === 45) offset = -offset;
   } else if (sign === 90 /* Z */) i++;
-  let days = ymd[0];
   if (i !== s.length) {
     if (bcShift(s, i) !== 1) return s;
-    const yLen = ymd[1] - 6;
+    const yLen = dayEnd - 6;
     days = daysFromCivil(1 - digits(s, 0, yLen), digits(s, yLen + 1, 2), digits(s, yLen + 4, 2));
   }
   // local = UTC + offset, so UTC = local - offset

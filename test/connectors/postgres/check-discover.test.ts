@@ -53,6 +53,22 @@ describe('postgres: registry, credentials, discover', () => {
     await assert.rejects(pgConnector.check!(plan, opts()), { code: 'SOURCE_NOT_FOUND' });
   });
 
+  it('statement_timeout_ms cancels a long read as SOURCE_UNAVAILABLE (retryable)', async () => {
+    const asset = makeAsset([['id', 'int', true]]);
+    const plan = makePlan({
+      type: 'postgres',
+      connection: { ...db.connection, statement_timeout_ms: 50 },
+      tables: [{ object: 'slow', query: 'SELECT 1 AS id FROM pg_sleep(1)' }],
+      asset,
+    });
+    await assert.rejects(collect(pgConnector.read(makeCtx(plan))), (e: Error & { code?: string; disposition?: string; context?: Record<string, unknown> }) => {
+      assert.equal(e.code, 'SOURCE_UNAVAILABLE');
+      assert.equal(e.disposition, 'retryable');
+      assert.equal(e.context?.['sqlstate'], '57014');
+      return true;
+    });
+  });
+
   it('discover() reads types, NOT NULL and the composite primary key from the catalog', async () => {
     const plan = makePlan({ type: 'postgres', connection: db.connection, tables: [{ name: 'public.shop_orders', object: 'orders' }], asset: makeAsset([['order_id', 'long']]) });
     const [o] = await pgConnector.discover!(plan, opts());
