@@ -6,12 +6,14 @@
  *   its roles include `source`;
  * - **check**: a good config passes; a bad one fails with the expected
  *   DativoError code;
+ * - **discover** (when the connector has it): the object is listed with a
+ *   column for every field its records carry, and its primary key exists;
  * - **read**: a full-refresh read returns exactly the seeded records, twice in
  *   a row (sequential reads agree);
  * - **incremental**: a second read with the state of the first returns nothing
  *   already written; after more data is seeded, a third read returns exactly
- *   the new records; for cursor connectors a state far in the future returns
- *   nothing;
+ *   the new records; a full refresh ignores the state; for cursor connectors
+ *   a state far in the future returns nothing;
  * - **resources**: destroying or aborting a read in the middle releases what
  *   the connector opened (file descriptors, pool clients).
  *
@@ -246,6 +248,23 @@ export function describeConnectorConformance(name: string, setup: ConformanceSet
       });
     });
 
+    describe('discover', () => {
+      it('describes the object with a column for every field of its records', async (t) => {
+        const c = await setup.connector();
+        if (!c.discover) return t.skip('connector has no discover()');
+        await setup.seed();
+        const plan = await setup.makePlan();
+        const found = await c.discover(plan, { signal: new AbortController().signal, log: silentLogger() });
+        const object = found.find((o) => o.name === plan.source.objects[0]!.name);
+        assert.ok(object, `discover() lists object "${plan.source.objects[0]!.name}" (got ${found.map((o) => o.name).join(', ')})`);
+        const names = new Set(object.columns.map((col) => col.name));
+        assert.equal(names.size, object.columns.length, 'no duplicate column names');
+        for (const key of new Set(setup.expectedRows.flatMap((r) => Object.keys(r)))) assert.ok(names.has(key), `column ${key}`);
+        for (const col of object.columns) assert.equal(typeof col.type, 'string');
+        for (const k of object.primaryKey) assert.ok(names.has(k), `primary key column ${k} exists`);
+      });
+    });
+
     describe('read', () => {
       it('returns exactly the seeded records, with no rejects', async () => {
         await setup.seed();
@@ -280,6 +299,15 @@ export function describeConnectorConformance(name: string, setup: ConformanceSet
         assert.deepEqual(third.rows.map(identity).sort(), setup.moreRows.map(identity).sort(), 'only the new records');
         const fourth = await incrementalRun(third.state);
         assert.deepEqual(fourth.rows.map(identity), [], 'and then nothing again');
+      });
+
+      it('a full refresh ignores the saved state', async () => {
+        await setup.seed();
+        const first = await incrementalRun(undefined);
+        const c = await setup.connector();
+        const ctx = context(await setup.makePlan(), { state: first.state, fullRefresh: true });
+        const rows = await collect(c.read(ctx));
+        assert.deepEqual(rows.map(identity).sort(), setup.expectedRows.map(identity).sort());
       });
 
       if (inc.kind === 'cursor' && futureCursor(inc.cursorKind) !== undefined) {
