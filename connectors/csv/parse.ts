@@ -183,7 +183,7 @@ export class Utf8LineCheck {
   }
 }
 
-/** csv-parse internals we read; pinned by tests/connectors/csv tests. */
+/** csv-parse internals we read (csv-parse 7); test/connectors/csv/{format,parse}.test.ts fail if they change. */
 interface ParserInternals {
   api: {
     info: { bytes: number };

@@ -96,12 +96,12 @@ export class CsvSourceStream extends Readable {
     Promise.resolve()
       .then(() => resolveFiles(fileEntries(this.ctx.object), this.config.baseDir))
       .then(
-      (files) => {
-        this.files = files;
-        callback();
-      },
-      (err: unknown) => callback(fileError(err, '')),
-    );
+        (files) => {
+          this.files = files;
+          callback();
+        },
+        (err: unknown) => callback(fileError(err, '')),
+      );
   }
 
   override _read(): void {
