@@ -7,7 +7,7 @@ import { getConnector } from '../../connectors/index.js';
 import { openStateStore } from '../../state/index.js';
 import { DativoError, ExitCode, toDativoError, type ExitCode as Exit } from '../errors.js';
 import { stringifyJson } from '../json.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, scrub, type Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
 import { runJob, type Progress, type RunOptions, type RunSummary } from '../run.js';
 import { formatProgress, formatSummary } from './format.js';
@@ -30,6 +30,25 @@ export interface CliOptions {
 }
 
 type Command = (args: string[], o: CliOptions, io: CliIO) => Promise<number>;
+
+/** `summary` with every secret value replaced in every string (stdout gets what the logs get). */
+function redacted<T>(value: T, secrets: readonly string[]): T {
+  if (secrets.length === 0) return value;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return scrub(v, secrets);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    }
+    return v;
+  };
+  return walk(value) as T;
+}
+
+/** The message, prefixed with the job file when it does not name it already. */
+function withFile(e: DativoError, file: string): string {
+  return e.message.includes(file) || e.problems.length > 0 ? e.message : `${file}: ${e.message}`;
+}
 
 function worst(a: Exit, b: Exit): Exit {
   return (Math.max(a, b) as Exit);
@@ -81,7 +100,7 @@ const run: Command = async (args, o, io) => {
     } catch (err) {
       const e = toDativoError(err, { file });
       exit = worst(exit, e.exitCode);
-      if (!o.json) io.stderr.write(`error [${e.code}]: ${e.message}\n`);
+      if (!o.json) io.stderr.write(`error [${e.code}]: ${withFile(e, file)}\n`);
       summaries.push({
         run_id: '',
         exit_code: e.exitCode,
@@ -90,7 +109,7 @@ const run: Command = async (args, o, io) => {
         started_at: new Date().toISOString(),
         seconds: 0,
         objects: [],
-        error: { code: e.code, message: e.message, ...(e.problems.length > 0 ? { problems: e.problems } : {}) },
+        error: { code: e.code, message: withFile(e, file), ...(e.problems.length > 0 ? { problems: e.problems } : {}) },
       });
       continue;
     }
@@ -108,12 +127,15 @@ const run: Command = async (args, o, io) => {
         }
       : undefined;
     const hooks = pauseHooks(io);
-    const summary = await runJob(plan, {
+    const ran = await runJob(plan, {
       log,
       ...(io.signal ? { signal: io.signal } : {}),
       ...(onProgress ? { onProgress } : {}),
       ...(hooks ? { hooks } : {}),
     });
+    // Error messages can quote a secret (a path or URL built from one): the
+    // logs scrub them, and so must what goes to stdout.
+    const summary = plan.logging.redaction === false ? ran : redacted(ran, plan.secrets);
     if (lastLen > 0) io.stderr.write(`\r${' '.repeat(lastLen)}\r`);
     summaries.push(summary);
     exit = worst(exit, summary.exit_code);
