@@ -18,9 +18,11 @@
  *   by a delimiter or a line break. Everything up to there — possibly several
  *   lines — is one rejected record; reading resumes after it. If no such quote
  *   follows, the rest of the file is that one rejected record.
- * - a record longer than `maxRecordChars` is rejected, but csv-parse then drops
- *   the rest of the chunk it was parsing: a runaway quote is the usual cause,
- *   and it swallows the rest of the file anyway.
+ *
+ * What it cannot recover from: a record longer than `maxRecordChars`. csv-parse
+ * then drops the rest of every chunk and never finds the record's end, so the
+ * rest of the file would vanish without a trace; we report it at once as not
+ * recoverable and the stream fails (a runaway quote is the usual cause).
  */
 import { isUtf8 } from 'node:buffer';
 import type { TransformCallback } from 'node:stream';
@@ -50,6 +52,8 @@ export interface SkippedRecord {
   line: number;
   /** No record was parsed before it: it is the header line. */
   isFirst: boolean;
+  /** False when parsing cannot go on after it (the file must fail). */
+  recoverable: boolean;
 }
 
 /** Strip blank lines before a record and its line break after it. */
@@ -206,6 +210,8 @@ export class LocatedParser extends Parser {
   /** Records pushed or skipped so far. */
   private records = 0;
   private pendingSkip: { err: CsvError; raw: string } | undefined;
+  /** An error parsing cannot continue after was reported. */
+  private failed = false;
 
   constructor(
     options: Pick<CsvOptions, 'delimiter' | 'quote' | 'encoding' | 'maxRecordChars' | 'chunkSize'>,
@@ -228,7 +234,13 @@ export class LocatedParser extends Parser {
       max_record_size: options.maxRecordChars,
       on_skip: (err: CsvError | undefined, raw: string | undefined) => {
         const p = self.parser;
-        if (p === undefined || err === undefined) return undefined;
+        if (p === undefined || err === undefined || p.failed) return undefined;
+        if (err.code === 'CSV_MAX_RECORD_SIZE') {
+          p.failed = true;
+          p.pendingSkip = { err, raw: raw ?? p.pendingSkip?.raw ?? '' };
+          p.reportSkip(p.pendingSkip.raw, false);
+          return undefined;
+        }
         // A bad closing quote (`"ab"c`) is reported first with the text up to
         // it; if no closing quote follows, csv-parse reports the same record
         // again at the end of the input (CSV_QUOTE_NOT_CLOSED) with the rest of
@@ -248,7 +260,7 @@ export class LocatedParser extends Parser {
     // The end of every record, pushed or skipped, passes here: the one place
     // where the whole raw text of a skipped record is still available.
     api.__resetRecord = () => {
-      if (api.state.recordHasError && this.pendingSkip !== undefined) {
+      if (api.state.recordHasError && this.pendingSkip !== undefined && !this.failed) {
         this.reportSkip(api.state.rawBuffer.toString(this.encodingName));
         this.recordStart = api.info.bytes;
       }
@@ -264,10 +276,11 @@ export class LocatedParser extends Parser {
     return line;
   }
 
-  private reportSkip(raw: string): void {
+  private reportSkip(raw: string, recoverable = true): void {
     const { err } = this.pendingSkip!;
     this.pendingSkip = undefined;
-    this.onSkip({ parserCode: err.code, message: err.message, raw, line: this.locate(raw), isFirst: this.records++ === 0 });
+    const isFirst = this.records++ === 0;
+    this.onSkip({ parserCode: err.code, message: err.message, raw, line: this.locate(raw), isFirst, recoverable });
   }
 
   override _transform(chunk: Buffer, encoding: BufferEncoding, callback: TransformCallback): void {
@@ -280,7 +293,7 @@ export class LocatedParser extends Parser {
     super._flush((err?: Error | null) => {
       // An opening quote never closed: csv-parse reports it at the end of the
       // input and never finishes that record.
-      if (this.pendingSkip !== undefined) this.reportSkip(this.pendingSkip.raw);
+      if (this.pendingSkip !== undefined && !this.failed) this.reportSkip(this.pendingSkip.raw);
       callback(err);
     });
   }

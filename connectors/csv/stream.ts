@@ -214,6 +214,17 @@ export class CsvSourceStream extends Readable {
   }
 
   private onSkipped(file: ResolvedFile, s: SkippedRecord): void {
+    if (!s.recoverable) {
+      this.destroy(
+        new DativoError(
+          'SOURCE_FORMAT',
+          `csv: the record at line ${s.line} of ${file.path} is longer than max_record_size (${this.config.options.maxRecordChars} characters); ` +
+            'the rest of the file cannot be read (an unclosed quote? else raise max_record_size)',
+          { context: { connector: 'csv', file: file.path, line: s.line }, disposition: 'fatal' },
+        ),
+      );
+      return;
+    }
     if (s.isFirst) {
       // Without its header a file has no meaning: fail rather than guess.
       this.destroy(
@@ -224,13 +235,7 @@ export class CsvSourceStream extends Readable {
       );
       return;
     }
-    const code = s.parserCode.includes('QUOTE')
-      ? 'csv_quote'
-      : s.parserCode === 'CSV_MAX_RECORD_SIZE'
-        ? 'csv_record_size'
-        : s.parserCode.includes('INCONSISTENT')
-          ? 'column_count'
-          : 'csv_format';
+    const code = s.parserCode.includes('QUOTE') ? 'csv_quote' : s.parserCode.includes('INCONSISTENT') ? 'column_count' : 'csv_format';
     this.ctx.rejects.reject({
       code,
       reason: s.message,

@@ -181,6 +181,25 @@ describe('csv: broken lines are rejected and reading continues', () => {
     });
   });
 
+  it('a record longer than max_record_size fails the read: csv-parse cannot resynchronise after it', async () => {
+    await writeFile(join(dir, 'long.csv'), `a,b\n1,x\n2,"${'y'.repeat(300)}"\n3,z\n`);
+    const plan = makeCsvPlan({ dir, files: [{ path: 'long.csv' }], options: { max_record_size: 100 } });
+    const rows: unknown[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const r of csv.read(makeCsvCtx(plan))) rows.push(r);
+      })(),
+      (err: unknown) => {
+        assert.ok(err instanceof DativoError);
+        assert.equal(err.code, 'SOURCE_FORMAT');
+        assert.equal(err.context.line, 3);
+        assert.match(err.message, /max_record_size \(100 characters\)/);
+        return true;
+      },
+    );
+    assert.ok(rows.length <= 1);
+  });
+
   it('a header naming a column twice fails the read with SOURCE_FORMAT', async () => {
     await writeFile(join(dir, 'duphead.csv'), 'id,name,id\n1,a,2\n');
     const plan = makeCsvPlan({ dir, files: [{ path: 'duphead.csv' }] });
