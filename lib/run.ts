@@ -293,6 +293,17 @@ async function runObject(r: ObjectRun): Promise<void> {
   stages.push(batch({ maxRows: opts.batchRows ?? 10_000, maxBytes: opts.batchBytes ?? 32 * 1024 * 1024 }));
 
   const day = utcDay(r.started);
+  // S3 object metadata as the Python tool wrote it (loaded on demand: the AWS SDK only when the warehouse is S3).
+  const objectMetadata = plan.target.warehouse.startsWith('s3')
+    ? (await import('./storage/s3.js')).s3ObjectMetadata({
+        asset: plan.asset,
+        tenantId: plan.tenantId,
+        runId: r.runId,
+        partition: `ingest_date=${day.iso}`,
+        compression: plan.target.compression,
+        now: r.started,
+      })
+    : undefined;
   const sink = parquetSink({
     storage: r.storage,
     fields,
@@ -304,6 +315,7 @@ async function runObject(r: ObjectRun): Promise<void> {
     targetFileSizeBytes: plan.target.targetFileSizeBytes,
     rowGroupRows: plan.target.rowGroupRows,
     compression: plan.target.compression,
+    ...(objectMetadata ? { metadata: objectMetadata } : {}),
     signal: controller.signal,
   });
 
