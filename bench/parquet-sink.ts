@@ -144,13 +144,13 @@ async function main(): Promise<void> {
   }
   const gen = results[0]!;
   console.log(`parquet-sink bench: ${ROWS.toLocaleString('en')} rows, batches of ${BATCH}, ${COMPRESSION}, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${new Date().toISOString()}`);
-  console.log('phase                         |  wall s |  CPU s |     rows/s | MB/s out | out MB | files | peak RSS MiB');
+  console.log('phase                           |  wall s |  CPU s |     rows/s | MB/s out | out MB | files | peak RSS MiB');
   for (const r of results) {
     const label = { generate: 'generate rows (baseline)', arrow: 'generate + Arrow batches', sink: `generate + parquetSink (${COMPRESSION})` }[r.phase]!;
     const s = r.ms / 1000;
     const mb = r.bytes / 1e6;
     console.log(
-      `${label.padEnd(29)} | ${s.toFixed(2).padStart(7)} | ${(r.cpuMs / 1000).toFixed(2).padStart(6)} | ${Math.round(r.rows / s).toLocaleString('en').padStart(10)} | ${(r.phase === 'sink' ? (mb / s).toFixed(1) : '-').padStart(8)} | ${(r.phase === 'sink' ? mb.toFixed(1) : r.phase === 'arrow' ? `(${mb.toFixed(0)} in)` : '-').padStart(6)} | ${String(r.files || '-').padStart(5)} | ${r.maxRssMiB.toFixed(0).padStart(12)}`,
+      `${label.padEnd(31)} | ${s.toFixed(2).padStart(7)} | ${(r.cpuMs / 1000).toFixed(2).padStart(6)} | ${Math.round(r.rows / s).toLocaleString('en').padStart(10)} | ${(r.phase === 'sink' ? (mb / s).toFixed(1) : '-').padStart(8)} | ${(r.phase === 'sink' ? mb.toFixed(1) : r.phase === 'arrow' ? `(${mb.toFixed(0)} in)` : '-').padStart(6)} | ${String(r.files || '-').padStart(5)} | ${r.maxRssMiB.toFixed(0).padStart(12)}`,
     );
   }
   const sink = results[2]!;

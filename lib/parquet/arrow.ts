@@ -122,6 +122,49 @@ export function decimalToUnscaled(text: string, precision: number, scale: number
   return m[1] === '-' ? -unscaled : unscaled;
 }
 
+/**
+ * The unscaled value of a plain decimal string with at most 15 significant
+ * digits, as an exact JS number; undefined for anything else (the caller
+ * then takes the exact BigInt path of {@link decimalToUnscaled}).
+ */
+function smallUnscaled(text: string, scale: number): number | undefined {
+  let i = 0;
+  let neg = false;
+  const c0 = text.charCodeAt(0);
+  if (c0 === 45 /* - */ || c0 === 43 /* + */) {
+    neg = c0 === 45;
+    i = 1;
+  }
+  let value = 0;
+  let digits = 0;
+  let frac = -1;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (frac >= 0) return undefined;
+      frac = 0;
+      continue;
+    }
+    const d = c - 48;
+    if (d < 0 || d > 9) return undefined;
+    if (frac >= 0) {
+      if (frac === scale) {
+        if (d !== 0) return undefined;
+        continue;
+      }
+      frac++;
+    }
+    value = value * 10 + d;
+    if (value !== 0 && ++digits > 15) return undefined;
+  }
+  if (digits === 0 && value === 0 && text.length - (c0 === 45 || c0 === 43 ? 1 : 0) - (frac >= 0 ? 1 : 0) === 0) return undefined;
+  for (let k = frac < 0 ? 0 : frac; k < scale; k++) {
+    value *= 10;
+    if (value !== 0 && ++digits > 15) return undefined;
+  }
+  return neg ? -value : value;
+}
+
 /** Running statistics of one column; merge across batches with {@link mergeColumnStats}. */
 export interface ColumnStatsAcc {
   fieldId: number;
@@ -427,34 +470,43 @@ function buildColumn(field: AssetField, type: DataType, n: number, get: Getter, 
     }
     case 'decimal': {
       const { precision, scale } = field.type as { precision: number; scale: number };
-      const words = new BigUint64Array(n * 2);
-      let min: bigint | undefined;
-      let max: bigint | undefined;
+      const words = new Uint32Array(n * 4);
+      const limit = precision <= 15 ? 10 ** precision : Number.POSITIVE_INFINITY;
+      // number (fast path) or bigint; `<` compares the two exactly.
+      let min: number | bigint | undefined;
+      let max: number | bigint | undefined;
       for (let i = 0; i < n; i++) {
         const v = get(i);
         if (isNull(i, v)) continue;
         if (typeof v !== 'string') throw badValue(field, i, v);
-        let u: bigint;
-        try {
-          u = decimalToUnscaled(v, precision, scale);
-        } catch (err) {
-          throw badValue(field, i, v, (err as Error).message);
+        let u: number | bigint | undefined = smallUnscaled(v, scale);
+        if (u !== undefined && Math.abs(u) < limit) {
+          // |u| < 2^53: split into 32-bit words without BigInt.
+          let lo = u % 4294967296;
+          if (lo < 0) lo += 4294967296;
+          const hi = (u - lo) / 4294967296;
+          const ext = u < 0 ? 0xffffffff : 0;
+          words[4 * i] = lo;
+          words[4 * i + 1] = hi >>> 0;
+          words[4 * i + 2] = ext;
+          words[4 * i + 3] = ext;
+        } else {
+          let b: bigint;
+          try {
+            b = decimalToUnscaled(v, precision, scale);
+          } catch (err) {
+            throw badValue(field, i, v, (err as Error).message);
+          }
+          // 128-bit two's complement, little-endian: low word first.
+          for (let w = 0; w < 4; w++) words[4 * i + w] = Number(BigInt.asUintN(32, b >> BigInt(32 * w)));
+          u = b;
         }
-        // 128-bit two's complement, little-endian: low word first.
-        words[2 * i] = BigInt.asUintN(64, u);
-        words[2 * i + 1] = BigInt.asUintN(64, u >> 64n);
         if (min === undefined || u < min) min = u;
         if (max === undefined || u > max) max = u;
       }
-      acc.min = acc.minKey = min;
-      acc.max = acc.maxKey = max;
-      const data = makeData({
-        type: type as Decimal,
-        length: n,
-        nullCount: nulls,
-        nullBitmap: nullBitmap(),
-        data: new Uint32Array(words.buffer),
-      });
+      acc.min = acc.minKey = min === undefined ? undefined : BigInt(min);
+      acc.max = acc.maxKey = max === undefined ? undefined : BigInt(max);
+      const data = makeData({ type: type as Decimal, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: words });
       return finish(data, words.byteLength);
     }
     case 'boolean': {

@@ -113,6 +113,28 @@ describe('buildRecordBatch', () => {
     assert.deepEqual(out[5], { fieldId: 6, valueCount: 4, nullCount: 0, min: 'k', max: 'k' });
   });
 
+  it('writes decimals as 128-bit two\'s complement on both the fast (number) and the exact (BigInt) path', () => {
+    const f = field('d', { kind: 'decimal', precision: 18, scale: 2 }, 1);
+    const values = [
+      '0.00', '-0.00', '0.01', '-0.01', '-1.5', '+7', '.5', '42949672.95', '-42949672.96', '42949672.96',
+      '9999999999999.99', '-9999999999999.99', '99999999999999.99', '-99999999999999.99',
+      '9999999999999999.99', '-9999999999999999.99', '1.500', '0000012.30',
+    ];
+    const { batch, stats } = buildRecordBatch([f], values.map((d) => ({ d })));
+    const words = batch.getChildAt(0)!.data[0]!.values as Uint32Array;
+    values.forEach((v, i) => {
+      const u = decimalToUnscaled(v, 18, 2);
+      const expected = [0, 1, 2, 3].map((w) => Number(BigInt.asUintN(32, u >> BigInt(32 * w))));
+      assert.deepEqual([...words.subarray(4 * i, 4 * i + 4)], expected, v);
+    });
+    const s = finishColumnStats(stats[0]!);
+    assert.equal(s.min, '-9999999999999999.99');
+    assert.equal(s.max, '9999999999999999.99');
+    for (const bad of ['1.234', '1e3', '', '-', '.', '1.2.3', ' 1.00', '10000000000000000.00']) {
+      assert.throws(() => buildRecordBatch([f], [{ d: bad }]), (e: unknown) => code(e) === 'INTERNAL', JSON.stringify(bad));
+    }
+  });
+
   it('an all-null column has counts but no bounds', () => {
     const { stats } = buildRecordBatch([field('t', { kind: 'timestamp' }, 7)], [{ t: null }, {}]);
     assert.deepEqual(finishColumnStats(stats[0]!), { fieldId: 7, valueCount: 2, nullCount: 2 });
