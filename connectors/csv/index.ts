@@ -22,6 +22,7 @@ import { DativoError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { JobPlan } from '../../lib/plan.js';
 import { fileEntries, resolveFiles } from './files.js';
+import { SAMPLE_ROWS, inferTypes } from './infer.js';
 import { parseCsvOptions } from './options.js';
 import { LocatedParser, type CsvRecord } from './parse.js';
 import { CsvSourceStream, fileError } from './stream.js';
@@ -46,8 +47,8 @@ function baseDir(plan: JobPlan): string {
   return plan.file ? dirname(plan.file) : process.cwd();
 }
 
-/** Read the first record of a file (its header). */
-async function readHeader(path: string, plan: JobPlan, signal: AbortSignal): Promise<string[]> {
+/** Read the header of a file and up to `limit` records after it (records of the wrong length are left out). */
+async function readSample(path: string, plan: JobPlan, signal: AbortSignal, limit: number): Promise<{ header: string[]; rows: string[][] }> {
   const options = parseCsvOptions(plan.source.options, plan.file);
   const handle = await open(path, 'r').catch((err: unknown) => {
     throw fileError(err, path);
@@ -56,13 +57,20 @@ async function readHeader(path: string, plan: JobPlan, signal: AbortSignal): Pro
   const parser = new LocatedParser(options, () => undefined);
   try {
     stream.pipe(parser);
+    let header: string[] | undefined;
+    const rows: string[][] = [];
     for await (const rec of parser) {
       if (signal.aborted) throw new DativoError('ABORTED', 'csv: discover aborted');
-      const names = (rec as CsvRecord).fields.slice();
-      if (names[0] !== undefined) names[0] = names[0].replace(/^\uFEFF/, '');
-      return names;
+      const { fields, badUtf8 } = rec as CsvRecord;
+      if (header === undefined) {
+        header = fields.slice();
+        if (header[0] !== undefined) header[0] = header[0].replace(/^\uFEFF/, '');
+        continue;
+      }
+      if (!badUtf8 && fields.length === header.length) rows.push(fields);
+      if (rows.length >= limit) break;
     }
-    return [];
+    return { header: header ?? [], rows };
   } finally {
     stream.unpipe();
     parser.destroy();
@@ -97,17 +105,18 @@ const csv: Connector = Object.freeze({
     }
   },
 
-  /** Columns of each object from the header of its first file; every column is a nullable `string`. */
+  /**
+   * Columns of each object from the header of its first file, typed from its
+   * first {@link SAMPLE_ROWS} records (see `infer.ts`: only exact textual
+   * forms become long, decimal, boolean, date or timestamp; the rest string).
+   * No column is required and there is no primary key: a sample proves neither.
+   */
   async discover(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<DiscoveredObject[]> {
     const out: DiscoveredObject[] = [];
     for (const object of plan.source.objects) {
       const files = await resolveFiles(fileEntries(object), baseDir(plan));
-      const header = files[0] === undefined ? [] : await readHeader(files[0].path, plan, opts.signal);
-      out.push({
-        name: object.name,
-        columns: header.map((name) => ({ name, type: 'string', required: false, sourceType: 'csv' })),
-        primaryKey: [],
-      });
+      const sample = files[0] === undefined ? { header: [], rows: [] } : await readSample(files[0].path, plan, opts.signal, SAMPLE_ROWS);
+      out.push({ name: object.name, columns: inferTypes(sample.header, sample.rows), primaryKey: [] });
     }
     return out;
   },

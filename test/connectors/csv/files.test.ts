@@ -76,7 +76,7 @@ describe('csv: files', () => {
     await assert.rejects(csv.check!(plan, { signal: new AbortController().signal, log: silentLogger() }), notFound(/missing\.csv/));
   });
 
-  it('check() passes on readable files; discover() reports the header as string columns', async () => {
+  it('check() passes on readable files; discover() reports the header columns with sampled types', async () => {
     await writeFile(join(dir, 'disc.csv'), '\uFEFFid,name,amount\n1,a,2\n');
     const plan = makeCsvPlan({ dir, files: [{ path: 'disc.csv', object: 'things' }] });
     const opts = { signal: new AbortController().signal, log: silentLogger() };
@@ -86,7 +86,11 @@ describe('csv: files', () => {
       {
         name: 'things',
         primaryKey: [],
-        columns: ['id', 'name', 'amount'].map((name) => ({ name, type: 'string', required: false, sourceType: 'csv' })),
+        columns: [
+          ['id', 'long'],
+          ['name', 'string'],
+          ['amount', 'long'],
+        ].map(([name, type]) => ({ name, type, required: false, sourceType: 'csv' })),
       },
     ]);
   });
