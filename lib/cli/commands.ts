@@ -202,6 +202,15 @@ const state: Command = async (args, o, io) => {
       io.stdout.write(`${stringifyJson({ file: plan.state.path, ...s }, 2)}\n`);
       return ExitCode.OK;
     }
+    if (o.object !== undefined) {
+      const known = plan.source.objects.map((x) => x.name);
+      // An object no longer in the job may still have state worth clearing.
+      if (!known.includes(o.object) && !(o.object in (await store.load()).objects)) {
+        throw new DativoError('CONFIG_INVALID', `object "${o.object}" is neither an object of ${file as string} nor in its state (objects: ${known.join(', ')})`, {
+          context: { file: file as string, object: o.object },
+        });
+      }
+    }
     await store.reset(o.object);
     io.stdout.write(`state reset: ${plan.state.path}${o.object ? ` (object ${o.object})` : ''}\n`);
     return ExitCode.OK;

@@ -35,13 +35,33 @@ export function dativoArgv(args: string[]): string[] {
 
 /** Spawn `dativo <args>` and collect its exit code and output. */
 export function dativo(args: string[], opts: DativoOptions): Promise<Ran> {
+  return spawnCollect(process.execPath, dativoArgv(args), opts);
+}
+
+/**
+ * Run `dativo <args>` in a private mount namespace (`unshare -m`) after the
+ * shell commands `setup` ran there (e.g. a read-only bind mount): the mounts
+ * vanish with the process, nothing leaks into the machine. Needs root (or
+ * CAP_SYS_ADMIN); see {@link canUnshareMounts}.
+ */
+export function dativoInMountNamespace(setup: string, args: string[], opts: DativoOptions): Promise<Ran> {
+  return spawnCollect('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${setup} && exec "$0" "$@"`, process.execPath, ...dativoArgv(args)], opts);
+}
+
+/** Whether this machine lets us make private mount namespaces and mounts in them. */
+export async function canUnshareMounts(dir: string): Promise<boolean> {
+  const r = await spawnCollect('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=64k tmpfs "${dir}"`], { cwd: dir }).catch(() => undefined);
+  return r?.code === 0;
+}
+
+function spawnCollect(command: string, argv: string[], opts: DativoOptions): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const env: Record<string, string | undefined> = { ...process.env, ...opts.env };
     // Tests must not inherit a developer's state/reject folders.
     delete env['DATIVO_STATE_DIR'];
     delete env['DATIVO_REJECT_DIR'];
     delete env['DATIVO_PAUSE_AT'];
-    const child = spawn(process.execPath, dativoArgv(args), { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, argv, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
