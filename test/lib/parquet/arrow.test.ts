@@ -135,6 +135,29 @@ describe('buildRecordBatch', () => {
     }
   });
 
+  it('constant columns of every kind equal the same values given row by row', () => {
+    const n = 1001;
+    for (const sampleRow of [edgeRows(9)[3]!, edgeRows(9)[8]!, { id: 5n }]) {
+      const fields = ALL_FIELDS.filter((f) => f.name !== '_dativo_ingested_at' && f.name !== '_dativo_run_id');
+      const constants = Object.fromEntries(fields.map((f) => [f.name, sampleRow[f.name] ?? null]));
+      const rows = Array.from({ length: n }, () => ({ ...constants }));
+      const fromConstants = buildRecordBatch(fields, rows.map(() => ({})), constants);
+      const fromRows = buildRecordBatch(fields, rows);
+      fields.forEach((f, c) => {
+        const x = fromConstants.batch.getChildAt(c)!.data[0]!;
+        const y = fromRows.batch.getChildAt(c)!.data[0]!;
+        assert.equal(x.length, n, f.name);
+        assert.equal(x.nullCount, y.nullCount, f.name);
+        for (let i = 0; i < n; i++) assert.equal(x.getValid(i), y.getValid(i), `${f.name} validity ${i}`);
+        if (y.nullCount === 0) {
+          assert.deepEqual(x.values, y.values, `${f.name} values`);
+          assert.deepEqual(x.valueOffsets, y.valueOffsets, `${f.name} offsets`);
+        }
+        assert.deepEqual(finishColumnStats(fromConstants.stats[c]!), finishColumnStats(fromRows.stats[c]!), `${f.name} stats`);
+      });
+    }
+  });
+
   it('an all-null column has counts but no bounds', () => {
     const { stats } = buildRecordBatch([field('t', { kind: 'timestamp' }, 7)], [{ t: null }, {}]);
     assert.deepEqual(finishColumnStats(stats[0]!), { fieldId: 7, valueCount: 2, nullCount: 2 });
