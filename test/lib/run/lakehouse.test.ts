@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -241,6 +241,8 @@ for (const kind of ['sql', 'rest'] as const) {
     assert.equal(JSON.parse(currentSnapshot(t.metadata)!.summary['dativo.cursor.events']!).runId, r2.run_id);
     await checkFiles(t, r1);
     await checkFiles(t, r2);
+    const dataKeys = (await storage.list(`lake/clicks/${name}/data/`)).filter((k) => k.endsWith('.parquet'));
+    assert.deepEqual(dataKeys.map((k) => storage.uri(k)).sort(), [...r1.objects[0]!.files, ...r2.objects[0]!.files].sort(), 'no stray data file');
 
     // A third run with nothing new commits nothing.
     const r3 = await run(job);
@@ -393,4 +395,38 @@ describe('two objects into one table on a Nessie-style catalog (metadata shows o
     const rows = await readBack(t);
     assert.deepEqual(rows.map((r) => r['id']), [...range(1, 150), ...range(1001, 150)]);
   });
+});
+
+test('Nessie style: a lost commit response while another job commits to the same table; the run succeeds and every row is there once', async () => {
+  const name = 'shared_nessie';
+  const ident = { namespace: ['lake'], name };
+  const catalog = ['type: rest', `uri: ${nessie.uri}`, 'prefix: main'];
+  const ours = await writeJob({ name, catalog, files: [['data/*.csv', 'events']] });
+  const otherDir = `${name}_other`;
+  const other = await writeJob({ name: otherDir, catalog, files: [['data/*.csv', 'others']] });
+  // the other job targets the same table
+  await writeFile(other, (await readFile(other, 'utf8')).replace(`table: ${otherDir}`, `table: ${name}`));
+  await writeCsv(name, 'a.csv', 1, 100, 120);
+  ok(await run(ours));
+  await writeCsv(name, 'b.csv', 101, 100, 60);
+  await writeCsv(otherDir, 'x.csv', 5001, 30, 60);
+  let otherRun: RunSummary | undefined;
+  // Our commit lands; before its answer is sent the other job commits on top; then our connection drops.
+  nessie.addFault({ op: 'commit', when: 'after', action: [{ call: async () => void (otherRun = await run(other)) }, { close: true }] });
+  const r = await run(ours);
+  ok(r);
+  assert.ok(otherRun);
+  ok(otherRun);
+  assert.equal(r.objects[0]?.rows_written, 100);
+  const t = await load('nessie', ident);
+  assert.equal(snapshotsOf(t.metadata).length, 1);
+  const newest = currentSnapshot(t.metadata)!;
+  assert.equal(newest.summary['dativo.run-id'], otherRun.run_id, 'the other job committed last');
+  assert.equal(JSON.parse(newest.summary['dativo.cursor.events']!).runId, r.run_id, 'and carried our checkpoint forward');
+  const rows = await readBack(t);
+  assert.deepEqual(rows.map((row) => row['id']), [...range(1, 200), ...range(5001, 30)]);
+  // our state was saved: nothing is read again
+  const again = await run(ours);
+  ok(again);
+  assert.equal(again.objects[0]?.rows_written, 0);
 });
