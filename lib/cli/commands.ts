@@ -142,7 +142,9 @@ const run: Command = async (args, o, io) => {
     if (!o.json) io.stdout.write(formatSummary(summary));
   }
   if (o.json) {
-    const out = summaries.length === 1 ? summaries[0] : { exit_code: exit, runs: summaries };
+    // Every object carries `cursor`: null when the object has none (file-incremental, no incremental).
+    const shaped = summaries.map((s) => ({ ...s, objects: s.objects.map((x) => ({ ...x, cursor: x.cursor ?? null })) }));
+    const out = shaped.length === 1 ? shaped[0] : { exit_code: exit, runs: shaped };
     io.stdout.write(`${stringifyJson(out)}\n`);
   }
   return exit;
