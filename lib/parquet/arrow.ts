@@ -92,6 +92,9 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
+/** Code units where UTF-16 order and code point order can disagree. */
+const HIGH_UNITS = /[\ud800-\uffff]/;
+
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b);
 }
@@ -402,9 +405,33 @@ function buildColumn(field: AssetField, type: DataType, n: number, get: Getter, 
             next.set(buf.subarray(0, pos));
             buf = next;
           }
-          pos += enc.encodeInto(v, buf.subarray(pos)).written;
-          if (min === undefined || compareCodePoints(v, min) < 0) min = v;
-          if (max === undefined || compareCodePoints(v, max) > 0) max = v;
+          const len = v.length;
+          let ascii = len <= 32;
+          if (ascii) {
+            // Short ASCII strings: a byte loop beats a native call plus a subarray per value.
+            for (let k = 0; k < len; k++) {
+              const ch = v.charCodeAt(k);
+              if (ch > 0x7f) {
+                ascii = false;
+                break;
+              }
+              buf[pos + k] = ch;
+            }
+          }
+          if (ascii) pos += len;
+          else pos += enc.encodeInto(v, buf.subarray(pos)).written;
+          if (min === undefined) {
+            min = v;
+            max = v;
+          } else if (v !== min && v !== max) {
+            // JS `<` orders like code points unless both strings have a unit >= U+D800
+            // where they first differ; without such units in `v` it cannot happen.
+            if (ascii || !HIGH_UNITS.test(v)) {
+              if (v < min) min = v;
+              else if (v > max!) max = v;
+            } else if (compareCodePoints(v, min) < 0) min = v;
+            else if (compareCodePoints(v, max!) > 0) max = v;
+          }
         }
         if (pos > 0x7fffffff) throw badValue(field, i, v, 'more than 2 GiB of text in one batch');
         offsets[i + 1] = pos;

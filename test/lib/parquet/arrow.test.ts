@@ -12,7 +12,7 @@ import {
   formatUnscaled,
 } from '../../../lib/parquet/arrow.js';
 import type { AssetField } from '../../../lib/types.js';
-import { ALL_FIELDS, CONSTANTS, edgeRows, field } from './fixtures.js';
+import { ALL_FIELDS, CONSTANTS, edgeRows, field, prng } from './fixtures.js';
 
 const code = (e: unknown): string | undefined => (isDativoError(e) ? e.code : undefined);
 
@@ -155,6 +155,26 @@ describe('buildRecordBatch', () => {
         }
         assert.deepEqual(finishColumnStats(fromConstants.stats[c]!), finishColumnStats(fromRows.stats[c]!), `${f.name} stats`);
       });
+    }
+  });
+
+  it('string bounds follow UTF-8 byte order for any mix of ASCII, BMP and astral text', () => {
+    const parts = ['a', 'z', 'A', '~', '\u0000', 'é', '中', '\ue000', '\uff66', '\uffff', '😀', '𝄞', 'x'.repeat(40)];
+    const f = field('s', { kind: 'string' }, 1);
+    for (let seed = 1; seed <= 30; seed++) {
+      const rnd = prng(seed);
+      const values = Array.from({ length: 200 }, () => {
+        let v = '';
+        const len = Math.floor(rnd() * 4);
+        for (let k = 0; k < len; k++) v += parts[Math.floor(rnd() * parts.length)];
+        return v;
+      });
+      const sorted = [...values].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      const st = finishColumnStats(buildRecordBatch([f], values.map((v) => ({ s: v }))).stats[0]!);
+      assert.equal(st.min, sorted[0], `seed ${seed} min`);
+      assert.equal(st.max, sorted.at(-1), `seed ${seed} max`);
+      const { batch } = buildRecordBatch([f], values.map((v) => ({ s: v })));
+      values.forEach((v, i) => assert.equal(batch.get(i)!.toJSON().s, v));
     }
   });
 
