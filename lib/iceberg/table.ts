@@ -426,8 +426,9 @@ function checkFieldIds(files: DataFile[], schema: IcebergSchema, table: string):
  * current snapshot; overwrite: ours only), the snapshot and the new metadata;
  * commit with `assert-table-uuid` + `assert-ref-snapshot-id main`. COMMIT_CONFLICT →
  * backoff and retry on the new head; CATALOG_UNAVAILABLE → reload and check
- * whether the snapshot landed (success with `alreadyCommitted`), retry if it
- * certainly did not, rethrow if the table cannot be read.
+ * whether the commit landed, by snapshot id or by our files being live (see
+ * findLanded; success with `alreadyCommitted`), retry if it did not, rethrow
+ * if the table cannot be read.
  */
 export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: CommitFilesOptions): Promise<CommitResult> {
   const name = identName(ident);
@@ -600,9 +601,11 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
       }
       if (err.code === 'CATALOG_UNAVAILABLE') {
         // Unknown outcome: look before retrying; delete nothing.
-        const check = await statusCheck(catalog, ident, snapshotId, md0);
+        const check = await statusCheck(catalog, ident, md0);
         if (check === 'unreachable') throw err;
-        if (check.landed) return landedResult(landedOf(check.landed), check.table, attempt);
+        // By snapshot id, or by our files (Nessie may already show another writer's snapshot instead of ours).
+        const landed = await findLanded(check.metadata, snapshotId, runId, ours, manifestFilter(check.metadata, opts.files), cache, name);
+        if (landed) return landedResult(landed, check, attempt);
         uncertain = true;
         lastError = err;
         if (attempt < maxAttempts) await sleep(backoffMs(md0, attempt), undefined, opts.signal ? { signal: opts.signal } : undefined);
@@ -621,18 +624,11 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
   });
 }
 
-/** Reload (up to 3 tries) after an unknown commit outcome and look for our snapshot. */
-async function statusCheck(
-  catalog: Catalog,
-  ident: TableIdent,
-  snapshotId: bigint,
-  md: TableMetadata,
-): Promise<'unreachable' | { table: LoadedTable; landed: Snapshot | undefined }> {
+/** Reload (up to 3 tries) after an unknown commit outcome; 'unreachable' when the catalog stays down. */
+async function statusCheck(catalog: Catalog, ident: TableIdent, md: TableMetadata): Promise<'unreachable' | LoadedTable> {
   for (let i = 1; i <= 3; i++) {
     try {
-      const table = await loadExisting(catalog, ident);
-      const landed = snapshotsOf(table.metadata).find((s) => asLong(s['snapshot-id']) === snapshotId);
-      return { table, landed };
+      return await loadExisting(catalog, ident);
     } catch (err) {
       if (!isDativoError(err) || err.code !== 'CATALOG_UNAVAILABLE') throw err;
       await sleep(backoffMs(md, i + 2));

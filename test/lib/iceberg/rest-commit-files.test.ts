@@ -284,4 +284,20 @@ describe('lost response while another writer commits before the status check', (
       assert.ok([...live.values()].every((n) => n === 1));
     });
   }
+
+  test('nessie: the same on the last allowed attempt is recognised by the status check itself', async () => {
+    const name = 'lost_race_last';
+    const ident = { namespace: ['db'], name };
+    const run = (runId: string, files: DataFile[]) =>
+      commitFiles(nessieCatalog, ident, { files, mode: 'append', summary: { 'dativo.run-id': runId }, fields, location: `${storage.root}/db/${name}`, storage, maxAttempts: 1 });
+    await run('run-a', await writeRun(name, 'run-a', [1]));
+    const [fb, fc] = await Promise.all([writeRun(name, 'run-b', [2]), writeRun(name, 'run-c', [3])]);
+    nessieServer.addFault({ op: 'commit', when: 'after', action: [{ call: async () => void (await run('run-c', fc)) }, { close: true }] });
+    const r = await run('run-b', fb);
+    assert.equal(r.alreadyCommitted, true);
+    assert.equal(r.attempts, 1);
+    const t = await nessieCatalog.loadTable(ident);
+    assert.ok(t);
+    assert.equal((await liveFiles(t)).size, 3);
+  });
 });
