@@ -235,10 +235,10 @@ export function describeSqlSourceBehaviour(dialect: SqlDialect): void {
 
     it('connection killed mid-stream: SOURCE_UNAVAILABLE (exit 2), nothing committed, the next run resumes', async () => {
       await db.exec(dialect.itemsDdl('killme', true));
-      await db.exec(dialect.bulkInsert('killme', 1, 20000, '2026-04-01 00:00:00'));
-      await db.exec(`UPDATE killme SET updated_at = '2026-04-02 00:00:00' WHERE id > 10000`);
+      await db.exec(dialect.bulkInsert('killme', 1, 8000, '2026-04-01 00:00:00'));
+      await db.exec(`UPDATE killme SET updated_at = '2026-04-02 00:00:00' WHERE id > 4000`);
       const r0 = await runJobFile(dialect, db, dir, { table: 'killme', batchSize: 500 });
-      assert.equal(r0.objects[0]!.rows_written, 20000);
+      assert.equal(r0.objects[0]!.rows_written, 8000);
       await db.exec(`UPDATE killme SET v = 'again', updated_at = '2026-04-03 00:00:00' WHERE id <= 3000`);
       const stateFile = path.join(dir, 'killme.state.json');
       const stateBefore = await readFile(stateFile, 'utf8');
