@@ -4,6 +4,7 @@
  * `parse.ts`: it opens one file at a time, pulls records from the parser only
  * when its consumer asks (`_read`), and closes the file in `_destroy`.
  */
+import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { Readable, type Readable as ReadableType } from 'node:stream';
@@ -114,7 +115,8 @@ export class CsvSourceStream extends Readable {
     if (this.pumping || this.ended || this.destroyed) return;
     this.pumping = true;
     try {
-      while (this.wanted) {
+      // A reject sink may destroy us (strict mode) from inside toRow().
+      while (this.wanted && !this.destroyed) {
         const parser = this.parser;
         if (parser === undefined) {
           if (this.opening === undefined) this.advance(false);
@@ -203,14 +205,29 @@ export class CsvSourceStream extends Readable {
   }
 
   private async finishFile(): Promise<void> {
-    const handle = this.handle;
-    this.parser = undefined;
-    this.fileStream = undefined;
-    this.handle = undefined;
     if (this.header === undefined && this.current !== undefined) {
       this.ctx.log.warn({ file: this.current.path }, 'csv: file has no header line; nothing read');
     }
-    await handle?.close();
+    await this.closeFile();
+  }
+
+  /**
+   * Stop parsing and close the current file; resolves once the descriptor is
+   * really closed. Closing the FileHandle makes its read stream close too
+   * (after any read in flight); the stream's 'close' comes after the
+   * descriptor's. Not `fileStream.destroy()` first: the handle would then
+   * report closed while the descriptor's close is still in flight.
+   */
+  private async closeFile(): Promise<void> {
+    const { parser, fileStream, handle } = this;
+    this.parser = undefined;
+    this.fileStream = undefined;
+    this.handle = undefined;
+    fileStream?.unpipe();
+    parser?.destroy();
+    const streamClosed = fileStream !== undefined && !fileStream.closed ? once(fileStream, 'close') : undefined;
+    await handle?.close().catch(() => undefined);
+    await streamClosed?.catch(() => undefined);
   }
 
   private onSkipped(file: ResolvedFile, s: SkippedRecord): void {
@@ -308,14 +325,7 @@ export class CsvSourceStream extends Readable {
     const opening = this.opening;
     const release = async (): Promise<void> => {
       await opening?.catch(() => undefined);
-      const { parser, fileStream, handle } = this;
-      this.parser = undefined;
-      this.fileStream = undefined;
-      this.handle = undefined;
-      if (fileStream !== undefined) fileStream.unpipe();
-      parser?.destroy();
-      fileStream?.destroy();
-      await handle?.close().catch(() => undefined);
+      await this.closeFile();
     };
     release().then(
       () => callback(err),

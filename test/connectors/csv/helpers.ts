@@ -106,15 +106,21 @@ export function withLines(rows: Row[]): (Row & { _line: unknown })[] {
   return rows.map((r) => ({ ...r, _line: locationOf(r)?.line }));
 }
 
-/** Open file descriptors of this process that point into `dir` (Linux /proc). */
-export function openFdsUnder(dir: string): number {
-  let n = 0;
+/** Paths of this process's open file descriptors that point into `dir` (Linux /proc). */
+export function openFdPathsUnder(dir: string): string[] {
+  const out: string[] = [];
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
-      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir)) n++;
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(dir)) out.push(`${fd}:${target}`);
     } catch {
       // the fd closed while we looked
     }
   }
-  return n;
+  return out;
+}
+
+/** Number of open file descriptors that point into `dir`. */
+export function openFdsUnder(dir: string): number {
+  return openFdPathsUnder(dir).length;
 }

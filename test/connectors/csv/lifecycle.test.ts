@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import csv from '../../../connectors/csv/index.js';
 import { DativoError } from '../../../lib/errors.js';
-import { makeCsvCtx, makeCsvPlan, openFdsUnder } from './helpers.js';
+import { makeCsvCtx, makeCsvPlan, openFdPathsUnder, openFdsUnder } from './helpers.js';
 
 let dir: string;
 const ROWS = 200_000;
@@ -48,14 +48,14 @@ describe('csv: stream lifecycle', () => {
   });
 
   it('destroy mid-read closes the file descriptor', async () => {
-    assert.equal(openFdsUnder(dir), 0);
+    assert.deepEqual(openFdPathsUnder(dir), []);
     const stream = open();
     const it = stream[Symbol.asyncIterator]();
     for (let i = 0; i < 100; i++) await it.next();
     assert.equal(openFdsUnder(dir), 1, 'one file open while reading');
     stream.destroy();
     await once(stream, 'close');
-    assert.equal(openFdsUnder(dir), 0);
+    assert.deepEqual(openFdPathsUnder(dir), []);
   });
 
   it('an abort signal stops the read with ABORTED and closes the file', async () => {
@@ -69,7 +69,7 @@ describe('csv: stream lifecycle', () => {
       (err: unknown) => err instanceof DativoError && err.code === 'ABORTED',
     );
     assert.ok(n >= 1000 && n < ROWS);
-    assert.equal(openFdsUnder(dir), 0);
+    assert.deepEqual(openFdPathsUnder(dir), []);
   });
 
   it('an already aborted signal fails before opening anything', async () => {
@@ -78,7 +78,7 @@ describe('csv: stream lifecycle', () => {
     const stream = open(undefined, ac.signal);
     const [err] = (await once(stream, 'error')) as [DativoError];
     assert.equal(err.code, 'ABORTED');
-    assert.equal(openFdsUnder(dir), 0);
+    assert.deepEqual(openFdPathsUnder(dir), []);
   });
 
   it('destroy right after creation (before the first file opened) leaks nothing', async () => {
@@ -90,7 +90,7 @@ describe('csv: stream lifecycle', () => {
       await once(stream, 'close');
     }
     await sleep(20);
-    assert.equal(openFdsUnder(dir), 0);
+    assert.deepEqual(openFdPathsUnder(dir), []);
   });
 
   it('an error in a later file fails the stream and closes it', async () => {
@@ -101,7 +101,32 @@ describe('csv: stream lifecycle', () => {
       })(),
       (err: unknown) => err instanceof DativoError && err.code === 'SOURCE_FORMAT',
     );
-    assert.equal(openFdsUnder(dir), 0);
+    assert.deepEqual(openFdPathsUnder(dir), []);
+  });
+
+  it('a reject sink that destroys the stream (strict mode) stops it with that error', async () => {
+    await writeFile(join(dir, 'strict.txt'), `id,v\n${Array.from({ length: 5000 }, (_, i) => (i === 10 ? `${i}` : `${i},x`)).join('\n')}\n`);
+    const plan = makeCsvPlan({ dir, files: [{ path: 'strict.txt' }, { path: 'big.csv' }] });
+    const ctx = makeCsvCtx(plan);
+    const failure = new DativoError('VALIDATION_FAILED', 'strict');
+    const stream = csv.read({
+      ...ctx,
+      rejects: {
+        reject: () => {
+          stream.destroy(failure);
+        },
+        count: 0,
+      },
+    });
+    let rows = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const _ of stream) rows++;
+      })(),
+      (err: unknown) => err === failure,
+    );
+    assert.ok(rows <= 10, `rows after the reject were not delivered (${rows})`);
+    assert.deepEqual(openFdPathsUnder(dir), []);
   });
 
   it('reading to the end closes every file', async () => {
@@ -109,6 +134,6 @@ describe('csv: stream lifecycle', () => {
     let n = 0;
     for await (const _ of stream) n++;
     assert.equal(n, ROWS + 1);
-    assert.equal(openFdsUnder(dir), 0);
+    assert.deepEqual(openFdPathsUnder(dir), []);
   });
 });
