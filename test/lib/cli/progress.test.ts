@@ -1,12 +1,13 @@
 /**
  * On a terminal, `dativo run` keeps a live progress line (rows, rows/s) on
  * stderr, rewritten in place with `\r` about twice a second. The terminal is
- * a real pseudo-TTY made by util-linux `script`.
+ * a real pseudo-TTY made by util-linux `script`. The same long run, stopped
+ * with SIGTERM, exits 2 (ABORTED) leaving no data file and no state.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { dativoArgv, ordersProject, ORDERS_HEADER, type Project } from './helpers.js';
+import { dativoArgv, jsonLine, ordersProject, parquetFiles, snapshot, ORDERS_HEADER, type Project } from './helpers.js';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 let pr: Project;
@@ -21,6 +22,36 @@ before(async () => {
 
 after(async () => {
   await pr?.cleanup();
+});
+
+it('SIGTERM mid-run: exit 2 ABORTED, no data file, no state, one --json line still printed', async () => {
+  const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, dativoArgv(['run', 'job.yaml', '--json']), { cwd: pr.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      // Once the object is being read, stop the run.
+      if (!sent && stderr.includes('"event_type":"object_started"')) {
+        sent = true;
+        child.kill('SIGTERM');
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+  assert.equal(out.code, 2, out.stderr.slice(-2000));
+  const s = jsonLine(out.stdout);
+  assert.equal(s.error?.code, 'ABORTED');
+  assert.ok(s.objects[0]!.rows_read < ROWS, 'stopped before the end');
+  assert.deepEqual(await parquetFiles(pr.p('wh')), [], 'no data file left behind');
+  assert.deepEqual(await snapshot(pr.p('state')), {}, 'no state saved');
 });
 
 it('a pseudo-TTY gets a live progress line with rows and rows/s, cleared at the end', { skip: hasScript ? false : 'util-linux script is not installed' }, async () => {
