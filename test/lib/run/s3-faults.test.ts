@@ -78,7 +78,7 @@ after(async () => {
 });
 
 /** A CSV → Iceberg-on-S3 job in `<dir>/<name>/job.yaml`; bucket, key id and catalog URI come from the environment. */
-async function writeJob(name: string): Promise<string> {
+async function writeJob(name: string, targetLines: string[] = []): Promise<string> {
   await mkdir(path.join(dir, name, 'data'), { recursive: true });
   await writeFile(
     path.join(dir, name, 'job.yaml'),
@@ -92,6 +92,7 @@ async function writeJob(name: string): Promise<string> {
       '  incremental: {strategy: file_modified_time}',
       'target:',
       `  table: ${name}`,
+      ...targetLines.map((l) => `  ${l}`),
       '  catalog: {type: sql, uri: "${CATALOG_URI}"}',
       '  connection:',
       '    s3:',
@@ -170,8 +171,8 @@ async function keysUnder(prefix: string): Promise<string[]> {
 }
 
 /** A job that already ran once (rows 1..100): what a failed second run must leave exactly as it was. */
-async function committedOnce(name: string): Promise<{ jobDir: string; table: LoadedTable; state: string; keys: string[] }> {
-  const jobDir = await writeJob(name);
+async function committedOnce(name: string, targetLines: string[] = []): Promise<{ jobDir: string; table: LoadedTable; state: string; keys: string[] }> {
+  const jobDir = await writeJob(name, targetLines);
   await writeCsv(jobDir, 'a.csv', 1, 100, 120);
   // In process (a CLI start costs seconds): this run only sets the scene.
   const plan = await loadJob(path.join(jobDir, 'job.yaml'), { env: { ...process.env, ...baseEnv() }, cwd: jobDir });
@@ -214,9 +215,9 @@ test('wrong credentials (unknown access key id): exit 3 saying the credentials w
 });
 
 test('S3 answers 500 to every UploadPart: retried, then exit 2; the multipart upload is aborted, table and state unchanged', async () => {
-  const before = await committedOnce('part_500');
-  // About 10 MB of Parquet (random hex does not compress below half): more than one 8 MiB part.
-  await writeCsv(before.jobDir, 'big.csv', 101, 40_000, 60, 500);
+  // Uncompressed, so that about 10 MB of CSV make a Parquet file of more than one 8 MiB part.
+  const before = await committedOnce('part_500', ['compression: uncompressed']);
+  await writeCsv(before.jobDir, 'big.csv', 101, 20_000, 60, 500);
   const mark = s3.requests.length;
   s3.setFaults((req) =>
     req.method === 'PUT' && req.query.has('partNumber')
