@@ -214,8 +214,8 @@ class FileStateStore implements StateStore {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return emptyState(this.ids);
       if (code === 'EISDIR') throw corrupt(this.path, 'it is a directory', err);
-      if (code === 'EACCES' || code === 'EPERM') {
-        throw new DativoError('STORAGE_NOT_WRITABLE', `cannot read state file ${this.path}: ${(err as Error).message}`, {
+      if (code === 'EACCES' || code === 'EPERM' || code === 'ENOTDIR') {
+        throw new DativoError('STORAGE_NOT_WRITABLE', `cannot use state location ${this.path}: ${(err as Error).message}`, {
           cause: err,
           context: { file: this.path, syscallCode: code },
         });

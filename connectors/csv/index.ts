@@ -15,6 +15,7 @@
  * unless the run is a full refresh, incremental is off, or `lookback_days` > 0
  * (as in the Python tool, lookback only turns skipping off for files).
  */
+import { once } from 'node:events';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Connector, ConnectorDescriptor, DiscoveredObject, ReadContext, SourceStream } from '../../lib/connector.js';
@@ -72,10 +73,13 @@ async function readSample(path: string, plan: JobPlan, signal: AbortSignal, limi
     }
     return { header: header ?? [], rows };
   } finally {
+    // As in CsvSourceStream.closeFile: close the handle, then wait for the
+    // stream's close, which follows the descriptor's.
     stream.unpipe();
     parser.destroy();
-    stream.destroy();
+    const closed = stream.closed ? undefined : once(stream, 'close');
     await handle.close();
+    await closed?.catch(() => undefined);
   }
 }
 

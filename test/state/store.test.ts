@@ -149,6 +149,7 @@ describe('state store', () => {
       return true;
     });
     assert.equal(await readFile(blocker, 'utf8'), 'a regular file where a directory should be');
+    await assert.rejects(store.load(), { code: 'STORAGE_NOT_WRITABLE' });
   });
 
   it('refuses to save a state the next load would reject', async () => {
