@@ -1,0 +1,175 @@
+/**
+ * The commit is the checkpoint, on the lakehouse path: a `dativo run` process
+ * writing to an S3 warehouse (s3rver) with the SQL catalog on Postgres is
+ * killed (SIGKILL) after its upload and before the commit, and after the
+ * commit and before the state save; each rerun ends with exactly the source
+ * rows, once, read back by icebird from the bucket.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { openCatalog } from '../../../lib/iceberg/index.js';
+import { createS3Storage, type S3Storage } from '../../../lib/storage/s3.js';
+import { readIcebergVia } from '../../helpers/iceberg-read.js';
+import { startS3rver, type S3rverHandle } from '../../helpers/s3rver.js';
+
+const repo = path.resolve(import.meta.dirname, '../../..');
+const bin = path.join(repo, 'lib/cli/bin.ts');
+const ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
+const DB = `dativo_s3crash_${randomBytes(4).toString('hex')}`;
+const PG_URI = `postgres://postgres@127.0.0.1:5432/${DB}`;
+
+let dir: string;
+let s3: S3rverHandle;
+let storage: S3Storage;
+
+async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: ADMIN });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+before(async () => {
+  await admin(`CREATE DATABASE ${DB}`);
+  dir = await mkdtemp(path.join(tmpdir(), 'dativo-s3-crash-'));
+  s3 = await startS3rver({ buckets: ['lake'], conditionalWrites: true });
+  storage = createS3Storage('s3://lake/wh', { bucket: 'lake', prefix: 'wh', endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' });
+  await mkdir(path.join(dir, 'data'));
+  await writeFile(
+    path.join(dir, 'asset.yaml'),
+    [
+      'apiVersion: v3.0.2',
+      'kind: DataContract',
+      'name: events',
+      'version: "1.0"',
+      'domain: crash',
+      'schema:',
+      '  - {name: id, type: long, required: true}',
+      '  - {name: label, type: string}',
+      'primary_key: [id]',
+      'team: {owner: data@example.com}',
+      '',
+    ].join('\n'),
+  );
+  await writeFile(
+    path.join(dir, 'job.yaml'),
+    [
+      'tenant_id: crash',
+      'source_connector: csv',
+      'target_connector: iceberg',
+      'asset_path: asset.yaml',
+      'source:',
+      '  files: [{path: "data/*.csv", object: events}]',
+      '  incremental: {strategy: file_modified_time}',
+      'target:',
+      `  catalog: {type: sql, uri: "${PG_URI}"}`,
+      '  connection:',
+      '    s3: {bucket: lake, prefix: wh, endpoint: "${S3_ENDPOINT}", region: us-east-1, path_style_access: true, access_key_id: S3RVER, secret_access_key: S3RVER}',
+      'state: {path: state/job.json}',
+      'reject_dir: rejects',
+      '',
+    ].join('\n'),
+  );
+});
+
+after(async () => {
+  storage?.close();
+  await s3?.close();
+  await admin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function writeCsv(name: string, from: number, count: number, minutesAgo: number): Promise<void> {
+  const lines = ['id,label'];
+  for (let i = from; i < from + count; i++) lines.push(`${i},row ${i}`);
+  const file = path.join(dir, 'data', name);
+  await writeFile(file, `${lines.join('\n')}\n`);
+  const t = new Date(Date.now() - minutesAgo * 60_000);
+  await utimes(file, t, t);
+}
+
+interface Ran {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `dativo run job.yaml --json`; with `pauseAt`, SIGKILL it once it reports the pause. */
+function runCli(pauseAt?: 'before_commit' | 'before_state_save'): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'run', 'job.yaml', '--json'], {
+      cwd: dir,
+      env: { ...process.env, S3_ENDPOINT: s3.endpoint, ...(pauseAt ? { DATIVO_PAUSE_AT: pauseAt } : {}) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      if (pauseAt && stderr.includes(`paused at ${pauseAt}`)) child.kill('SIGKILL');
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Ids in the table (icebird, from the bucket), sorted; [] before the first commit. */
+async function tableIds(): Promise<bigint[]> {
+  const catalog = (await openCatalog({ type: 'sql', name: 'dativo', uri: PG_URI }, storage))!;
+  try {
+    const t = await catalog.loadTable({ namespace: ['crash'], name: 'events' });
+    if (!t || String(t.metadata['current-snapshot-id'] ?? '-1') === '-1') return [];
+    const rows = await readIcebergVia({
+      location: String(t.metadata.location),
+      metadataLocation: t.metadataLocation,
+      rewrite: (u) => u.replace(/^https:\/\/lake\.s3\.amazonaws\.com\//, `${s3.endpoint}/lake/`),
+    });
+    return rows.map((r) => r['id'] as bigint).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  } finally {
+    await catalog.close();
+  }
+}
+
+const range = (from: number, count: number): bigint[] => Array.from({ length: count }, (_, i) => BigInt(from + i));
+
+test('S3 + Postgres catalog: killed after the upload and before the commit, then after the commit and before the state save; every row once', async () => {
+  await writeCsv('a.csv', 1, 400, 120);
+  const killed = await runCli('before_commit');
+  assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+  assert.deepEqual(await tableIds(), [], 'nothing is committed by the killed run');
+  const uploaded = await storage.list('crash/events/data/');
+  assert.equal(uploaded.filter((k) => k.endsWith('.parquet')).length, 1, 'its file was uploaded (and is not part of the table)');
+
+  const rerun = await runCli();
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.equal((JSON.parse(rerun.stdout) as { objects: { rows_written: number }[] }).objects[0]?.rows_written, 400);
+  assert.deepEqual(await tableIds(), range(1, 400));
+
+  await writeCsv('b.csv', 401, 250, 60);
+  const stateBefore = await readFile(path.join(dir, 'state/job.json'), 'utf8');
+  const killed2 = await runCli('before_state_save');
+  assert.equal(killed2.signal, 'SIGKILL', killed2.stderr);
+  assert.deepEqual(await tableIds(), range(1, 650), 'the commit landed');
+  assert.equal(await readFile(path.join(dir, 'state/job.json'), 'utf8'), stateBefore, 'the state store is behind the table');
+
+  const rerun2 = await runCli();
+  assert.equal(rerun2.code, 0, rerun2.stderr);
+  assert.equal((JSON.parse(rerun2.stdout) as { objects: { rows_written: number }[] }).objects[0]?.rows_written, 0, 'b.csv is not read again');
+  assert.match(rerun2.stderr, /state_reconciled/);
+  assert.deepEqual(await tableIds(), range(1, 650));
+});
