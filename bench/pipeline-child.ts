@@ -5,6 +5,7 @@
  * Modes (for the cost breakdown):
  * - `source`:   connector stream → null sink
  * - `validate`: connector stream → validate → null sink
+ * - `batch`:    connector stream → validate → batch → null sink (everything but Parquet)
  * - `full`:     runJob (source → validate → batch → Parquet sink → commit)
  *
  * Prints one JSON line: `{mode, rows, seconds, cpu_seconds, peak_rss_mb, rss_sampled_mb, files, exit_code, error}`.
@@ -18,6 +19,7 @@ import { loadJob } from '../lib/config/index.js';
 import type { ReadContext, Reject, RejectSink } from '../lib/connector.js';
 import { silentLogger } from '../lib/log.js';
 import { runJob } from '../lib/run.js';
+import { batch } from '../lib/stages/batch.js';
 import { validate } from '../lib/stages/validate.js';
 
 const { values } = parseArgs({
@@ -47,8 +49,8 @@ function nullSink(): Writable & { rows: number } {
   const w = new Writable({
     objectMode: true,
     highWaterMark: 16,
-    write(_row, _enc, cb) {
-      w.rows++;
+    write(chunk: unknown, _enc, cb) {
+      w.rows += Array.isArray(chunk) ? chunk.length : 1;
       cb();
     },
   }) as Writable & { rows: number };
@@ -89,7 +91,12 @@ async function main(): Promise<void> {
         rejects,
       };
       const sink = nullSink();
-      const stages = values.mode === 'validate' ? [validate(plan.asset, { mode: 'warn', rejects })] : [];
+      const stages =
+        values.mode === 'validate'
+          ? [validate(plan.asset, { mode: 'warn', rejects })]
+          : values.mode === 'batch'
+            ? [validate(plan.asset, { mode: 'warn', rejects }), batch({ maxRows: Number(values['batch-rows']) })]
+            : [];
       await pipeline([connector.read(ctx), ...stages, sink]);
       out['rows'] = sink.rows;
       out['rejected'] = rejects.count;

@@ -26,8 +26,8 @@ export interface SqlBenchOptions {
   fresh: boolean;
   /** Pipeline runs (the median is reported). Default 1. */
   repeat: number;
-  /** Modes to run: `full` always; `source` and `validate` for the breakdown. */
-  modes: ('source' | 'validate' | 'full')[];
+  /** Modes to run: `full` always; `source`, `validate` and `batch` (everything but Parquet) for the breakdown. */
+  modes: ('source' | 'validate' | 'batch' | 'full')[];
   /** Postgres portal batch size (source.connection.batch_size). */
   batchSize?: number;
   /** Write CPU profiles of the full run into this folder. */
