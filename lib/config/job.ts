@@ -18,6 +18,7 @@ import type {
   TargetPlan,
 } from '../plan.js';
 import type { Asset } from '../types.js';
+import { scrub } from '../log.js';
 import { readAsset } from './asset.js';
 import { deepMerge } from './merge.js';
 import { builtinRecipePath, hasScheme, resolveJobPath } from './paths.js';
@@ -119,14 +120,16 @@ export async function loadJob(jobPath: string, opts: LoadOptions = {}): Promise<
     addZodProblems(parsed.error, problems, file, jobData, { yaml: y, schema: JobSchema });
     // Still look at the files it names, so that their problems are listed too.
     await ctx.probeFiles(jobData);
-    throw problemsError(problems);
+    throw problemsError(problems, ctx.secretValues());
   }
   const plan = await ctx.build(parsed.data, opts.mode ?? 'self_hosted');
-  if (problems.size > 0 || plan === undefined) throw problemsError(problems);
+  if (problems.size > 0 || plan === undefined) throw problemsError(problems, ctx.secretValues());
   return plan;
 }
 
-function problemsError(problems: Problems): Error {
+/** The CONFIG_INVALID error; a message that quotes a secret value (`got string "…"`) gets it masked. */
+function problemsError(problems: Problems, secrets: readonly string[] = []): Error {
+  if (secrets.length > 0) for (const p of problems.list) p.message = scrub(p.message, secrets);
   try {
     problems.throwIfAny();
   } catch (e) {
@@ -170,6 +173,11 @@ class JobContext {
   ) {
     this.jobDir = path.dirname(file);
     this.name = path.basename(file).replace(/\.(ya?ml)$/i, '');
+  }
+
+  /** Secret values met so far (from the secrets folder, or under secret-looking keys). */
+  secretValues(): string[] {
+    return [...this.secrets];
   }
 
   addSecret(v: unknown): void {
