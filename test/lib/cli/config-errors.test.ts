@@ -65,7 +65,7 @@ async function untouched(): Promise<void> {
   assert.deepEqual(await snapshot(pr.p('rejects')), {}, 'no reject file');
 }
 
-describe('dativo run with a bad config', { concurrency: true }, () => {
+describe('dativo run with a bad config', { concurrency: 3 }, () => {
   it('unknown keys at the top level and nested are all listed, with file, key and line; exit 3', async () => {
     const r = await dativo(['run', 'unknown-keys.yaml'], { cwd: pr.dir });
     assert.equal(r.code, 3, r.stderr);

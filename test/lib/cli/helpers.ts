@@ -24,7 +24,7 @@ export interface Ran {
 export interface DativoOptions {
   cwd: string;
   env?: Record<string, string | undefined>;
-  /** Kill after this long (default 30 s). */
+  /** Kill after this long (default 60 s). */
   timeoutMs?: number;
 }
 
@@ -66,7 +66,7 @@ function spawnCollect(command: string, argv: string[], opts: DativoOptions): Pro
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);

@@ -34,13 +34,15 @@ before(async () => {
   await pr.write('secret-source.yaml', secretJob('data/${API_TOKEN}.csv', 'wh'));
   await pr.write('blocker', 'a file\n');
   await pr.write('secret-target.yaml', secretJob('data/*.csv', 'blocker/${API_TOKEN}'));
+  // A config error that quotes the value it refused.
+  await pr.write('secret-config.yaml', secretJob('data/*.csv', 'wh').replace('file_modified_time}', 'file_modified_time, lookback_days: "${API_TOKEN}"}'));
 });
 
 after(async () => {
   await pr?.cleanup();
 });
 
-describe('CLI output', { concurrency: true }, () => {
+describe('CLI output', { concurrency: 2 }, () => {
   it('--json: one line {run_id, exit_code, objects:[{name, rows_read, rows_written, rows_rejected, files, cursor}]}; logs on stderr carry tenant/job/object/run_id', async () => {
     const r = await dativo(['run', 'job.yaml', '--json'], { cwd: pr.dir });
     assert.equal(r.code, 0, r.stderr);
@@ -95,6 +97,21 @@ describe('CLI output', { concurrency: true }, () => {
       assert.match(runs[0]!.stderr, /\[REDACTED\]/, 'the log line is there, masked');
     });
   }
+
+  it('a config error quoting a secret value masks it (run and validate, with --json and without)', async () => {
+    const runs = await Promise.all([
+      dativo(['run', 'secret-config.yaml', '--secrets-dir', 'secrets'], { cwd: pr.dir }),
+      dativo(['run', 'secret-config.yaml', '--secrets-dir', 'secrets', '--json'], { cwd: pr.dir }),
+      dativo(['validate', 'secret-config.yaml', '--secrets-dir', 'secrets'], { cwd: pr.dir }),
+      dativo(['validate', 'secret-config.yaml', '--secrets-dir', 'secrets', '--json'], { cwd: pr.dir }),
+    ]);
+    for (const r of runs) {
+      assert.equal(r.code, 3, r.stderr);
+      const all = `${r.stdout}${r.stderr}`;
+      assert.ok(!all.includes(SECRET), all);
+      assert.match(all, /source\.incremental\.lookback_days: expected number, got string \\?"\[REDACTED\]\\?"/);
+    }
+  });
 
   it('validate and state show do not print secrets either', async () => {
     const [v, st] = await Promise.all([

@@ -32,7 +32,7 @@ interface StateDoc {
   objects: Record<string, { files?: Record<string, unknown>; runId?: string }>;
 }
 
-describe('state and storage', { concurrency: true }, () => {
+describe('state and storage', { concurrency: 2 }, () => {
   it('a state file cut in half: exit 3 STATE_CORRUPT naming the file; file untouched, no data written; reset is the way out', async () => {
     const pr = await afterOneRun('cut');
     const statePath = pr.p('state/job.json');
