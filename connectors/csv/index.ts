@@ -5,13 +5,18 @@
  * Records: an object per data line keyed by the header's column names, every
  * value a string, an unquoted empty field `null` and a quoted empty field
  * `""` the empty string. Each record carries its `{file, line}` under
- * `LOCATION` (lib/records/location.ts). Broken lines (wrong field count, bad quoting, invalid
- * UTF-8) go to the reject sink and reading continues; see `parse.ts` for what
- * bad quoting can cost.
+ * `LOCATION` (lib/records/location.ts). Broken lines (wrong field count, bad
+ * quoting, invalid UTF-8) go to the reject sink and reading continues; see
+ * `parse.ts` for what bad quoting can cost. A file whose header cannot be
+ * read, or names a column twice, fails the read (SOURCE_FORMAT).
  *
- * State: `files` maps `file_<id>` (the entry's `id`, else the path as written
- * in the job, else for a glob the matched path relative to the job folder) to
- * the size and mtime read. A file whose size and mtime both match is skipped,
+ * Options (recipe `default_engine.options.native`, see `options.ts`):
+ * `delimiter` (`,`), `quote_char` (`"`), `encoding` (`utf8`; or `latin1`),
+ * `chunk_size` (1000 records read ahead), `max_record_size` (16 Mi chars).
+ *
+ * State: `files` maps `file_<id>` (the entry's `id`, else its path relative
+ * to the job folder — the path as written — or absolute outside it; a glob
+ * adds one key per matched file) to the size and mtime read. A file whose size and mtime both match is skipped,
  * unless the run is a full refresh, incremental is off, or `lookback_days` > 0
  * (as in the Python tool, lookback only turns skipping off for files).
  */
