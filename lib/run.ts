@@ -45,6 +45,8 @@ export interface Progress {
   rowsRead: number;
   rowsWritten: number;
   rowsRejected: number;
+  /** Parquet bytes written so far (files finished plus the one in progress). */
+  bytesWritten?: number;
   elapsedMs: number;
 }
 
@@ -327,6 +329,7 @@ async function runObject(r: ObjectRun): Promise<void> {
           rowsRead: validator.rowsIn,
           rowsWritten: validator.rowsOut - (tracker?.dropped ?? 0),
           rowsRejected: rejects.count,
+          bytesWritten: sink.bytesWritten,
           elapsedMs: performance.now() - t0,
         });
       }, 500)

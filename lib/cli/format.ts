@@ -3,10 +3,26 @@ import type { Progress, RunSummary } from '../run.js';
 
 const n = (x: number): string => x.toLocaleString('en-US');
 
-/** One live progress line: rows, rows/s, rejects. */
+/** `1536` → `1.5 KiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** One live progress line: rows, rows/s, Parquet bytes written, rejects. */
 export function formatProgress(p: Progress): string {
   const secs = Math.max(p.elapsedMs / 1000, 0.001);
-  return `${p.object}: ${n(p.rowsRead)} rows read, ${n(Math.round(p.rowsRead / secs))} rows/s${p.rowsRejected > 0 ? `, ${n(p.rowsRejected)} rejected` : ''}`;
+  return (
+    `${p.object}: ${n(p.rowsRead)} rows read, ${n(Math.round(p.rowsRead / secs))} rows/s` +
+    (p.bytesWritten !== undefined ? `, ${formatBytes(p.bytesWritten)} written` : '') +
+    (p.rowsRejected > 0 ? `, ${n(p.rowsRejected)} rejected` : '')
+  );
 }
 
 /** The end-of-run summary printed on stdout (without --json). */

@@ -66,6 +66,8 @@ export interface ParquetSinkOptions {
 export interface ParquetSink extends Writable {
   /** Every finished, durable file so far, in order. */
   readonly files: DataFile[];
+  /** Parquet bytes handed to storage so far: finished files plus the one in progress (for progress reports). */
+  readonly bytesWritten: number;
   on(event: 'file', listener: (file: DataFile) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
@@ -96,6 +98,10 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
   private readonly footer: Record<string, string>;
   private current: OpenFile | undefined;
   private seq = 0;
+
+  get bytesWritten(): number {
+    return this.files.reduce((n, f) => n + f.fileSizeBytes, 0) + (this.current?.writer.bytesWritten ?? 0);
+  }
 
   constructor(private readonly opts: ParquetSinkOptions) {
     // One batch in the buffer: upstream sees backpressure as soon as we are busy.

@@ -1,5 +1,5 @@
 /**
- * On a terminal, `dativo run` keeps a live progress line (rows, rows/s) on
+ * On a terminal, `dativo run` keeps a live progress line (rows, rows/s, bytes) on
  * stderr, rewritten in place with `\r` about twice a second. The terminal is
  * a real pseudo-TTY made by util-linux `script`. The same long run, stopped
  * with SIGTERM, exits 2 (ABORTED) leaving no data file and no state.
@@ -54,7 +54,7 @@ it('SIGTERM mid-run: exit 2 ABORTED, no data file, no state, one --json line sti
   assert.deepEqual(await snapshot(pr.p('state')), {}, 'no state saved');
 });
 
-it('a pseudo-TTY gets a live progress line with rows and rows/s, cleared at the end', { skip: hasScript ? false : 'util-linux script is not installed' }, async () => {
+it('a pseudo-TTY gets a live progress line with rows, rows/s and bytes, cleared at the end', { skip: hasScript ? false : 'util-linux script is not installed' }, async () => {
   const command = [process.execPath, ...dativoArgv(['run', 'job.yaml', '--log-level', 'warn'])].join(' ');
   const out = await new Promise<{ code: number | null; text: string }>((resolve, reject) => {
     // -e: exit with the child's code; -q: no banner; the typescript goes to /dev/null.
@@ -70,7 +70,7 @@ it('a pseudo-TTY gets a live progress line with rows and rows/s, cleared at the 
     });
   });
   assert.equal(out.code, 0, out.text);
-  const ticks = [...out.text.matchAll(/\rorders: ([\d,]+) rows read, ([\d,]+) rows\/s/g)].map((m) => [Number(m[1]!.replaceAll(',', '')), Number(m[2]!.replaceAll(',', ''))]);
+  const ticks = [...out.text.matchAll(/\rorders: ([\d,]+) rows read, ([\d,]+) rows\/s, \d+(?:\.\d)? (?:B|KiB|MiB) written/g)].map((m) => [Number(m[1]!.replaceAll(',', '')), Number(m[2]!.replaceAll(',', ''))]);
   assert.ok(ticks.length >= 1, `no progress line in ${JSON.stringify(out.text.slice(0, 500))}`);
   for (const [rows, rate] of ticks) {
     assert.ok(rows! > 0 && rows! <= ROWS && rate! > 0, String([rows, rate]));
