@@ -67,6 +67,18 @@ function describe(md: TableMetadata): Record<string, unknown> {
   };
 }
 
+function formatTable(d: ReturnType<typeof describe> & { table: string; 'metadata-location': string }): string {
+  const lines = [`table ${d.table}`, `  location  ${String(d.location)}`, `  metadata  ${d['metadata-location']}`, '  schema:'];
+  for (const f of d.schema as { id: number; name: string; type: unknown; required: boolean }[]) {
+    lines.push(`    ${String(f.id).padStart(3)}  ${f.name}  ${typeof f.type === 'string' ? f.type : JSON.stringify(f.type)}${f.required ? '  required' : ''}`);
+  }
+  lines.push('  snapshots (newest first):');
+  for (const s of d.snapshots as Record<string, string | undefined>[]) {
+    lines.push(`    ${s['snapshot-id']}  seq ${s['sequence-number']}  ${s['timestamp']}  ${s['operation']}  +${s['added-records'] ?? 0} rows  total ${s['total-records'] ?? '?'}  run ${s['run-id'] ?? '-'}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 export async function tablesCommand(args: string[], o: CliOptions, io: CliIO): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'list') {
@@ -97,7 +109,7 @@ export async function tablesCommand(args: string[], o: CliOptions, io: CliIO): P
       const t = await db.catalog.loadTable(ident);
       if (!t) throw new DativoError('SOURCE_NOT_FOUND', `no table ${name} in the catalog`, { context: { table: name } });
       const d = { table: name, 'metadata-location': t.metadataLocation, ...describe(t.metadata) };
-      io.stdout.write(`${o.json ? stringifyJson(d) : stringifyJson(d, 2)}\n`);
+      io.stdout.write(o.json ? `${stringifyJson(d)}\n` : formatTable(d));
       return ExitCode.OK;
     } finally {
       await db.close();
