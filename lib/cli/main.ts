@@ -17,12 +17,15 @@ import { ExitCode } from '../errors.js';
 
 const USAGE = `usage:
   dativo run <job.yaml...> [--json] [--log-level L] [--secrets-dir D] [--mode self_hosted|cloud]
-  dativo validate <job.yaml...> [--secrets-dir D] [--mode M]
+  dativo validate <job.yaml...> [--json] [--secrets-dir D] [--mode M]
   dativo discover <job.yaml> [--secrets-dir D]
-  dativo state show <job.yaml>
-  dativo state reset <job.yaml> [--object NAME]
-  dativo tables list [<job.yaml>] [--warehouse DIR]
-  dativo tables show <namespace.table> [<job.yaml>] [--warehouse DIR]
+  dativo state show <job.yaml> [--secrets-dir D]
+  dativo state reset <job.yaml> [--object NAME] [--secrets-dir D]
+  dativo tables list [<job.yaml>] [--warehouse DIR] [--json]
+  dativo tables show <namespace.table> [<job.yaml>] [--warehouse DIR] [--json]
+
+exit codes: 0 ok, 1 partial (rejects in warn mode, some objects failed),
+            2 failed and retryable, 3 failed permanently (config, auth, strict validation)
 `;
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
@@ -47,9 +50,14 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
   const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
-  if (values.help || command === undefined || command === 'help') {
+  if (values.help || command === 'help') {
     io.stdout.write(USAGE);
-    return command === undefined && !values.help ? ExitCode.PERMANENT : ExitCode.OK;
+    return ExitCode.OK;
+  }
+  if (command === undefined) {
+    // A mistake, not a request for help: usage goes where errors go.
+    io.stderr.write(USAGE);
+    return ExitCode.PERMANENT;
   }
   if (values.mode !== 'self_hosted' && values.mode !== 'cloud') {
     io.stderr.write(`--mode must be self_hosted or cloud, got "${values.mode}"\n`);
