@@ -318,6 +318,7 @@ async function runObject(r: ObjectRun): Promise<void> {
     rowGroupRows: plan.target.rowGroupRows,
     compression: plan.target.compression,
     ...(objectMetadata ? { metadata: objectMetadata } : {}),
+    footerMetadata: { 'dativo.asset': `${plan.asset.name}:${plan.asset.version}`, 'dativo.object': object.name },
     signal: controller.signal,
   });
 
