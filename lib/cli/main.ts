@@ -14,6 +14,7 @@
 import { parseArgs } from 'node:util';
 import { commands, type CliIO } from './commands.js';
 import { ExitCode } from '../errors.js';
+import { LOG_LEVELS } from '../config/schema.js';
 
 const USAGE = `usage:
   dativo run <job.yaml...> [--json] [--log-level L] [--secrets-dir D] [--mode self_hosted|cloud]
@@ -63,6 +64,16 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     io.stderr.write(`--mode must be self_hosted or cloud, got "${values.mode}"\n`);
     return ExitCode.PERMANENT;
   }
+  let logLevel = values['log-level'];
+  if (logLevel !== undefined) {
+    // Same names (and aliases) as a job's `logging.level`.
+    const level = LOG_LEVELS[logLevel.toLowerCase()];
+    if (level === undefined) {
+      io.stderr.write(`--log-level must be one of ${Object.keys(LOG_LEVELS).join(', ')}, got "${logLevel}"\n`);
+      return ExitCode.PERMANENT;
+    }
+    logLevel = level;
+  }
   const handler = commands[command];
   if (!handler) {
     io.stderr.write(`unknown command "${command}"\n${USAGE}`);
@@ -70,7 +81,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   }
   return handler(rest, {
     json: values.json ?? false,
-    logLevel: values['log-level'],
+    logLevel,
     secretsDir: values['secrets-dir'],
     mode: values.mode,
     object: values.object,

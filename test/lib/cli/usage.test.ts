@@ -39,6 +39,7 @@ describe('dativo arguments', () => {
       [['bogus'], /^unknown command "bogus"\nusage:/],
       [['run', 'job.yaml', '--nope'], /Unknown option '--nope'/],
       [['run', '--mode', 'moon', 'job.yaml'], /--mode must be self_hosted or cloud, got "moon"/],
+      [['run', '--log-level', 'loud', 'job.yaml'], /--log-level must be one of trace, debug, info, warn, warning, error, critical, fatal, silent, got "loud"/],
     ] as const) {
       const r = await cli(...argv);
       assert.equal(r.code, 3, argv.join(' '));
