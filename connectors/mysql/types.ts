@@ -17,6 +17,9 @@
  */
 import { parseDateText, parseTimestampText } from '../sql/time.js';
 import type { FieldKind } from '../../lib/types.js';
+import type { Converter } from '../sql/rows.js';
+
+export { compileRowBuilder, type Converter } from '../sql/rows.js';
 
 /** mysql2 column metadata we use. */
 export interface MysqlField {
@@ -61,8 +64,6 @@ const FLAG_UNSIGNED = 32;
 const BINARY_CHARSET = 63;
 
 
-/** Converts one non-null driver value. */
-export type Converter = (v: unknown) => unknown;
 
 const toBigInt: Converter = (v) => (typeof v === 'string' ? BigInt(v) : typeof v === 'number' ? BigInt(v) : v);
 const toMicros: Converter = (v) => (typeof v === 'string' ? parseTimestampText(v) : v);
@@ -106,25 +107,6 @@ export function converterFor(f: MysqlField, assetKind?: FieldKind): Converter | 
     default:
       return undefined;
   }
-}
-
-/**
- * A function building one record from a row array: an object literal with
- * the column names as constant keys (one hidden class for every row, no
- * per-row key lookups), converters applied to non-null values.
- */
-export function compileRowBuilder(names: readonly string[], converters: readonly (Converter | undefined)[]): (a: unknown[]) => Record<string, unknown> {
-  const props = names.map((n, i) => {
-    const c = converters[i];
-    const v = `a[${i}]`;
-    return `${JSON.stringify(n)}: ${c === undefined ? v : `(${v} === null ? null : c${i}(${v}))`}`;
-  });
-  const params = converters.map((_, i) => `c${i}`);
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  const factory = new Function(...params, `return function build(a) { return { ${props.join(', ')} }; };`) as (
-    ...c: (Converter | undefined)[]
-  ) => (a: unknown[]) => Record<string, unknown>;
-  return factory(...converters);
 }
 
 /** Facts from information_schema.COLUMNS used by discover. */

@@ -247,6 +247,18 @@ function elementHowOfScalar(oid: number): ElementJson {
   }
 }
 
+/**
+ * The converter of a column for row arrays read with identity type parsers:
+ * undefined when the server's text is already the canonical value.
+ */
+export function converterForOid(oid: number, userTypes?: ReadonlyMap<number, UserType>): TextParser | undefined {
+  const p = parserFor(oid, userTypes);
+  return p === identity ? undefined : p;
+}
+
+/** The parser that keeps the server's text: what pg applies while converters run in the row builder. */
+export const keepText: TextParser = identity;
+
 /** Asset type string of a Postgres type (for `discover`). */
 export function assetTypeOf(oid: number, typmod: number, userTypes?: ReadonlyMap<number, UserType>): string {
   switch (oid) {
