@@ -1,8 +1,9 @@
 /**
  * Postgres wire text → canonical values (lib/types.ts), one parser per type
- * OID, installed per query through pg's `types.getTypeParser` (the global
- * pg-types registry is never touched, so other pg users in the process keep
- * their behaviour).
+ * OID. The read stream asks pg for rows of raw text (a per-query
+ * `getTypeParser` that keeps the text, so the global pg-types registry is
+ * never touched and other pg users in the process keep their behaviour) and
+ * applies these parsers in its compiled record builder.
  *
  * Choices (documented in docs/connectors/postgres.md):
  * - int2/int4/oid → number; int8 → bigint; float4/float8 → number.
