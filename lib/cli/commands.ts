@@ -2,6 +2,7 @@
  * CLI commands. Each is a small function over the library API; the CLI adds
  * argument parsing, output formatting and exit codes, nothing else.
  */
+import { Writable } from 'node:stream';
 import { loadJob } from '../config/index.js';
 import { getConnector } from '../../connectors/index.js';
 import { openStateStore } from '../../state/index.js';
@@ -43,6 +44,38 @@ function redacted<T>(value: T, secrets: readonly string[]): T {
     return v;
   };
   return walk(value) as T;
+}
+
+/** A status line rewritten in place on a terminal (`\r`), which log lines step around. */
+class ProgressLine {
+  private text = '';
+
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  draw(line: string): void {
+    this.out.write(`\r${line}${' '.repeat(Math.max(0, this.text.length - line.length))}`);
+    this.text = line;
+  }
+
+  /** Blank the line and forget it. */
+  clear(): void {
+    if (this.text === '') return;
+    this.out.write(`\r${' '.repeat(this.text.length)}\r`);
+    this.text = '';
+  }
+
+  /** A stream for log lines: each is written on a line of its own, then the progress line is drawn again. */
+  logStream(): Writable {
+    return new Writable({
+      write: (chunk: Buffer | string, _enc, cb) => {
+        const shown = this.text;
+        this.clear();
+        this.out.write(chunk);
+        if (shown !== '') this.draw(shown);
+        cb();
+      },
+    });
+  }
 }
 
 /** The message, prefixed with the job file when it does not name it already. */
@@ -113,19 +146,15 @@ const run: Command = async (args, o, io) => {
       });
       continue;
     }
+    const progress = io.isTTY && !o.json ? new ProgressLine(io.stderr) : undefined;
     const log: Logger = createLogger({
       level: o.logLevel ?? plan.logging.level,
       secrets: plan.logging.redaction === false ? [] : plan.secrets,
-      destination: io.stderr === process.stderr ? 2 : io.stderr,
+      // With a progress line on the terminal, a log line first takes it off
+      // and puts it back after, so the two never share a line.
+      destination: progress ? progress.logStream() : io.stderr === process.stderr ? 2 : io.stderr,
     });
-    let lastLen = 0;
-    const onProgress = io.isTTY && !o.json
-      ? (p: Progress): void => {
-          const line = formatProgress(p);
-          io.stderr.write(`\r${line}${' '.repeat(Math.max(0, lastLen - line.length))}`);
-          lastLen = line.length;
-        }
-      : undefined;
+    const onProgress = progress ? (p: Progress): void => progress.draw(formatProgress(p)) : undefined;
     const hooks = pauseHooks(io);
     const ran = await runJob(plan, {
       log,
@@ -136,7 +165,7 @@ const run: Command = async (args, o, io) => {
     // Error messages can quote a secret (a path or URL built from one): the
     // logs scrub them, and so must what goes to stdout.
     const summary = plan.logging.redaction === false ? ran : redacted(ran, plan.secrets);
-    if (lastLen > 0) io.stderr.write(`\r${' '.repeat(lastLen)}\r`);
+    progress?.clear();
     summaries.push(summary);
     exit = worst(exit, summary.exit_code);
     if (!o.json) io.stdout.write(formatSummary(summary));

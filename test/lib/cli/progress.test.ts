@@ -55,7 +55,7 @@ it('SIGTERM mid-run: exit 2 ABORTED, no data file, no state, one --json line sti
 });
 
 it('a pseudo-TTY gets a live progress line with rows, rows/s and bytes, cleared at the end', { skip: hasScript ? false : 'util-linux script is not installed' }, async () => {
-  const command = [process.execPath, ...dativoArgv(['run', 'job.yaml', '--log-level', 'warn'])].join(' ');
+  const command = [process.execPath, ...dativoArgv(['run', 'job.yaml', '--log-level', 'info'])].join(' ');
   const out = await new Promise<{ code: number | null; text: string }>((resolve, reject) => {
     // -e: exit with the child's code; -q: no banner; the typescript goes to /dev/null.
     const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: pr.dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -76,6 +76,9 @@ it('a pseudo-TTY gets a live progress line with rows, rows/s and bytes, cleared 
     assert.ok(rows! > 0 && rows! <= ROWS && rate! > 0, String([rows, rate]));
   }
   for (let i = 1; i < ticks.length; i++) assert.ok(ticks[i]![0]! >= ticks[i - 1]![0]!, 'rows only grow');
+  // Log lines never share a line with the progress text: it is blanked before each.
+  assert.doesNotMatch(out.text, /rows\/s[^\r\n]*\{"level"/);
+  assert.match(out.text, /"event_type":"object_finished"/);
   // The line is blanked before the summary is printed.
   assert.match(out.text, /\r {10,}\r(\r?\n)?run \S+ of t1\/job: exit 0/);
   assert.match(out.text, new RegExp(`orders: ${ROWS.toLocaleString('en-US')} read, ${ROWS.toLocaleString('en-US')} written`));
