@@ -101,6 +101,17 @@ describe('dativo run with a bad config', { concurrency: 3 }, () => {
     assert.ok(r.stderr.includes(`${pr.p('missing-var.yaml')}: source.connection.password: variable \${DATIVO_TEST_NOPE_PW} is not set (line 6)`), r.stderr);
   });
 
+  it('--mode cloud refuses a connector that reads the local disk (run and validate), exit 3', async () => {
+    const [r, v] = await Promise.all([
+      dativo(['run', 'job.yaml', '--mode', 'cloud'], { cwd: pr.dir }),
+      dativo(['validate', 'job.yaml', '--mode', 'cloud'], { cwd: pr.dir }),
+    ]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stdout, /error \[CONNECTOR_NOT_ALLOWED\]: connector "csv" .*not allowed in --mode cloud/);
+    assert.equal(v.code, 3, v.stderr);
+    assert.match(v.stderr, /invalid: job\.yaml\n {2}\[CONNECTOR_NOT_ALLOWED\]/);
+  });
+
   it('--json: one line with exit code 3 and every problem as {file, key, message}', async () => {
     const r = await dativo(['run', 'unknown-keys.yaml', '--json'], { cwd: pr.dir });
     assert.equal(r.code, 3, r.stderr);
