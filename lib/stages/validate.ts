@@ -53,7 +53,11 @@ export class ValidateStream extends Transform {
     const object = this.#object;
     this.#coerce = compileAssetCoercer(asset, {
       onUnknownField: (column) =>
-        log?.warn({ event_type: 'unknown_column', object, column }, `column "${column}" is not in asset ${asset.name}: not written`),
+        log?.warn(
+          // A logger already bound to the object (runJob's) would print the key twice.
+          { event_type: 'unknown_column', ...(log.bindings()['object'] === undefined ? { object } : {}), column },
+          `column "${column}" is not in asset ${asset.name}: not written`,
+        ),
     });
   }
 

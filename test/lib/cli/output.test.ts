@@ -80,6 +80,16 @@ describe('CLI output', { concurrency: 2 }, () => {
     assert.match(r.stdout, /^run \d{8}T\d{6}Z-[0-9a-f]{6} of t1\/job: exit 0 in [\d.]+ s\n {2}orders: 1 read, 1 written, 0 rejected, 1 file\(s\)\n$/);
   });
 
+  it('a CSV column the asset does not have: one warning per column, every log key once', async () => {
+    const own = await ordersProject('out-extra');
+    await own.write('data/a.csv', 'id,amount,extra\n1,1.00,x\n2,2.00,y\n');
+    const r = await dativo(['run', 'job.yaml'], { cwd: own.dir }).finally(() => own.cleanup());
+    assert.equal(r.code, 0, r.stderr);
+    const warnings = logLines(r.stderr).filter((l) => l['event_type'] === 'unknown_column');
+    assert.deepEqual(warnings.map((w) => [w['object'], w['column']]), [['orders', 'extra']]);
+    for (const line of r.stderr.trim().split('\n')) assert.ok((line.match(/"object":/g) ?? []).length <= 1, line);
+  });
+
   for (const job of ['secret-source.yaml', 'secret-target.yaml']) {
     it(`a secret quoted by an error (${job}) is redacted on stdout and stderr, with --json and without`, async () => {
       const runs = await Promise.all([
