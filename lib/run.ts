@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import type { Transform } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { getConnector } from '../connectors/index.js';
 import { openStateStore, type JobState, type StateStore } from '../state/index.js';
 import type { Connector, ReadContext, RejectSink } from './connector.js';
@@ -26,6 +26,7 @@ import { parquetSink } from './stages/parquet-sink.js';
 import { createRejectWriter } from './stages/rejects.js';
 import { track } from './stages/track.js';
 import { validate, whereText } from './stages/validate.js';
+import { locationOf } from './records/location.js';
 import { openStorage } from './storage/index.js';
 import type { Storage } from './storage/types.js';
 import {
@@ -203,6 +204,24 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
   return finish();
 }
 
+/** Object-mode pass-through that fails on the first record (or at the end) for which `check` returns an error. */
+class PassThroughGate extends Transform {
+  constructor(
+    private readonly check: (rec: unknown) => Error | undefined,
+    private readonly atEnd: () => Error | undefined,
+  ) {
+    super({ objectMode: true, highWaterMark: 16 });
+  }
+
+  override _transform(rec: unknown, _enc: BufferEncoding, cb: TransformCallback): void {
+    cb(this.check(rec) ?? null, rec);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    cb(this.atEnd() ?? null);
+  }
+}
+
 interface ObjectRun {
   plan: JobPlan;
   connector: Connector;
@@ -235,17 +254,20 @@ async function runObject(r: ObjectRun): Promise<void> {
   const rejects = createRejectWriter({ dir: plan.rejectDir, object: object.name, runId: r.runId });
   // In strict mode a record the source itself could not parse (wrong column
   // count, bad quoting, invalid UTF-8) fails the run like one validate refuses.
+  // The source parses ahead of validate, so the failure waits in `strictGate`
+  // until the records before the bad line went through validate: the error
+  // then names the first bad line of the file, whichever stage found it.
   let strictFailure: DativoError | undefined;
-  let source: ReturnType<Connector['read']> | undefined;
+  let strictAt: Record<string, unknown> | undefined;
   const sourceRejects: RejectSink = plan.validationMode === 'strict'
     ? {
         reject(rej) {
           rejects.reject(rej);
           if (strictFailure) return;
+          strictAt = rej.location;
           strictFailure = new DativoError('VALIDATION_FAILED', `invalid record in strict mode${whereText(rej.location)}: ${rej.reason}`, {
             context: { ...(rej.location ?? {}), object: object.name, rejectCode: rej.code, ...(rej.location ? { location: rej.location } : {}) },
           });
-          source?.destroy(strictFailure);
         },
         get count() {
           return rejects.count;
@@ -268,10 +290,24 @@ async function runObject(r: ObjectRun): Promise<void> {
   };
 
   const fields = r.table.fields;
-  source = r.connector.read(ctx);
+  const source = r.connector.read(ctx);
   const validator = validate(plan.asset, { mode: plan.validationMode, rejects, log, object: object.name });
 
   const stages: Transform[] = [validator];
+  if (plan.validationMode === 'strict') {
+    // Records come in file order: one past the refused line (or the end) means everything before it was seen.
+    const past = (rec: unknown): boolean => {
+      const at = locationOf(rec);
+      const line = Number(strictAt?.['line']);
+      return at === undefined || strictAt === undefined || !Number.isFinite(line) || at['file'] !== strictAt['file'] || Number(at['line']) > line;
+    };
+    stages.unshift(
+      new PassThroughGate(
+        (rec) => (strictFailure !== undefined && past(rec) ? strictFailure : undefined),
+        () => strictFailure,
+      ),
+    );
+  }
   const cursorField = incremental?.cursorField;
   let tracker: ReturnType<typeof track> | undefined;
   if (incremental && cursorField && incremental.strategy !== 'file_modified') {
@@ -345,7 +381,7 @@ async function runObject(r: ObjectRun): Promise<void> {
     // Finished files are not part of any table or state: remove them so a
     // plain Parquet dataset never shows rows of a failed run.
     await Promise.all(sink.files.map((f) => r.storage.delete(`${r.table.relativeLocation}/${f.relativePath}`).catch(() => undefined)));
-    throw strictFailure ?? err;
+    throw err;
   } finally {
     if (progress) clearInterval(progress);
     opts.signal?.removeEventListener('abort', onAbort);

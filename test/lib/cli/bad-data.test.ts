@@ -102,6 +102,10 @@ describe('bad CSV data', { concurrency: true }, () => {
       ['type', [ORDERS_HEADER, ok(3), '4,abc,2024-01-03T00:00:00Z,2024-01-03,x', ok(5)], /at \S+b\.csv line 3: amount: "abc" is not a decimal/],
       ['column count', [ORDERS_HEADER, ok(3), ok(4), '5,1.00', ok(6)], /at \S+b\.csv line 4: expected 5 fields/],
       ['quoting', [ORDERS_HEADER, ok(3), '4,a"b,2024-01-03T00:00:00Z,2024-01-03,x', ok(5)], /at \S+b\.csv line 3: Invalid Opening Quote/],
+      // The parser reads ahead of validate; the error still names the first bad line.
+      ['value before line', [ORDERS_HEADER, ok(3), '4,abc,2024-01-03T00:00:00Z,2024-01-03,x', '5,1.00', ok(6)], /at \S+b\.csv line 3: amount: "abc"/],
+      ['line before value', [ORDERS_HEADER, ok(3), '4,1.00', '5,abc,2024-01-03T00:00:00Z,2024-01-03,x', ok(6)], /at \S+b\.csv line 3: expected 5 fields/],
+      ['bad line last', [ORDERS_HEADER, ok(3), ok(4), '5,"x"y,2024-01-03T00:00:00Z,2024-01-03,x'], /at \S+b\.csv line 4: Invalid Closing Quote/],
     ];
     for (const [what, lines, message] of cases) {
       await pr.write('data/b.csv', `${lines.join('\n')}\n`);
