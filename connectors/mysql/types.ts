@@ -33,6 +33,7 @@ export interface MysqlField {
   extendedTypeName?: string;
 }
 
+/** MySQL protocol column type codes (mysql2's `columnType`). */
 export const T = {
   DECIMAL: 0x00,
   TINY: 0x01,
