@@ -101,7 +101,7 @@ export class PgSourceStream extends Readable {
     await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
 
     const filter = cursorFilter(ctx, table);
-    const cursorField = filter.mode === 'from' ? filter.field : filter.field;
+    const cursorField = filter.field;
     const src = await resolveSource(this.client, table);
     const columns = selectColumns(
       ctx.plan.asset,
