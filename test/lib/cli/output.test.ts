@@ -80,6 +80,22 @@ describe('CLI output', { concurrency: 2 }, () => {
     assert.match(r.stdout, /^run \d{8}T\d{6}Z-[0-9a-f]{6} of t1\/job: exit 0 in [\d.]+ s\n {2}orders: 1 read, 1 written, 0 rejected, 1 file\(s\)\n$/);
   });
 
+  it('several jobs with --json: one line {exit_code: worst, runs: [...]}', async () => {
+    const own = await ordersProject('out-multi');
+    await own.write('nope.yaml', 'tenant_id: t1\nsource_connector: nope\nasset_path: asset.yaml\n');
+    const r = await dativo(['run', 'job.yaml', 'nope.yaml', '--json'], { cwd: own.dir }).finally(() => own.cleanup());
+    assert.equal(r.code, 3, r.stderr);
+    const out = jsonLine<{ exit_code: number; runs: { exit_code: number; objects: unknown[]; error?: { code: string } }[] }>(r.stdout);
+    assert.equal(out.exit_code, 3);
+    assert.deepEqual(
+      out.runs.map((x) => [x.exit_code, x.objects.length, x.error?.code]),
+      [
+        [0, 1, undefined],
+        [3, 0, 'CONNECTOR_UNKNOWN'],
+      ],
+    );
+  });
+
   it('a CSV column the asset does not have: one warning per column, every log key once', async () => {
     const own = await ordersProject('out-extra');
     await own.write('data/a.csv', 'id,amount,extra\n1,1.00,x\n2,2.00,y\n');
