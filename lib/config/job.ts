@@ -337,9 +337,13 @@ class JobContext {
     // Incremental is opt-in (as in the Python tool since 30 Nov): a non-empty job block turns it on.
     const jobIncOn = isPlainObject(jobInc) && Object.keys(jobInc).length > 0 && jobInc['enabled'] !== false;
     let mergedInc: Record<string, unknown> | undefined;
+    // The cursor column the job itself names: it beats a table's or the
+    // asset's, which in turn beat the recipe's default.
+    let jobCursorField: string | undefined;
     if (jobIncOn) {
       const { enabled: _enabled, cursor_field_default, lookback_days_default, ...rest } = jobInc;
       if (rest['cursor_field'] === undefined && cursor_field_default != null) rest['cursor_field'] = cursor_field_default;
+      if (typeof rest['cursor_field'] === 'string' && rest['cursor_field'] !== '') jobCursorField = rest['cursor_field'];
       if (rest['lookback_days'] === undefined && lookback_days_default != null) rest['lookback_days'] = lookback_days_default;
       mergedInc = deepMerge(recipeIncrementalDefaults(recipe), rest);
     } else if (job.sync_mode === 'incremental_append' && jobInc !== null) {
@@ -353,7 +357,7 @@ class JobContext {
     const objects = await this.objects(options, asset);
     let incremental: IncrementalSpec | undefined;
     if (syncMode === 'incremental_append') {
-      incremental = this.incremental(mergedInc ?? {}, options, asset);
+      incremental = this.incremental(mergedInc ?? {}, options, asset, jobCursorField);
       options['incremental'] = mergedInc ?? {};
     }
     if (job.source?.object !== undefined && asset?.object !== undefined && job.source.object !== asset.object) {
@@ -406,13 +410,18 @@ class JobContext {
     return plan;
   }
 
-  private incremental(inc: Record<string, unknown>, options: Record<string, unknown>, asset: Asset | undefined): IncrementalSpec | undefined {
+  private incremental(
+    inc: Record<string, unknown>,
+    options: Record<string, unknown>,
+    asset: Asset | undefined,
+    jobCursorField: string | undefined,
+  ): IncrementalSpec | undefined {
     const key = ['source', 'incremental'];
     const rawStrategy = inc['strategy'];
     const tables = Array.isArray(options['tables']) ? (options['tables'] as Record<string, unknown>[]) : [];
     const tableCursor = tables.map((t) => t['cursor_field']).find((c): c is string => typeof c === 'string');
-    const cursorField =
-      (typeof inc['cursor_field'] === 'string' && inc['cursor_field'] !== '' ? inc['cursor_field'] : undefined) ?? tableCursor ?? asset?.cursorField;
+    const recipeCursor = typeof inc['cursor_field'] === 'string' && inc['cursor_field'] !== '' ? inc['cursor_field'] : undefined;
+    const cursorField = jobCursorField ?? tableCursor ?? asset?.cursorField ?? recipeCursor;
     let strategy: IncrementalStrategy | undefined;
     if (typeof rawStrategy === 'string') {
       strategy = STRATEGIES[rawStrategy];

@@ -202,3 +202,27 @@ source:
     await t.cleanup();
   }
 });
+
+// A table's own cursor column beats the recipe's default (the Python merge
+// let the recipe's cursor_field_default win and tracked the wrong column).
+test('cursor precedence: job incremental.cursor_field > table cursor_field > asset cursor_field > recipe default', async () => {
+  const t = await tempTree();
+  try {
+    await t.write('pg.yaml', 'name: postgres\ntype: postgres\nroles: [source]\nincremental: {strategy: updated_at, cursor_field_default: updated_at, lookback_days_default: 1}\n');
+    await t.write(
+      'asset.yaml',
+      'apiVersion: v3.0.2\nkind: DataContract\nname: orders\nversion: "1.0"\nschema:\n  - {name: id, type: long, required: true}\n  - {name: created_at, type: timestamp}\n  - {name: updated_at, type: timestamp}\n  - {name: seen_at, type: timestamp}\ncursor_field: seen_at\nteam: {owner: a@example.com}\n',
+    );
+    const job = (extra: string, table: string): string =>
+      `tenant_id: acme\nsource_connector_path: pg.yaml\nasset_path: asset.yaml\nsource:\n  tables: [{name: public.orders, object: orders${table}}]\n  incremental: {lookback_days: 2${extra}}\n`;
+    await t.write('table.yaml', job('', ', cursor_field: created_at'));
+    await t.write('explicit.yaml', job(', cursor_field: updated_at', ', cursor_field: created_at'));
+    await t.write('asset-only.yaml', job('', ''));
+    const cursor = async (f: string): Promise<string | undefined> => (await loadJob(path.join(t.dir, f), { cwd: t.dir, env: {} })).source.incremental?.cursorField;
+    assert.equal(await cursor('table.yaml'), 'created_at');
+    assert.equal(await cursor('explicit.yaml'), 'updated_at');
+    assert.equal(await cursor('asset-only.yaml'), 'seen_at');
+  } finally {
+    await t.cleanup();
+  }
+});
