@@ -3,11 +3,56 @@
  * YAML (flat ODCS) that a job can use as is.
  */
 import { stringify } from 'yaml';
-import type { Connector } from './connector.js';
+import type { Connector, DiscoveredObject } from './connector.js';
 import { DativoError } from './errors.js';
 import { silentLogger } from './log.js';
 import type { JobPlan } from './plan.js';
 
+/** Asset name of an object: lower case, `[a-z0-9_]` only. */
+export function assetNameOf(object: string): string {
+  return object.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '') || 'table';
+}
+
+/**
+ * Render discovered objects as asset YAML documents (one per object,
+ * separated by `---`): `apiVersion: v3.0.2`, `kind: DataContract`, name,
+ * version `1.0`, `source_type`, `object`, `schema` (type, `required` from
+ * NOT NULL, source type in the description), `primary_key`, and
+ * `cursor_field` when the job names one that the object has. Domain, data
+ * product, tenant and team are taken from the job's current asset when set.
+ */
+export function renderAssetYaml(plan: JobPlan, sourceType: string, objects: readonly DiscoveredObject[]): string {
+  const current = plan.asset;
+  const team = current.raw['team'];
+  const cursor = plan.source.incremental?.cursorField ?? current.cursorField;
+  return objects
+    .map((o) => {
+      const doc: Record<string, unknown> = {
+        apiVersion: 'v3.0.2',
+        kind: 'DataContract',
+        name: assetNameOf(o.name),
+        version: '1.0',
+        ...(current.domain !== undefined ? { domain: current.domain } : {}),
+        ...(current.dataProduct !== undefined ? { dataProduct: current.dataProduct } : {}),
+        tenant: current.tenant ?? plan.tenantId,
+        source_type: sourceType,
+        object: o.name,
+        schema: o.columns.map((c) => ({
+          name: c.name,
+          type: c.type,
+          required: c.required,
+          ...(c.sourceType !== undefined ? { description: `${sourceType} ${c.sourceType}` } : {}),
+        })),
+        ...(o.primaryKey.length > 0 ? { primary_key: o.primaryKey } : {}),
+        ...(cursor !== undefined && o.columns.some((c) => c.name === cursor) ? { cursor_field: cursor } : {}),
+        team: typeof team === 'object' && team !== null ? team : { owner: 'data-team@example.com' },
+      };
+      return stringify(doc, { lineWidth: 0 });
+    })
+    .join('---\n');
+}
+
+/** Ask the job's connector for its objects and render them as asset YAML. */
 export async function discoverAssetYaml(plan: JobPlan, connector: Connector, signal: AbortSignal): Promise<string> {
   if (!connector.discover) {
     throw new DativoError('CONFIG_INVALID', `connector "${connector.descriptor.name}" cannot discover its objects`, {
@@ -15,21 +60,5 @@ export async function discoverAssetYaml(plan: JobPlan, connector: Connector, sig
     });
   }
   const objects = await connector.discover(plan, { signal, log: silentLogger() });
-  const docs = objects.map((o) => {
-    const asset: Record<string, unknown> = {
-      apiVersion: 'v3.0.2',
-      kind: 'DataContract',
-      name: o.name,
-      version: '1.0',
-      source_type: connector.descriptor.name,
-      object: o.name,
-      ...(plan.asset.domain ? { domain: plan.asset.domain } : {}),
-      ...(plan.asset.dataProduct ? { dataProduct: plan.asset.dataProduct } : {}),
-      schema: o.columns.map((c) => ({ name: c.name, type: c.type, required: c.required, ...(c.sourceType ? { description: `source type ${c.sourceType}` } : {}) })),
-      ...(o.primaryKey.length > 0 ? { primary_key: o.primaryKey } : {}),
-      team: { owner: (plan.asset.raw['team'] as { owner?: string } | undefined)?.owner ?? 'unknown@example.com' },
-    };
-    return stringify(asset);
-  });
-  return docs.join('---\n');
+  return renderAssetYaml(plan, connector.descriptor.name, objects);
 }

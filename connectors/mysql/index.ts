@@ -9,7 +9,7 @@ import type { Logger } from '../../lib/log.js';
 import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
 import { selectColumns, sourceLabel } from '../sql/columns.js';
 import { cursorFieldOf } from '../sql/cursor.js';
-import { renderAssetYaml } from '../sql/discover.js';
+import { renderAssetYaml } from '../../lib/discover.js';
 import { MYSQL_ENV, objectIndex, parseTableSpec, resolveConnection, type TableSpec } from '../sql/options.js';
 import { mapMysqlError } from './errors.js';
 import { columnInfo, createPool, endPool, getConnection, prepareSession, primaryKeyOf, resolveSource } from './session.js';

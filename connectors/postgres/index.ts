@@ -9,7 +9,7 @@ import type { Logger } from '../../lib/log.js';
 import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
 import { selectColumns, sourceLabel } from '../sql/columns.js';
 import { cursorFieldOf } from '../sql/cursor.js';
-import { renderAssetYaml } from '../sql/discover.js';
+import { renderAssetYaml } from '../../lib/discover.js';
 import { objectIndex, parseTableSpec, PG_ENV, resolveConnection, type TableSpec } from '../sql/options.js';
 import { mapPgError } from './errors.js';
 import { lookupUserTypes, notNullColumns, poolConfig, primaryKeyOf, resolveSource, SESSION_SQL } from './session.js';
