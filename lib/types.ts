@@ -112,9 +112,22 @@ export interface DataFile {
 
 /** A file seen by a file-based connector (CSV, Google Drive). */
 export interface FileMark {
+  /** Bytes read: the size stat'ed before reading (bytes appended meanwhile are left for the next run). */
   size?: number;
   /** ISO-8601 UTC modification time. */
   modifiedAt: string;
+  /**
+   * sha256 (hex) of the first `size` bytes. With it a grown file can be
+   * resumed at `size` once its first `size` bytes still hash the same;
+   * without it (older state) a changed file is read again whole.
+   */
+  sha256?: string;
+  /** Line breaks (`\n`, `\r\n` or a lone `\r`) in the first `size` bytes: the next line is `lines + 1`. */
+  lines?: number;
+  /** The first `size` bytes end with a complete record: its line break (`\n` or `\r\n`), outside quotes. */
+  endsWithNewline?: boolean;
+  /** The read ended inside a quoted field (an unclosed quote): never resumed. */
+  endsInQuote?: boolean;
 }
 
 /**

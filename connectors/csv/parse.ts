@@ -191,14 +191,25 @@ export class Utf8LineCheck {
 interface ParserInternals {
   api: {
     info: { bytes: number };
-    state: { recordHasError: boolean; rawBuffer: { toString(encoding: string): string } };
+    options: { record_delimiter: Buffer[] };
+    state: { recordHasError: boolean; quoting: boolean; rawBuffer: { toString(encoding: string): string } };
     __resetRecord: () => void;
   };
 }
 
+/** Where a parser starts when it continues a file after bytes read by an earlier run. */
+export interface ParserResume {
+  /** Line number of the first byte parsed (the earlier bytes ended with a line break). */
+  firstLine: number;
+  /** The file's record delimiter, as found after its header (`\n` or `\r\n`). */
+  recordDelimiter: string;
+}
+
 /**
  * csv-parse's stream Parser, emitting {@link CsvRecord}s and reporting each
- * skipped record once, whole, through `onSkip`.
+ * skipped record once, whole, through `onSkip`. With `resume` it parses the
+ * continuation of a file: no header is expected (its first record is not
+ * `isFirst`) and lines count from `resume.firstLine`.
  */
 export class LocatedParser extends Parser {
   private readonly utf8: Utf8LineCheck | undefined;
@@ -212,10 +223,12 @@ export class LocatedParser extends Parser {
   private pendingSkip: { err: CsvError; raw: string } | undefined;
   /** An error parsing cannot continue after was reported. */
   private failed = false;
+  private endedInQuote = false;
 
   constructor(
     options: Pick<CsvOptions, 'delimiter' | 'quote' | 'encoding' | 'maxRecordChars' | 'chunkSize'>,
     private readonly onSkip: (s: SkippedRecord) => void,
+    resume?: ParserResume,
   ) {
     // `this` cannot be used in the arguments of super(): reach it through a box.
     const self: { parser?: LocatedParser } = {};
@@ -232,6 +245,9 @@ export class LocatedParser extends Parser {
       skip_records_with_error: true,
       skip_empty_lines: true,
       max_record_size: options.maxRecordChars,
+      // Resuming mid-file: the delimiter the whole file's parse would have
+      // found on its first line, not one guessed from the appended part.
+      ...(resume !== undefined ? { record_delimiter: resume.recordDelimiter } : {}),
       on_skip: (err: CsvError | undefined, raw: string | undefined) => {
         const p = self.parser;
         if (p === undefined || err === undefined || p.failed) return undefined;
@@ -253,6 +269,10 @@ export class LocatedParser extends Parser {
       readableHighWaterMark: options.chunkSize,
     } as ConstructorParameters<typeof Parser>[0]);
     self.parser = this;
+    if (resume !== undefined) {
+      this.nextLine = resume.firstLine;
+      this.records = 1; // the header came before
+    }
     this.utf8 = options.encoding === 'utf8' ? new Utf8LineCheck() : undefined;
     this.encodingName = options.encoding;
     const api = (this as unknown as ParserInternals).api;
@@ -266,6 +286,20 @@ export class LocatedParser extends Parser {
       }
       reset.call(api);
     };
+  }
+
+  /**
+   * The record delimiter found on the first line (`\n`, `\r\n` or `\r`),
+   * or the one given to resume with; `undefined` before any was seen.
+   */
+  get recordDelimiter(): string | undefined {
+    const found = (this as unknown as ParserInternals).api.options.record_delimiter[0];
+    return found === undefined ? undefined : found.toString('latin1');
+  }
+
+  /** After the end of the input: it ended inside a quoted field (a quote never closed). */
+  get endsInQuote(): boolean {
+    return this.endedInQuote;
   }
 
   /** The line where a record with this raw text starts; moves past it. */
@@ -291,6 +325,7 @@ export class LocatedParser extends Parser {
   override _flush(callback: TransformCallback): void {
     this.utf8?.end();
     super._flush((err?: Error | null) => {
+      this.endedInQuote = (this as unknown as ParserInternals).api.state.quoting || this.pendingSkip !== undefined || this.failed;
       // An opening quote never closed: csv-parse reports it at the end of the
       // input and never finishes that record.
       if (this.pendingSkip !== undefined && !this.failed) this.reportSkip(this.pendingSkip.raw);

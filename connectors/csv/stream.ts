@@ -12,9 +12,10 @@ import type { ReadContext } from '../../lib/connector.js';
 import { DativoError, isDativoError } from '../../lib/errors.js';
 import { withLocation } from '../../lib/records/location.js';
 import type { FileMark, ObjectState, Row } from '../../lib/types.js';
-import { fileEntries, fileMark, isUnchanged, resolveFiles, type ResolvedFile } from './files.js';
+import { fileEntries, fileMark, resolveFiles, type ResolvedFile } from './files.js';
 import type { CsvOptions } from './options.js';
-import { LocatedParser, quotedFields, recordBody, type CsvRecord, type SkippedRecord } from './parse.js';
+import { LocatedParser, quotedFields, recordBody, type CsvRecord, type ParserResume, type SkippedRecord } from './parse.js';
+import { ByteTrail, hashPrefix, planFileRead } from './resume.js';
 
 /** Where a CSV record came from; attached under `LOCATION` (lib/records/location.ts). */
 export interface CsvLocation {
@@ -52,7 +53,10 @@ export interface CsvStreamConfig {
   options: CsvOptions;
   /** Relative paths resolve against this directory. */
   baseDir: string;
-  /** Skip files whose size and mtime match the saved state. */
+  /**
+   * Incremental: skip files whose size and mtime match the saved state, and
+   * resume grown files after the bytes already read (see `resume.ts`).
+   */
   skipUnchanged: boolean;
 }
 
@@ -66,6 +70,8 @@ export class CsvSourceStream extends Readable {
   private handle: FileHandle | undefined;
   private fileStream: ReadableType | undefined;
   private parser: LocatedParser | undefined;
+  /** Hash and line count of the current file's bytes, from its first byte. */
+  private trail: ByteTrail | undefined;
   private header: string[] | undefined;
   private opening: Promise<void> | undefined;
   private wanted = false;
@@ -161,6 +167,7 @@ export class CsvSourceStream extends Readable {
     while (this.next < this.files.length) {
       const file = this.files[this.next++]!;
       this.current = file;
+      this.header = undefined;
       const handle = await open(file.path, 'r');
       if (this.destroyed) {
         await handle.close();
@@ -171,15 +178,52 @@ export class CsvSourceStream extends Readable {
       // describes what we read even if a writer appends meanwhile.
       const mark = fileMark(await handle.stat({ bigint: true }));
       if (this.destroyed) return; // _destroy closes the handle
-      this.seen[file.key] = mark;
+      const size = mark.size ?? 0;
       const saved = this.ctx.state?.files?.[file.key];
-      if ((this.config.skipUnchanged && isUnchanged(saved, mark)) || mark.size === 0) {
-        if (mark.size !== 0) this.ctx.log.debug({ file: file.path }, 'csv: unchanged since last run, skipped');
+      this.seen[file.key] = mark;
+      const plan = planFileRead(saved, mark, this.config.skipUnchanged);
+      let skip = size === 0 || plan.kind === 'skip';
+      let rewritten = plan.kind === 'whole' ? plan.rewritten : undefined;
+      let resumeAt = 0;
+      let trail: ByteTrail | undefined;
+      if (!skip && plan.kind === 'verify') {
+        const prefix = await hashPrefix(handle, plan.prefix, () => this.destroyed);
+        if (this.destroyed) return;
+        if (prefix === undefined || prefix.digest() !== plan.hash) {
+          rewritten = `the first ${plan.prefix} bytes are not those read before (the file was rewritten)`;
+        } else if (!plan.grew) {
+          skip = true; // only the mtime changed: the same bytes
+        } else if (!plan.resumable) {
+          rewritten = plan.reason;
+        } else {
+          resumeAt = plan.prefix;
+          trail = prefix;
+        }
+      }
+      if (skip) {
+        // Keep the hash and line count of the unchanged bytes for later runs.
+        if (saved !== undefined && size !== 0) this.seen[file.key] = { ...saved, ...mark };
+        if (size !== 0) this.ctx.log.debug({ file: file.path }, 'csv: unchanged since last run, skipped');
         this.handle = undefined;
         await handle.close();
         continue;
       }
-      this.startParsing(file, handle, mark.size ?? 0);
+      let resume: ParserResume | undefined;
+      if (resumeAt > 0) {
+        const found = await this.resumeAfter(file, handle, resumeAt, trail!);
+        if (this.destroyed) return;
+        if (typeof found === 'string') rewritten = found;
+        else resume = found;
+        // Else no header in the bytes read before: no row came from them.
+        if (resume === undefined) trail = undefined;
+      }
+      if (rewritten !== undefined) {
+        this.ctx.log.warn(
+          { event_type: 'csv_file_rewritten', file: file.path, previous_size: saved?.size, size, reason: rewritten },
+          `csv: ${file.path} changed other than by appending (${rewritten}); it is read again from its first line, so rows read before may be written again`,
+        );
+      }
+      this.startParsing(file, handle, size, resume !== undefined ? resumeAt : 0, trail ?? new ByteTrail(), resume);
       return;
     }
     this.current = undefined;
@@ -187,14 +231,39 @@ export class CsvSourceStream extends Readable {
     this.push(null);
   }
 
-  private startParsing(file: ResolvedFile, handle: FileHandle, size: number): void {
-    this.header = undefined;
+  /**
+   * Prepare to continue a file at `offset`: read its header from the start
+   * (the same bytes as last run, the hash says so) and take the record
+   * delimiter found after it. `undefined` when the earlier bytes hold no
+   * header (then nothing was read from them: read the file whole); a reason
+   * when the file cannot be resumed after all.
+   */
+  private async resumeAfter(file: ResolvedFile, handle: FileHandle, offset: number, trail: ByteTrail): Promise<ParserResume | string | undefined> {
+    const first = await readFirstRecord(handle, offset, this.config.options);
+    if (first === undefined || this.destroyed) return undefined;
+    if (first.skipped !== undefined) {
+      this.onSkipped(file, first.skipped);
+      return undefined;
+    }
+    const delimiter = first.recordDelimiter;
+    if ((delimiter !== '\n' && delimiter !== '\r\n') || !trail.endsWith(delimiter)) {
+      // The mark said the bytes end with a line break, but not with the
+      // file's own record delimiter (a state written by another tool).
+      return `byte ${offset} does not end a record of this file`;
+    }
+    this.toRow(first.record); // sets this.header, or throws as on a whole read
+    return { firstLine: trail.lines + 1, recordDelimiter: delimiter };
+  }
+
+  private startParsing(file: ResolvedFile, handle: FileHandle, size: number, start: number, trail: ByteTrail, resume: ParserResume | undefined): void {
     // Read only the bytes the mark describes; bytes appended later belong
     // to the next run.
-    const fileStream = handle.createReadStream({ start: 0, end: size - 1, autoClose: false, highWaterMark: 64 * 1024 });
-    const parser = new LocatedParser(this.config.options, (s) => this.onSkipped(file, s));
+    const fileStream = handle.createReadStream({ start, end: size - 1, autoClose: false, highWaterMark: 64 * 1024 });
+    const parser = new LocatedParser(this.config.options, (s) => this.onSkipped(file, s), resume);
     this.fileStream = fileStream;
     this.parser = parser;
+    this.trail = trail;
+    fileStream.on('data', (chunk: string | Buffer) => trail.feed(chunk as Buffer));
     fileStream.on('error', (err) => this.destroy(fileError(err, file.path)));
     parser.on('error', (err) => this.destroy(fileError(err, file.path)));
     parser.on('readable', () => this.pump());
@@ -205,8 +274,22 @@ export class CsvSourceStream extends Readable {
   }
 
   private async finishFile(): Promise<void> {
-    if (this.header === undefined && this.current !== undefined) {
-      this.ctx.log.warn({ file: this.current.path }, 'csv: file has no header line; nothing read');
+    const file = this.current;
+    if (this.header === undefined && file !== undefined) {
+      this.ctx.log.warn({ file: file.path }, 'csv: file has no header line; nothing read');
+    }
+    const { trail, parser } = this;
+    const mark = file === undefined ? undefined : this.seen[file.key];
+    // Only a read that got every byte of the mark may vouch for them (a file
+    // truncated while read gives fewer).
+    if (file !== undefined && mark !== undefined && trail !== undefined && parser !== undefined && trail.bytes === mark.size) {
+      this.seen[file.key] = {
+        ...mark,
+        sha256: trail.digest(),
+        lines: trail.lines,
+        endsWithNewline: trail.endsWith(parser.recordDelimiter),
+        endsInQuote: parser.endsInQuote,
+      };
     }
     await this.closeFile();
   }
@@ -223,6 +306,7 @@ export class CsvSourceStream extends Readable {
     this.parser = undefined;
     this.fileStream = undefined;
     this.handle = undefined;
+    this.trail = undefined;
     fileStream?.unpipe();
     parser?.destroy();
     const streamClosed = fileStream !== undefined && !fileStream.closed ? once(fileStream, 'close') : undefined;
@@ -331,5 +415,48 @@ export class CsvSourceStream extends Readable {
       () => callback(err),
       () => callback(err),
     );
+  }
+}
+
+/**
+ * The first record of a file (its header) and the record delimiter found
+ * after it, parsed from bytes [0, `size`) of an open handle. Reads through
+ * `handle.read` so the handle stays open for the read that follows (a file
+ * read stream would close it when stopped early). `skipped` when the header
+ * itself cannot be parsed; `undefined` when the bytes hold no record.
+ */
+async function readFirstRecord(
+  handle: FileHandle,
+  size: number,
+  options: CsvOptions,
+): Promise<{ record: CsvRecord; recordDelimiter: string | undefined; skipped?: undefined } | { skipped: SkippedRecord } | undefined> {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    for (let pos = 0; pos < size; ) {
+      const buf = Buffer.allocUnsafe(Math.min(64 * 1024, size - pos));
+      const { bytesRead } = await handle.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) return;
+      pos += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+  }
+  let skipped: SkippedRecord | undefined;
+  const parser = new LocatedParser(options, (s) => {
+    if (s.isFirst) skipped ??= s;
+  });
+  const source = Readable.from(chunks(), { objectMode: false });
+  const sourceClosed = once(source, 'close');
+  try {
+    source.pipe(parser);
+    for await (const rec of parser) {
+      return skipped !== undefined ? { skipped } : { record: rec as CsvRecord, recordDelimiter: parser.recordDelimiter };
+    }
+    return skipped !== undefined ? { skipped } : undefined;
+  } finally {
+    source.unpipe();
+    parser.destroy();
+    source.destroy();
+    // The generator returns only after its read in flight: the handle is
+    // not used once this resolves.
+    await sourceClosed.catch(() => undefined);
   }
 }

@@ -123,7 +123,7 @@ describe('csv: files', () => {
 });
 
 describe('csv: file incremental', () => {
-  it('skips unchanged files, re-reads a changed one, records size and mtime', async () => {
+  it('skips unchanged files, resumes an appended one, records size and mtime', async () => {
     await mkdir(join(dir, 'inc'));
     await writeFile(join(dir, 'inc', 'a.csv'), 'id\n1\n2\n');
     await writeFile(join(dir, 'inc', 'b.csv'), 'id\n3\n');
@@ -143,13 +143,15 @@ describe('csv: file incremental', () => {
 
     await appendFile(join(dir, 'inc', 'b.csv'), '4\n');
     const third = await run(files, { state: second.checkpoint });
-    assert.deepEqual(third.rows.map((r) => r.id), ['3', '4']);
+    assert.deepEqual(third.rows.map((r) => r.id), ['4'], 'only the appended row');
 
-    // Same size, new mtime: read again.
+    // Same size, new mtime, same bytes (touch): nothing new, the new mtime is kept.
     const later = new Date(Date.now() + 5_000);
     await utimes(join(dir, 'inc', 'a.csv'), later, later);
     const fourth = await run(files, { state: third.checkpoint });
-    assert.deepEqual(fourth.rows.map((r) => r.id), ['1', '2']);
+    assert.deepEqual(fourth.rows, []);
+    assert.notEqual(fourth.checkpoint.files!['file_inc/a.csv']!.modifiedAt, third.checkpoint.files!['file_inc/a.csv']!.modifiedAt);
+    assert.equal(fourth.checkpoint.files!['file_inc/a.csv']!.sha256, third.checkpoint.files!['file_inc/a.csv']!.sha256);
 
     assert.deepEqual((await run(files, { state: fourth.checkpoint })).rows, []);
     assert.equal((await run(files, { state: fourth.checkpoint, fullRefresh: true })).rows.length, 4, 'full refresh reads all');
@@ -180,8 +182,9 @@ describe('csv: file incremental', () => {
     assert.deepEqual(rest, ['2', '3']);
     const cp = stream.checkpoint!();
     assert.equal(cp.files!['file_growing.csv']!.size, before);
-    // The next run sees the new size and reads the file again.
+    // The next run reads what was appended meanwhile, and only that.
     const again = await run([{ path: 'growing.csv' }], { state: cp });
-    assert.deepEqual(again.rows.map((r) => r.id), ['1', '2', '3', '4', '5']);
+    assert.deepEqual(again.rows.map((r) => r.id), ['4', '5']);
+    assert.equal(again.checkpoint.files!['file_growing.csv']!.size, (await stat(path)).size);
   });
 });
