@@ -1,6 +1,7 @@
 /**
  * The `csv` connector: local CSV files (plain paths or globs) read as streams
- * of string records, incremental by file size + modification time.
+ * of string records, incremental by file size + modification time, with
+ * appended files resumed after the bytes already read.
  *
  * Records: an object per data line keyed by the header's column names, every
  * value a string, an unquoted empty field `null` and a quoted empty field
@@ -16,9 +17,14 @@
  *
  * State: `files` maps `file_<id>` (the entry's `id`, else its path relative
  * to the job folder — the path as written — or absolute outside it; a glob
- * adds one key per matched file) to the size and mtime read. A file whose size and mtime both match is skipped,
- * unless the run is a full refresh, incremental is off, or `lookback_days` > 0
- * (as in the Python tool, lookback only turns skipping off for files).
+ * adds one key per matched file) to the size and mtime read, plus the sha256
+ * and line count of the bytes read and whether they ended a line. A file
+ * whose size and mtime both match is skipped; one that grew, whose first
+ * bytes still hash the same and ended on a line break, is read from there on
+ * (`resume.ts`); any other change reads it whole again with a
+ * `csv_file_rewritten` warning. All of this unless the run is a full refresh,
+ * incremental is off, or `lookback_days` > 0 (as in the Python tool, lookback
+ * only turns skipping off for files): then every file is read whole.
  */
 import { once } from 'node:events';
 import { open } from 'node:fs/promises';
@@ -45,7 +51,7 @@ export const descriptor: ConnectorDescriptor = Object.freeze({
   allowedInCloud: false,
   incrementalStrategies: Object.freeze(['file_modified']),
   sortedByCursor: false,
-  description: 'Local CSV files (globs allowed); incremental by file size + modification time',
+  description: 'Local CSV files (globs allowed); incremental by file size + modification time, appended rows resumed',
 });
 
 /** Relative file paths resolve against the job's folder (or the working directory for a hand-built plan). */

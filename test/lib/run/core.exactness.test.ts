@@ -3,10 +3,10 @@
  * timestamps with offsets, dates, unicode, NULL (unquoted empty) and ''
  * (quoted empty) goes through `dativo run` into a plain Parquet dataset, and
  * DuckDB and hyparquet both read back every value exactly. A second run
- * writes nothing. Appending to the CSV makes the third run read the file
- * again whole: file-incremental works per file, so in an append-only plain
- * dataset the rows already written are written again (documented in
- * docs/cli.md; this test pins it so the docs stay true).
+ * writes nothing. Appending to the CSV makes the third run read only the
+ * appended rows: the file resumes after the bytes read before (their sha256
+ * still matches), so a 4-row file grown to 6 leaves 6 rows, no duplicates
+ * (documented in docs/cli.md; this test pins it so the docs stay true).
  */
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -124,7 +124,7 @@ async function readAll(files: string[]): Promise<{ duck: Row[]; hyp: Row[] }> {
   return { duck: duck.sort(byId), hyp: hyp.sort(byId) };
 }
 
-it('every value round-trips exactly through dativo run; a second run writes nothing; an appended file is read again whole', async () => {
+it('every value round-trips exactly through dativo run; a second run writes nothing; an appended file yields only its new rows', async () => {
   // Run 1: everything, exactly.
   const r1 = await dativo(['run', 'job.yaml', '--json'], { cwd: pr.dir });
   assert.equal(r1.code, 0, r1.stderr);
@@ -155,18 +155,18 @@ it('every value round-trips exactly through dativo run; a second run writes noth
   assert.deepEqual([s2.objects[0]?.rows_read, s2.objects[0]?.rows_written, s2.objects[0]?.files], [0, 0, []]);
   assert.deepEqual(await snapshot(pr.p('wh')), before2);
 
-  // Run 3: rows appended to the same file. The file changed, so it is read
-  // again from its first line: rows 1-4 are written a second time.
+  // Run 3: rows appended to the same file. Its first bytes are those read
+  // by run 1, so reading resumes after them: only rows 5 and 6.
   await appendFile(pr.p('data/exact.csv'), '5,5,5,5,5,5,true,2024-01-05,2024-01-05T05:05:05Z,five\n6,6,6,6,6,6,false,2024-01-06,2024-01-06T06:06:06Z,six\n');
   const r3 = await dativo(['run', 'job.yaml', '--json'], { cwd: pr.dir });
   assert.equal(r3.code, 0, r3.stderr);
   const s3 = jsonLine(r3.stdout);
-  assert.deepEqual([s3.objects[0]?.rows_read, s3.objects[0]?.rows_written], [6, 6]);
+  assert.deepEqual([s3.objects[0]?.rows_read, s3.objects[0]?.rows_written], [2, 2]);
   const all = await readAll(await parquetFiles(pr.p('wh')));
   assert.deepEqual(
     all.duck.map((r) => r['id']),
-    [1n, 1n, 2n, 2n, 3n, 3n, 4n, 4n, 5n, 6n],
-    'file-incremental re-reads a changed file whole: the plain dataset now holds rows 1-4 twice',
+    [1n, 2n, 3n, 4n, 5n, 6n],
+    'an appended file resumes: the plain dataset holds every row once',
   );
   assert.deepEqual(all.hyp.map((r) => r['id']), all.duck.map((r) => r['id']));
   // The first run's file is untouched.
