@@ -13,6 +13,7 @@
  * name and renamed, so an interrupted run never leaves half a file behind.
  *
  * Usage: `node --import tsx pipelines/demo/generate-orders.ts [out.csv] [rows]`
+ * (`--help` prints it; an unknown flag is an error, exit 2).
  */
 import { once } from 'node:events';
 import { createWriteStream, existsSync } from 'node:fs';
@@ -163,9 +164,52 @@ export function defaultOrdersPath(): string {
   return join(repoRoot(), 'pipelines', 'demo', 'data', 'orders.csv');
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const path = resolve(process.argv[2] ?? defaultOrdersPath());
-  const rows = process.argv[3] === undefined ? DEFAULT_ROWS : Number(process.argv[3]);
+/** The command line's usage text. */
+export const USAGE = `Usage: node --import tsx pipelines/demo/generate-orders.ts [options] [out.csv] [rows]
+
+Writes ${DEFAULT_ROWS.toLocaleString('en-US')} synthetic orders (or [rows]) to out.csv
+(default: pipelines/demo/data/orders.csv), the same bytes on every machine.
+An existing file is left as it is.
+
+Options:
+  -h, --help   print this help and exit
+  --           end of options: a file name after it may start with "-"
+`;
+
+/** What the command line asks for: help, a generation, or a usage error. */
+export type GenerateArgs = { kind: 'help' } | { kind: 'generate'; path: string; rows: number } | { kind: 'error'; message: string };
+
+/**
+ * Parse the command line (the arguments after the script). `path` is
+ * resolved against the working directory; default {@link defaultOrdersPath};
+ * rows default {@link DEFAULT_ROWS}. Anything starting with `-` before `--`
+ * other than `-h`/`--help` is an unknown option, so a typo never becomes a
+ * file name.
+ */
+export function parseGenerateArgs(argv: readonly string[]): GenerateArgs {
+  const positional: string[] = [];
+  let options = true;
+  for (const arg of argv) {
+    if (options && arg === '--') options = false;
+    else if (options && (arg === '-h' || arg === '--help')) return { kind: 'help' };
+    else if (options && arg.startsWith('-')) return { kind: 'error', message: `unknown option ${arg}` };
+    else positional.push(arg);
+  }
+  if (positional.length > 2) return { kind: 'error', message: `too many arguments: ${positional.slice(2).join(' ')}` };
+  const [out, rowsText] = positional;
+  if (out === '') return { kind: 'error', message: 'the output file name is empty' };
+  let rows = DEFAULT_ROWS;
+  if (rowsText !== undefined) {
+    if (!/^\d+$/.test(rowsText) || !Number.isSafeInteger(Number(rowsText))) {
+      return { kind: 'error', message: `rows must be a whole number, got ${JSON.stringify(rowsText)}` };
+    }
+    rows = Number(rowsText);
+  }
+  return { kind: 'generate', path: resolve(out ?? defaultOrdersPath()), rows };
+}
+
+/** Generate and report on stderr (exit code 1 on failure). */
+function main(path: string, rows: number): void {
   generateOrders(path, rows).then(
     async (written) => {
       const size = (await stat(path)).size;
@@ -176,4 +220,16 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
       process.exitCode = 1;
     },
   );
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = parseGenerateArgs(process.argv.slice(2));
+  if (args.kind === 'help') {
+    process.stdout.write(USAGE);
+  } else if (args.kind === 'error') {
+    process.stderr.write(`generate-orders: ${args.message}\n\n${USAGE}`);
+    process.exitCode = 2;
+  } else {
+    main(args.path, args.rows);
+  }
 }

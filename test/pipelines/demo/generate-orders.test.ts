@@ -3,8 +3,9 @@
  * the demo asset through the real CSV connector and validate stage.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -16,7 +17,7 @@ import { loadJob } from '../../../lib/config/job.js';
 import { silentLogger } from '../../../lib/log.js';
 import { validate } from '../../../lib/stages/validate.js';
 import type { Row } from '../../../lib/types.js';
-import { generateOrders, mulberry32, centsToDecimal } from '../../../pipelines/demo/generate-orders.js';
+import { DEFAULT_ROWS, centsToDecimal, defaultOrdersPath, generateOrders, mulberry32, parseGenerateArgs } from '../../../pipelines/demo/generate-orders.js';
 import { MemoryRejects } from '../../connectors/csv/helpers.js';
 
 let dir: string;
@@ -104,5 +105,49 @@ describe('demo orders generator', () => {
       assert.ok(seen[k] > 100, `${k}: ${seen[k]}`);
     }
     assert.deepEqual([...seen.offsets].sort(), ['+01:00', '+05:30', '+09:00', '-03:00', '-08:00', 'Z']);
+  });
+});
+
+/** Run the generator script as a user does, in `cwd`. */
+function runScript(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const script = join(import.meta.dirname, '../../../pipelines/demo/generate-orders.ts');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('demo orders generator: command line', () => {
+  it('parses help, positional arguments and errors', () => {
+    assert.deepEqual(parseGenerateArgs(['--help']), { kind: 'help' });
+    assert.deepEqual(parseGenerateArgs(['out.csv', '-h']), { kind: 'help' });
+    assert.deepEqual(parseGenerateArgs([]), { kind: 'generate', path: defaultOrdersPath(), rows: DEFAULT_ROWS });
+    assert.deepEqual(parseGenerateArgs(['o.csv', '12']), { kind: 'generate', path: join(process.cwd(), 'o.csv'), rows: 12 });
+    assert.deepEqual(parseGenerateArgs(['--', '-odd.csv']), { kind: 'generate', path: join(process.cwd(), '-odd.csv'), rows: DEFAULT_ROWS });
+    assert.deepEqual(parseGenerateArgs(['--rows', '5']), { kind: 'error', message: 'unknown option --rows' });
+    assert.deepEqual(parseGenerateArgs(['-']), { kind: 'error', message: 'unknown option -' });
+    assert.equal(parseGenerateArgs(['o.csv', '1e3']).kind, 'error');
+    assert.equal(parseGenerateArgs(['o.csv', '-5']).kind, 'error');
+    assert.equal(parseGenerateArgs(['a.csv', '5', 'extra']).kind, 'error');
+  });
+
+  it('--help prints the usage and writes no file; an unknown flag exits 2 and writes no file', async () => {
+    const cwd = await mkdtemp(join(dir, 'cli-'));
+    const help = await runScript(['--help'], cwd);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: .*generate-orders\.ts/);
+    const bad = await runScript(['--bogus'], cwd);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown option --bogus/);
+    assert.match(bad.stderr, /Usage:/);
+    assert.deepEqual(await readdir(cwd), []);
+    const ok = await runScript(['small.csv', '5'], cwd);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal((await readFile(join(cwd, 'small.csv'), 'utf8')).split('\n').length, 1 + 5 + 1);
   });
 });
