@@ -238,8 +238,9 @@ export class LocatedParser extends Parser {
       escape: options.quote,
       encoding: options.encoding,
       // With latin1 a UTF-8 BOM is three ordinary characters; do not let
-      // csv-parse switch the encoding behind our back.
-      bom: options.encoding === 'utf8',
+      // csv-parse switch the encoding behind our back. Mid-file (resuming)
+      // a BOM is text, as it would be in a whole read.
+      bom: options.encoding === 'utf8' && resume === undefined,
       raw: true,
       relax_column_count: true,
       skip_records_with_error: true,

@@ -5,18 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { appendFile, mkdtemp, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import csv from '../../../connectors/csv/index.js';
 import { ByteTrail, planFileRead } from '../../../connectors/csv/resume.js';
 import type { SourceStream } from '../../../lib/connector.js';
+import { DativoError } from '../../../lib/errors.js';
 import { createLogger } from '../../../lib/log.js';
 import { locationOf } from '../../../lib/records/location.js';
 import type { FileMark, ObjectState, Row } from '../../../lib/types.js';
-import { collect, makeCsvCtx, makeCsvPlan } from './helpers.js';
+import { collect, makeCsvCtx, makeCsvPlan, openFdPathsUnder } from './helpers.js';
 
 let dir: string;
 before(async () => {
@@ -318,5 +320,62 @@ describe('csv resume: the honest fallback', () => {
     await appendFile(path, Buffer.from('2;na\xefve\n', 'latin1'));
     const r2 = await run('latin.csv', r1.state, { options });
     assert.deepEqual(r2.rows.map((r) => ({ ...r })), [{ id: '2', name: 'naïve' }]);
+  });
+});
+
+describe('csv resume: lifecycle', () => {
+  /** A 4.5 MB file, plus a mark for its first `rows` rows as a run would have saved it. */
+  async function bigFileWithMark(name: string, rows: number, extra: number): Promise<ObjectState> {
+    const line = (i: number): string => `${i},${'p'.repeat(40)}\n`;
+    const head = `id,payload\n${Array.from({ length: rows }, (_, i) => line(i)).join('')}`;
+    await writeFile(join(dir, name), head + Array.from({ length: extra }, (_, i) => line(rows + i)).join(''));
+    const bytes = Buffer.from(head);
+    const mark: FileMark = {
+      size: bytes.length,
+      modifiedAt: '2000-01-01T00:00:00.000000000Z',
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      lines: rows + 1,
+      endsWithNewline: true,
+      endsInQuote: false,
+    };
+    return { files: { [`file_${name}`]: mark } };
+  }
+
+  it('a mark as saved by a run resumes the big file after its rows; abort while hashing closes the file', async () => {
+    const state = await bigFileWithMark('big.csv', 100_000, 50);
+    const r = await run('big.csv', state);
+    assert.deepEqual(ids(r.rows), Array.from({ length: 50 }, (_, i) => String(100_000 + i)));
+    assert.equal(locationOf(r.rows[0]!)?.line, 100_002);
+    assert.equal(r.state.files!['file_big.csv']!.sha256, createHash('sha256').update(await readFile(join(dir, 'big.csv'))).digest('hex'));
+
+    // The abort lands while hashing, reading the header or parsing: wherever
+    // it lands, it is ABORTED (or the read had already ended) and no fd is left.
+    let aborted = 0;
+    for (const delayMs of [0, 1, 2, 4]) {
+      const ac = new AbortController();
+      const plan = makeCsvPlan({ dir, files: [{ path: 'big.csv' }] });
+      const stream = csv.read(makeCsvCtx(plan, { state, signal: ac.signal }));
+      setTimeout(() => ac.abort(), delayMs);
+      try {
+        assert.equal((await collect(stream)).length, 50);
+      } catch (err) {
+        assert.ok(err instanceof DativoError && err.code === 'ABORTED', String(err));
+        aborted++;
+      }
+      assert.deepEqual(openFdPathsUnder(dir), [], `abort after ${delayMs} ms`);
+    }
+    assert.ok(aborted > 0, 'at least the immediate abort stopped the read');
+  });
+
+  it('destroy after the first resumed row closes the file', async () => {
+    const state = await bigFileWithMark('big2.csv', 1000, 20_000);
+    const plan = makeCsvPlan({ dir, files: [{ path: 'big2.csv' }] });
+    const stream = csv.read(makeCsvCtx(plan, { state }));
+    const it = stream[Symbol.asyncIterator]();
+    const first = await it.next();
+    assert.equal((first.value as Row).id, '1000');
+    stream.destroy();
+    await once(stream, 'close');
+    assert.deepEqual(openFdPathsUnder(dir), []);
   });
 });
