@@ -2,7 +2,8 @@
  * runJob: the one composition of the stages that the CLI, library users and
  * the benchmarks all call.
  *
- *   source.read → validate → track (cursor) → batch → parquetSink
+ *   source.read → validate → track (cursor) → parquetSink (rows go straight
+ *   into Arrow column buffers, batched there)
  *   → commit (Iceberg snapshot carrying the cursor) → state.save
  *
  * The commit is the checkpoint: the object's new state goes into the
@@ -21,7 +22,6 @@ import type { Connector, ReadContext, RejectSink } from './connector.js';
 import { DativoError, ExitCode, toDativoError, type ExitCode as Exit } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
 import type { JobPlan } from './plan.js';
-import { batch } from './stages/batch.js';
 import { parquetSink } from './stages/parquet-sink.js';
 import { createRejectWriter } from './stages/rejects.js';
 import { track } from './stages/track.js';
@@ -328,7 +328,6 @@ async function runObject(r: ObjectRun): Promise<void> {
     });
     stages.push(tracker);
   }
-  stages.push(batch({ maxRows: opts.batchRows ?? 10_000, maxBytes: opts.batchBytes ?? 32 * 1024 * 1024 }));
 
   const day = utcDay(r.started);
   // S3 object metadata as the Python tool wrote it (loaded on demand: the AWS SDK only when the warehouse is S3).
@@ -353,6 +352,10 @@ async function runObject(r: ObjectRun): Promise<void> {
     targetFileSizeBytes: plan.target.targetFileSizeBytes,
     rowGroupRows: plan.target.rowGroupRows,
     compression: plan.target.compression,
+    // Single rows: the sink appends each into column buffers, so no Row[] batch is held.
+    batchRows: opts.batchRows ?? 10_000,
+    batchBytes: opts.batchBytes ?? 32 * 1024 * 1024,
+    highWaterMark: 16,
     ...(objectMetadata ? { metadata: objectMetadata } : {}),
     footerMetadata: { 'dativo.asset': `${plan.asset.name}:${plan.asset.version}`, 'dativo.object': object.name },
     signal: controller.signal,

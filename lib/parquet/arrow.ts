@@ -265,9 +265,6 @@ function badValue(field: AssetField, row: number, value: unknown, why = `expecte
   });
 }
 
-/** Value of one column for row `i`. */
-type Getter = (i: number) => unknown;
-
 /**
  * Build one Arrow RecordBatch from rows of canonical values (see the table
  * in lib/types.ts). `constants` gives columns whose value is the same for
@@ -275,6 +272,7 @@ type Getter = (i: number) => unknown;
  * Statistics are computed in the same pass. A wrong JS type, an out-of-range
  * integer or a null in a required column throws INTERNAL: `validate()` must
  * have produced canonical values, so this is a bug, never silent corruption.
+ * Equivalent to appending every row to a {@link RecordBatchBuilder}.
  */
 export function buildRecordBatch(
   fields: readonly AssetField[],
@@ -282,24 +280,724 @@ export function buildRecordBatch(
   constants: Readonly<Record<string, unknown>> = {},
   schema: Schema = arrowSchema(fields),
 ): BuiltBatch {
-  const n = rows.length;
-  const children: Data[] = [];
-  const stats: ColumnStatsAcc[] = [];
-  let byteLength = 0;
-  for (let c = 0; c < fields.length; c++) {
-    const field = fields[c]!;
-    const name = field.name;
-    const acc = newAcc(field);
-    const type = schema.fields[c]!.type as DataType;
-    const col = Object.hasOwn(constants, name)
-      ? buildConstantColumn(field, type, n, constants[name], acc)
-      : buildColumn(field, type, n, (i) => rows[i]![name], acc);
-    byteLength += col.bytes;
-    children.push(col.data);
-    stats.push(acc);
+  const b = new RecordBatchBuilder(fields, constants, schema, Math.max(1, rows.length));
+  for (let i = 0; i < rows.length; i++) b.append(rows[i]!);
+  return b.build();
+}
+
+/** Lower and upper bound of a signed 64-bit integer, hoisted (comparisons do not allocate). */
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Node's UTF-8 writer into a Buffer at an offset: no subarray per value, unlike TextEncoder.encodeInto. */
+interface Utf8Writable extends Uint8Array {
+  utf8Write(text: string, offset: number, length?: number): number;
+}
+
+/**
+ * One column being appended to, row by row, into growable typed buffers
+ * (values, offsets, validity bits) with its statistics. `append` is called
+ * from a per-schema compiled function, so each call site sees one class.
+ */
+abstract class ColumnBuilder {
+  /** Rows appended. */
+  n = 0;
+  nulls = 0;
+  cap: number;
+  /** Capacity to allocate after a build. */
+  nextCap: number;
+  validity: Uint8Array;
+
+  constructor(
+    readonly field: AssetField,
+    readonly type: DataType,
+    capacity: number,
+  ) {
+    this.cap = capacity;
+    this.nextCap = capacity;
+    this.validity = new Uint8Array((capacity + 7) >> 3);
   }
-  const data = makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children });
-  return { batch: new RecordBatch(schema, data), stats, byteLength };
+
+  abstract append(v: unknown): void;
+  /** Arrow data of the rows appended so far; resets the column for the next batch. */
+  abstract finish(acc: ColumnStatsAcc): BuiltColumn;
+  /** Bytes of values held (not counting validity). */
+  abstract get valueBytes(): number;
+  /** Grow the value buffers to `cap` rows, or (negative) replace them with fresh ones of `-cap` rows and reset the statistics. */
+  protected abstract growValues(cap: number): void;
+  /** Reset statistics and positions after a build. */
+  protected abstract clear(): void;
+
+  /** Room for one more row (call before writing row `n`). */
+  protected grow(): void {
+    if (this.cap === 0) {
+      // First row after a build: the built Data owns the old buffers, so start fresh ones.
+      const cap = this.nextCap;
+      this.validity = new Uint8Array((cap + 7) >> 3);
+      this.growValues(-cap);
+      this.cap = cap;
+      return;
+    }
+    const cap = this.cap * 2;
+    const validity = new Uint8Array((cap + 7) >> 3);
+    validity.set(this.validity);
+    this.validity = validity;
+    this.growValues(cap);
+    this.cap = cap;
+  }
+
+  /** Record a null at row `n` (or throw for a required column). */
+  protected appendNull(v: unknown): void {
+    if (this.field.required) throw badValue(this.field, this.n, v, 'null in a required column');
+    this.nulls++;
+  }
+
+  protected setValid(i: number): void {
+    this.validity[i >> 3]! |= 1 << (i & 7);
+  }
+
+  /** Common tail of `finish`: counts, the validity bitmap (omitted when no nulls), reset. */
+  protected done(acc: ColumnStatsAcc, make: (nullBitmap: Uint8Array | undefined) => Data, bytes: number): BuiltColumn {
+    const n = this.n;
+    acc.valueCount = n;
+    acc.nullCount = this.nulls;
+    const validity = this.validity.subarray(0, (n + 7) >> 3);
+    const data = make(this.nulls === 0 ? undefined : validity);
+    const out = { data, bytes: bytes + validity.byteLength };
+    this.n = 0;
+    this.nulls = 0;
+    // Capacity 0 makes the next append allocate fresh buffers (see grow).
+    this.nextCap = this.cap;
+    this.cap = 0;
+    this.clear();
+    return out;
+  }
+}
+
+/** Arrow type constructors share this `makeData` overload shape per kind. */
+type MakeArgs = Parameters<typeof makeData>[0];
+const make = (args: Record<string, unknown>): Data => makeData(args as unknown as MakeArgs) as Data;
+
+class Utf8Column extends ColumnBuilder {
+  offsets: Int32Array;
+  buf: Utf8Writable;
+  pos = 0;
+  min: string | undefined;
+  max: string | undefined;
+
+  constructor(field: AssetField, type: DataType, capacity: number) {
+    super(field, type, capacity);
+    this.offsets = new Int32Array(capacity + 1);
+    this.buf = Buffer.allocUnsafeSlow(Math.max(1024, capacity * 16)) as unknown as Utf8Writable;
+  }
+
+  get valueBytes(): number {
+    return this.pos + 4 * this.n;
+  }
+
+  protected growValues(cap: number): void {
+    if (cap < 0) {
+      this.offsets = new Int32Array(-cap + 1);
+      this.buf = Buffer.allocUnsafeSlow(this.buf.length) as unknown as Utf8Writable;
+      this.pos = 0;
+      this.min = this.max = undefined;
+      return;
+    }
+    const offsets = new Int32Array(cap + 1);
+    offsets.set(this.offsets);
+    this.offsets = offsets;
+  }
+
+  private growBytes(need: number): void {
+    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, need)) as unknown as Utf8Writable;
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  protected clear(): void {
+    this.pos = 0;
+    this.min = this.max = undefined;
+  }
+
+  append(v: unknown): void {
+    const i = this.n;
+    if (i === this.cap) this.grow();
+    if (v === null || v === undefined) {
+      this.appendNull(v);
+      this.offsets[i + 1] = this.pos;
+      this.n = i + 1;
+      return;
+    }
+    if (typeof v !== 'string') throw badValue(this.field, i, v);
+    const len = v.length;
+    let pos = this.pos;
+    if (pos + len * 3 > this.buf.length) this.growBytes(pos + len * 3);
+    const buf = this.buf;
+    let ascii = len <= 32;
+    if (ascii) {
+      // Short ASCII strings: a byte loop beats a native call per value.
+      for (let k = 0; k < len; k++) {
+        const ch = v.charCodeAt(k);
+        if (ch > 0x7f) {
+          ascii = false;
+          break;
+        }
+        buf[pos + k] = ch;
+      }
+    }
+    if (ascii) pos += len;
+    else pos += buf.utf8Write(v, pos);
+    if (pos > 0x7fffffff) throw badValue(this.field, i, v, 'more than 2 GiB of text in one batch');
+    this.pos = pos;
+    this.offsets[i + 1] = pos;
+    this.setValid(i);
+    this.n = i + 1;
+    const min = this.min;
+    if (min === undefined) {
+      this.min = v;
+      this.max = v;
+    } else if (v !== min && v !== this.max) {
+      // JS `<` orders like code points unless both strings have a unit >= U+D800
+      // where they first differ; without such units in `v` it cannot happen.
+      if (ascii || !HIGH_UNITS.test(v)) {
+        if (v < min) this.min = v;
+        else if (v > this.max!) this.max = v;
+      } else if (compareCodePoints(v, min) < 0) this.min = v;
+      else if (compareCodePoints(v, this.max!) > 0) this.max = v;
+    }
+  }
+
+  finish(acc: ColumnStatsAcc): BuiltColumn {
+    acc.min = acc.minKey = this.min;
+    acc.max = acc.maxKey = this.max;
+    const n = this.n;
+    const pos = this.pos;
+    const valueOffsets = this.offsets.subarray(0, n + 1);
+    // A copy of exactly the bytes used: the growable buffer may be far larger.
+    const data = Uint8Array.prototype.slice.call(this.buf, 0, pos);
+    return this.done(acc, (nullBitmap) => make({ type: this.type, length: n, nullCount: this.nulls, nullBitmap, valueOffsets, data }), valueOffsets.byteLength + pos);
+  }
+}
+
+class BinaryColumn extends ColumnBuilder {
+  offsets: Int32Array;
+  buf: Uint8Array;
+  pos = 0;
+  min: Uint8Array | undefined;
+  max: Uint8Array | undefined;
+
+  constructor(field: AssetField, type: DataType, capacity: number) {
+    super(field, type, capacity);
+    this.offsets = new Int32Array(capacity + 1);
+    this.buf = new Uint8Array(1024);
+  }
+
+  get valueBytes(): number {
+    return this.pos + 4 * this.n;
+  }
+
+  protected growValues(cap: number): void {
+    if (cap < 0) {
+      this.offsets = new Int32Array(-cap + 1);
+      this.buf = new Uint8Array(this.buf.length);
+      this.pos = 0;
+      this.min = this.max = undefined;
+      return;
+    }
+    const offsets = new Int32Array(cap + 1);
+    offsets.set(this.offsets);
+    this.offsets = offsets;
+  }
+
+  protected clear(): void {
+    this.pos = 0;
+    this.min = this.max = undefined;
+  }
+
+  append(v: unknown): void {
+    const i = this.n;
+    if (i === this.cap) this.grow();
+    if (v === null || v === undefined) {
+      this.appendNull(v);
+      this.offsets[i + 1] = this.pos;
+      this.n = i + 1;
+      return;
+    }
+    if (!(v instanceof Uint8Array)) throw badValue(this.field, i, v);
+    const pos = this.pos;
+    const end = pos + v.byteLength;
+    if (end > 0x7fffffff) throw badValue(this.field, i, v, 'more than 2 GiB of binary in one batch');
+    if (end > this.buf.length) {
+      const next = new Uint8Array(Math.max(this.buf.length * 2, end));
+      next.set(this.buf.subarray(0, pos));
+      this.buf = next;
+    }
+    this.buf.set(v, pos);
+    this.pos = end;
+    this.offsets[i + 1] = end;
+    this.setValid(i);
+    this.n = i + 1;
+    // Copies: the caller may reuse its buffers after the batch is written.
+    if (this.min === undefined || compareBytes(v, this.min) < 0) this.min = Uint8Array.from(v);
+    if (this.max === undefined || compareBytes(v, this.max) > 0) this.max = Uint8Array.from(v);
+  }
+
+  finish(acc: ColumnStatsAcc): BuiltColumn {
+    acc.min = acc.minKey = this.min;
+    acc.max = acc.maxKey = this.max;
+    const n = this.n;
+    const pos = this.pos;
+    const valueOffsets = this.offsets.subarray(0, n + 1);
+    const data = this.buf.slice(0, pos);
+    return this.done(acc, (nullBitmap) => make({ type: this.type, length: n, nullCount: this.nulls, nullBitmap, valueOffsets, data }), valueOffsets.byteLength + pos);
+  }
+}
+
+class Int64Column extends ColumnBuilder {
+  values: BigInt64Array;
+  min: bigint | undefined;
+  max: bigint | undefined;
+
+  constructor(field: AssetField, type: DataType, capacity: number) {
+    super(field, type, capacity);
+    this.values = new BigInt64Array(capacity);
+  }
+
+  get valueBytes(): number {
+    return 8 * this.n;
+  }
+
+  protected growValues(cap: number): void {
+    if (cap < 0) {
+      this.values = new BigInt64Array(-cap);
+      this.min = this.max = undefined;
+      return;
+    }
+    const values = new BigInt64Array(cap);
+    values.set(this.values);
+    this.values = values;
+  }
+
+  protected clear(): void {
+    this.min = this.max = undefined;
+  }
+
+  append(v: unknown): void {
+    const i = this.n;
+    if (i === this.cap) this.grow();
+    if (v === null || v === undefined) {
+      this.appendNull(v);
+      this.n = i + 1;
+      return;
+    }
+    let b: bigint;
+    if (typeof v === 'bigint') b = v;
+    else if (typeof v === 'number' && Number.isSafeInteger(v)) b = BigInt(v);
+    else throw badValue(this.field, i, v);
+    if (b < INT64_MIN || b > INT64_MAX) throw badValue(this.field, i, v, 'value outside the signed 64-bit range');
+    this.values[i] = b;
+    this.setValid(i);
+    this.n = i + 1;
+    if (this.min === undefined) {
+      this.min = b;
+      this.max = b;
+    } else if (b < this.min) this.min = b;
+    else if (b > this.max!) this.max = b;
+  }
+
+  finish(acc: ColumnStatsAcc): BuiltColumn {
+    acc.min = acc.minKey = this.min;
+    acc.max = acc.maxKey = this.max;
+    const n = this.n;
+    const data = this.values.subarray(0, n);
+    return this.done(acc, (nullBitmap) => make({ type: this.type, length: n, nullCount: this.nulls, nullBitmap, data }), data.byteLength);
+  }
+}
+
+class Int32Column extends ColumnBuilder {
+  values: Int32Array;
+  min: number | undefined;
+  max: number | undefined;
+
+  constructor(field: AssetField, type: DataType, capacity: number) {
+    super(field, type, capacity);
+    this.values = new Int32Array(capacity);
+  }
+
+  get valueBytes(): number {
+    return 4 * this.n;
+  }
+
+  protected growValues(cap: number): void {
+    if (cap < 0) {
+      this.values = new Int32Array(-cap);
+      this.min = this.max = undefined;
+      return;
+    }
+    const values = new Int32Array(cap);
+    values.set(this.values);
+    this.values = values;
+  }
+
+  protected clear(): void {
+    this.min = this.max = undefined;
+  }
+
+  append(v: unknown): void {
+    const i = this.n;
+    if (i === this.cap) this.grow();
+    if (v === null || v === undefined) {
+      this.appendNull(v);
+      this.n = i + 1;
+      return;
+    }
+    if (typeof v !== 'number' || (v | 0) !== v) throw badValue(this.field, i, v, 'expected a 32-bit integer');
+    this.values[i] = v;
+    this.setValid(i);
+    this.n = i + 1;
+    if (this.min === undefined) {
+      this.min = v;
+      this.max = v;
+    } else if (v < this.min) this.min = v;
+    else if (v > this.max!) this.max = v;
+  }
+
+  finish(acc: ColumnStatsAcc): BuiltColumn {
+    acc.min = acc.minKey = this.min;
+    acc.max = acc.maxKey = this.max;
+    const n = this.n;
+    const data = this.values.subarray(0, n);
+    return this.done(acc, (nullBitmap) => make({ type: this.type, length: n, nullCount: this.nulls, nullBitmap, data }), data.byteLength);
+  }
+}
+
+class FloatColumn extends ColumnBuilder {
+  values: Float32Array | Float64Array;
+  min: number | undefined;
+  max: number | undefined;
+  nan = 0;
+
+  constructor(field: AssetField, type: DataType, capacity: number) {
+    super(field, type, capacity);
+    this.values = field.type.kind === 'float' ? new Float32Array(capacity) : new Float64Array(capacity);
+  }
+
+  get valueBytes(): number {
+    return this.values.BYTES_PER_ELEMENT * this.n;
+  }
+
+  protected growValues(cap: number): void {
+    const Ctor = this.field.type.kind === 'float' ? Float32Array : Float64Array;
+    if (cap < 0) {
+      this.values = new Ctor(-cap);
+      this.min = this.max = undefined;
+      this.nan = 0;
+      return;
+    }
+    const values = new Ctor(cap);
+    values.set(this.values);
+    this.values = values;
+  }
+
+  protected clear(): void {
+    this.min = this.max = undefined;
+    this.nan = 0;
+  }
+
+  append(v: unknown): void {
+    const i = this.n;
+    if (i === this.cap) this.grow();
+    if (v === null || v === undefined) {
+      this.appendNull(v);
+      this.n = i + 1;
+      return;
+    }
+    if (typeof v !== 'number') throw badValue(this.field, i, v);
+    this.values[i] = v;
+    this.setValid(i);
+    this.n = i + 1;
+    // Stats describe the stored value, so float columns use the rounded one.
+    const s = this.values[i]!;
+    if (Number.isNaN(s)) this.nan++;
+    else {
+      const min = this.min;
+      const max = this.max;
+      if (min === undefined || s < min || (s === 0 && min === 0 && Object.is(s, -0))) this.min = s;
+      if (max === undefined || s > max || (s === 0 && max === 0 && Object.is(max, -0))) this.max = s;
+    }
+  }
+
+  finish(acc: ColumnStatsAcc): BuiltColumn {
+    acc.nanCount = this.nan;
+    acc.min = acc.minKey = this.min;
+    acc.max = acc.maxKey = this.max;
+    const n = this.n;
+    const data = this.values.subarray(0, n);
+    return this.done(acc, (nullBitmap) => make({ type: this.type, length: n, nullCount: this.nulls, nullBitmap, data }), data.byteLength);
+  }
+}
+
+class DecimalColumn extends ColumnBuilder {
+  words: Uint32Array;
+  readonly precision: number;
+  readonly scale: number;
+  readonly limit: number;
+  // number (fast path) or bigint; `<` compares the two exactly.
+  min: number | bigint | undefined;
+  max: number | bigint | undefined;
+
+  constructor(field: AssetField, type: DataType, capacity: number) {
+    super(field, type, capacity);
+    const t = field.type as { precision: number; scale: number };
+    this.precision = t.precision;
+    this.scale = t.scale;
+    this.limit = t.precision <= 15 ? 10 ** t.precision : Number.POSITIVE_INFINITY;
+    this.words = new Uint32Array(4 * capacity);
+  }
+
+  get valueBytes(): number {
+    return 16 * this.n;
+  }
+
+  protected growValues(cap: number): void {
+    if (cap < 0) {
+      this.words = new Uint32Array(-4 * cap);
+      this.min = this.max = undefined;
+      return;
+    }
+    const words = new Uint32Array(4 * cap);
+    words.set(this.words);
+    this.words = words;
+  }
+
+  protected clear(): void {
+    this.min = this.max = undefined;
+  }
+
+  append(v: unknown): void {
+    const i = this.n;
+    if (i === this.cap) this.grow();
+    if (v === null || v === undefined) {
+      this.appendNull(v);
+      // Null slots must not keep a previous value's words.
+      this.words.fill(0, 4 * i, 4 * i + 4);
+      this.n = i + 1;
+      return;
+    }
+    if (typeof v !== 'string') throw badValue(this.field, i, v);
+    const words = this.words;
+    let u: number | bigint | undefined = smallUnscaled(v, this.scale);
+    if (u !== undefined && Math.abs(u) < this.limit) {
+      // |u| < 2^53: split into 32-bit words without BigInt.
+      let lo = u % 4294967296;
+      if (lo < 0) lo += 4294967296;
+      const hi = (u - lo) / 4294967296;
+      const ext = u < 0 ? 0xffffffff : 0;
+      words[4 * i] = lo;
+      words[4 * i + 1] = hi >>> 0;
+      words[4 * i + 2] = ext;
+      words[4 * i + 3] = ext;
+    } else {
+      let b: bigint;
+      try {
+        b = decimalToUnscaled(v, this.precision, this.scale);
+      } catch (err) {
+        throw badValue(this.field, i, v, (err as Error).message);
+      }
+      // 128-bit two's complement, little-endian: low word first.
+      for (let w = 0; w < 4; w++) words[4 * i + w] = Number(BigInt.asUintN(32, b >> BigInt(32 * w)));
+      u = b;
+    }
+    this.setValid(i);
+    this.n = i + 1;
+    if (this.min === undefined || u < this.min) this.min = u;
+    if (this.max === undefined || u > this.max) this.max = u;
+  }
+
+  finish(acc: ColumnStatsAcc): BuiltColumn {
+    acc.min = acc.minKey = this.min === undefined ? undefined : BigInt(this.min);
+    acc.max = acc.maxKey = this.max === undefined ? undefined : BigInt(this.max);
+    const n = this.n;
+    const data = this.words.subarray(0, 4 * n);
+    return this.done(acc, (nullBitmap) => make({ type: this.type, length: n, nullCount: this.nulls, nullBitmap, data }), data.byteLength);
+  }
+}
+
+class BoolColumn extends ColumnBuilder {
+  bits: Uint8Array;
+  seenFalse = false;
+  seenTrue = false;
+
+  constructor(field: AssetField, type: DataType, capacity: number) {
+    super(field, type, capacity);
+    this.bits = new Uint8Array((capacity + 7) >> 3);
+  }
+
+  get valueBytes(): number {
+    return (this.n + 7) >> 3;
+  }
+
+  protected growValues(cap: number): void {
+    if (cap < 0) {
+      this.bits = new Uint8Array((-cap + 7) >> 3);
+      this.seenFalse = this.seenTrue = false;
+      return;
+    }
+    const bits = new Uint8Array((cap + 7) >> 3);
+    bits.set(this.bits);
+    this.bits = bits;
+  }
+
+  protected clear(): void {
+    this.seenFalse = this.seenTrue = false;
+  }
+
+  append(v: unknown): void {
+    const i = this.n;
+    if (i === this.cap) this.grow();
+    if (v === null || v === undefined) {
+      this.appendNull(v);
+      this.n = i + 1;
+      return;
+    }
+    if (typeof v !== 'boolean') throw badValue(this.field, i, v);
+    if (v) {
+      this.bits[i >> 3]! |= 1 << (i & 7);
+      this.seenTrue = true;
+    } else this.seenFalse = true;
+    this.setValid(i);
+    this.n = i + 1;
+  }
+
+  finish(acc: ColumnStatsAcc): BuiltColumn {
+    if (this.seenFalse || this.seenTrue) {
+      acc.min = acc.minKey = !this.seenFalse;
+      acc.max = acc.maxKey = this.seenTrue;
+    }
+    const n = this.n;
+    const data = this.bits.subarray(0, (n + 7) >> 3);
+    return this.done(acc, (nullBitmap) => make({ type: this.type, length: n, nullCount: this.nulls, nullBitmap, data }), data.byteLength);
+  }
+}
+
+function columnBuilder(field: AssetField, type: DataType, capacity: number): ColumnBuilder {
+  switch (field.type.kind) {
+    case 'string':
+    case 'json':
+      return new Utf8Column(field, type, capacity);
+    case 'binary':
+      return new BinaryColumn(field, type, capacity);
+    case 'long':
+    case 'timestamp':
+      return new Int64Column(field, type, capacity);
+    case 'int':
+    case 'date':
+      return new Int32Column(field, type, capacity);
+    case 'float':
+    case 'double':
+      return new FloatColumn(field, type, capacity);
+    case 'decimal':
+      return new DecimalColumn(field, type, capacity);
+    case 'boolean':
+      return new BoolColumn(field, type, capacity);
+  }
+}
+
+/**
+ * Compile `row => { c0.append(row["a"]); c1.append(row["b"]); … }` for the
+ * given columns: each property read and each call site then sees one shape
+ * and one class, which a loop over the columns cannot offer.
+ */
+function compileAppender(names: readonly string[], cols: readonly ColumnBuilder[]): (row: Row) => void {
+  const params = cols.map((_, i) => `c${i}`);
+  const body = names.map((name, i) => `c${i}.append(row[${JSON.stringify(name)}]);`).join('\n');
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const factory = new Function(...params, `'use strict';\nreturn function appendRow(row) {\n${body}\n};`) as (
+    ...c: ColumnBuilder[]
+  ) => (row: Row) => void;
+  return factory(...cols);
+}
+
+/**
+ * Appends rows of canonical values one at a time into growable Arrow column
+ * buffers, then {@link build}s a RecordBatch of them with per-column
+ * statistics and starts over. A row is read once, when it is appended, so
+ * rows die young instead of waiting in a batch array. Same values, checks
+ * and errors as {@link buildRecordBatch}; after an `append` threw, the
+ * builder is in an unspecified state and must be dropped.
+ */
+export class RecordBatchBuilder {
+  private readonly cols: ColumnBuilder[] = [];
+  /** For each field: index into `cols`, or -1 for a constant. */
+  private readonly slot: number[] = [];
+  private readonly appendRow: (row: Row) => void;
+  private rows = 0;
+
+  /**
+   * @param fields columns of the table, in order
+   * @param constants columns with one value for every row (not read from rows); default none
+   * @param schema default `arrowSchema(fields)`
+   * @param capacity initial rows per buffer (they grow by doubling); default 1,024
+   */
+  constructor(
+    readonly fields: readonly AssetField[],
+    readonly constants: Readonly<Record<string, unknown>> = {},
+    readonly schema: Schema = arrowSchema(fields),
+    capacity = 1024,
+  ) {
+    const names: string[] = [];
+    fields.forEach((field, c) => {
+      if (Object.hasOwn(constants, field.name)) {
+        this.slot.push(-1);
+        return;
+      }
+      this.slot.push(this.cols.length);
+      this.cols.push(columnBuilder(field, schema.fields[c]!.type as DataType, Math.max(1, capacity)));
+      names.push(field.name);
+    });
+    this.appendRow = compileAppender(names, this.cols);
+  }
+
+  /** Rows appended since the last build. */
+  get length(): number {
+    return this.rows;
+  }
+
+  /** Bytes of Arrow value buffers held so far (validity bits not counted); O(columns). */
+  get byteLength(): number {
+    let n = 0;
+    for (const c of this.cols) n += c.valueBytes;
+    return n;
+  }
+
+  /** Append one row (its values are copied into the column buffers). */
+  append(row: Row): void {
+    this.appendRow(row);
+    this.rows++;
+  }
+
+  /** The RecordBatch of the rows appended since the last build, and statistics; the builder starts empty again. */
+  build(): BuiltBatch {
+    const n = this.rows;
+    const children: Data[] = [];
+    const stats: ColumnStatsAcc[] = [];
+    let byteLength = 0;
+    for (let c = 0; c < this.fields.length; c++) {
+      const field = this.fields[c]!;
+      const acc = newAcc(field);
+      const s = this.slot[c]!;
+      const col =
+        s < 0
+          ? buildConstantColumn(field, this.schema.fields[c]!.type as DataType, n, this.constants[field.name], acc)
+          : this.cols[s]!.finish(acc);
+      byteLength += col.bytes;
+      children.push(col.data);
+      stats.push(acc);
+    }
+    this.rows = 0;
+    const data = makeData({ type: new Struct(this.schema.fields), length: n, nullCount: 0, children });
+    return { batch: new RecordBatch(this.schema, data), stats, byteLength };
+  }
 }
 
 /** Fill `out` with copies of `pattern` (doubling copies: O(log n) calls). */
@@ -321,7 +1019,9 @@ function repeatInto<T extends Uint8Array | Uint32Array>(out: T, pattern: T): T {
  * normal one-row path, then its buffers are repeated.
  */
 function buildConstantColumn(field: AssetField, type: DataType, n: number, value: unknown, acc: ColumnStatsAcc): BuiltColumn {
-  const one = buildColumn(field, type, 1, () => value, acc).data;
+  const b = columnBuilder(field, type, 1);
+  b.append(value);
+  const one = b.finish(acc).data;
   const isNull = value === null || value === undefined;
   acc.valueCount = n;
   acc.nullCount = isNull ? n : 0;
@@ -360,254 +1060,4 @@ function buildConstantColumn(field: AssetField, type: DataType, n: number, value
 interface BuiltColumn {
   data: Data;
   bytes: number;
-}
-
-function buildColumn(field: AssetField, type: DataType, n: number, get: Getter, acc: ColumnStatsAcc): BuiltColumn {
-  const validity = new Uint8Array((n + 7) >> 3);
-  let nulls = 0;
-  const isNull = (i: number, v: unknown): boolean => {
-    if (v === null || v === undefined) {
-      if (field.required) throw badValue(field, i, v, 'null in a required column');
-      nulls++;
-      return true;
-    }
-    validity[i >> 3]! |= 1 << (i & 7);
-    return false;
-  };
-  const finish = (data: Data, bytes: number): BuiltColumn => {
-    acc.valueCount = n;
-    acc.nullCount = nulls;
-    return { data, bytes: bytes + validity.byteLength };
-  };
-  const nullBitmap = (): Uint8Array | undefined => (nulls === 0 ? undefined : validity);
-  const kind = field.type.kind;
-
-  switch (kind) {
-    case 'string':
-    case 'json': {
-      const offsets = new Int32Array(n + 1);
-      let totalChars = 0;
-      for (let i = 0; i < n; i++) {
-        const v = get(i);
-        if (typeof v === 'string') totalChars += v.length;
-      }
-      let buf = new Uint8Array(Math.max(1024, Math.ceil(totalChars * 1.2)));
-      let pos = 0;
-      const enc = new TextEncoder();
-      let min: string | undefined;
-      let max: string | undefined;
-      for (let i = 0; i < n; i++) {
-        const v = get(i);
-        if (!isNull(i, v)) {
-          if (typeof v !== 'string') throw badValue(field, i, v);
-          if (pos + v.length * 3 > buf.length) {
-            const next = new Uint8Array(Math.max(buf.length * 2, pos + v.length * 3));
-            next.set(buf.subarray(0, pos));
-            buf = next;
-          }
-          const len = v.length;
-          let ascii = len <= 32;
-          if (ascii) {
-            // Short ASCII strings: a byte loop beats a native call plus a subarray per value.
-            for (let k = 0; k < len; k++) {
-              const ch = v.charCodeAt(k);
-              if (ch > 0x7f) {
-                ascii = false;
-                break;
-              }
-              buf[pos + k] = ch;
-            }
-          }
-          if (ascii) pos += len;
-          else pos += enc.encodeInto(v, buf.subarray(pos)).written;
-          if (min === undefined) {
-            min = v;
-            max = v;
-          } else if (v !== min && v !== max) {
-            // JS `<` orders like code points unless both strings have a unit >= U+D800
-            // where they first differ; without such units in `v` it cannot happen.
-            if (ascii || !HIGH_UNITS.test(v)) {
-              if (v < min) min = v;
-              else if (v > max!) max = v;
-            } else if (compareCodePoints(v, min) < 0) min = v;
-            else if (compareCodePoints(v, max!) > 0) max = v;
-          }
-        }
-        if (pos > 0x7fffffff) throw badValue(field, i, v, 'more than 2 GiB of text in one batch');
-        offsets[i + 1] = pos;
-      }
-      acc.min = acc.minKey = min;
-      acc.max = acc.maxKey = max;
-      const data = buf.subarray(0, pos);
-      return finish(
-        makeData({ type: type as Utf8, length: n, nullCount: nulls, nullBitmap: nullBitmap(), valueOffsets: offsets, data }),
-        offsets.byteLength + pos,
-      );
-    }
-    case 'binary': {
-      const offsets = new Int32Array(n + 1);
-      let total = 0;
-      for (let i = 0; i < n; i++) {
-        const v = get(i);
-        if (v instanceof Uint8Array) total += v.byteLength;
-      }
-      const data = new Uint8Array(total);
-      let pos = 0;
-      let min: Uint8Array | undefined;
-      let max: Uint8Array | undefined;
-      for (let i = 0; i < n; i++) {
-        const v = get(i);
-        if (!isNull(i, v)) {
-          if (!(v instanceof Uint8Array)) throw badValue(field, i, v);
-          data.set(v, pos);
-          pos += v.byteLength;
-          if (min === undefined || compareBytes(v, min) < 0) min = v;
-          if (max === undefined || compareBytes(v, max) > 0) max = v;
-        }
-        offsets[i + 1] = pos;
-      }
-      // Copies: the caller may reuse its buffers after the batch is written.
-      acc.min = acc.minKey = min === undefined ? undefined : Uint8Array.from(min);
-      acc.max = acc.maxKey = max === undefined ? undefined : Uint8Array.from(max);
-      return finish(
-        makeData({ type: type as Binary, length: n, nullCount: nulls, nullBitmap: nullBitmap(), valueOffsets: offsets, data }),
-        offsets.byteLength + total,
-      );
-    }
-    case 'long':
-    case 'timestamp': {
-      const values = new BigInt64Array(n);
-      let min: bigint | undefined;
-      let max: bigint | undefined;
-      for (let i = 0; i < n; i++) {
-        let v = get(i);
-        if (isNull(i, v)) continue;
-        if (typeof v !== 'bigint') {
-          if (typeof v === 'number' && Number.isSafeInteger(v)) v = BigInt(v);
-          else throw badValue(field, i, v);
-        }
-        const b = v as bigint;
-        if (BigInt.asIntN(64, b) !== b) throw badValue(field, i, v, 'value outside the signed 64-bit range');
-        values[i] = b;
-        if (min === undefined || b < min) min = b;
-        if (max === undefined || b > max) max = b;
-      }
-      acc.min = acc.minKey = min;
-      acc.max = acc.maxKey = max;
-      const data =
-        kind === 'long'
-          ? makeData({ type: type as Int64, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: values })
-          : makeData({ type: type as TimestampMicrosecond, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: values });
-      return finish(data, values.byteLength);
-    }
-    case 'int':
-    case 'date': {
-      const values = new Int32Array(n);
-      let min: number | undefined;
-      let max: number | undefined;
-      for (let i = 0; i < n; i++) {
-        const v = get(i);
-        if (isNull(i, v)) continue;
-        if (typeof v !== 'number' || (v | 0) !== v) throw badValue(field, i, v, 'expected a 32-bit integer');
-        values[i] = v;
-        if (min === undefined || v < min) min = v;
-        if (max === undefined || v > max) max = v;
-      }
-      acc.min = acc.minKey = min;
-      acc.max = acc.maxKey = max;
-      const data =
-        kind === 'int'
-          ? makeData({ type: type as Int32, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: values })
-          : makeData({ type: type as DateDay, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: values });
-      return finish(data, values.byteLength);
-    }
-    case 'float':
-    case 'double': {
-      const values = kind === 'float' ? new Float32Array(n) : new Float64Array(n);
-      let min: number | undefined;
-      let max: number | undefined;
-      let nan = 0;
-      for (let i = 0; i < n; i++) {
-        const v = get(i);
-        if (isNull(i, v)) continue;
-        if (typeof v !== 'number') throw badValue(field, i, v);
-        values[i] = v;
-        // Stats describe the stored value, so float columns use the rounded one.
-        const s = values[i]!;
-        if (Number.isNaN(s)) nan++;
-        else {
-          if (min === undefined || s < min || (s === 0 && min === 0 && Object.is(s, -0))) min = s;
-          if (max === undefined || s > max || (s === 0 && max === 0 && Object.is(max, -0))) max = s;
-        }
-      }
-      acc.nanCount = nan;
-      acc.min = acc.minKey = min;
-      acc.max = acc.maxKey = max;
-      const data =
-        values instanceof Float32Array
-          ? makeData({ type: type as Float32, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: values })
-          : makeData({ type: type as Float64, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: values });
-      return finish(data, values.byteLength);
-    }
-    case 'decimal': {
-      const { precision, scale } = field.type as { precision: number; scale: number };
-      const words = new Uint32Array(n * 4);
-      const limit = precision <= 15 ? 10 ** precision : Number.POSITIVE_INFINITY;
-      // number (fast path) or bigint; `<` compares the two exactly.
-      let min: number | bigint | undefined;
-      let max: number | bigint | undefined;
-      for (let i = 0; i < n; i++) {
-        const v = get(i);
-        if (isNull(i, v)) continue;
-        if (typeof v !== 'string') throw badValue(field, i, v);
-        let u: number | bigint | undefined = smallUnscaled(v, scale);
-        if (u !== undefined && Math.abs(u) < limit) {
-          // |u| < 2^53: split into 32-bit words without BigInt.
-          let lo = u % 4294967296;
-          if (lo < 0) lo += 4294967296;
-          const hi = (u - lo) / 4294967296;
-          const ext = u < 0 ? 0xffffffff : 0;
-          words[4 * i] = lo;
-          words[4 * i + 1] = hi >>> 0;
-          words[4 * i + 2] = ext;
-          words[4 * i + 3] = ext;
-        } else {
-          let b: bigint;
-          try {
-            b = decimalToUnscaled(v, precision, scale);
-          } catch (err) {
-            throw badValue(field, i, v, (err as Error).message);
-          }
-          // 128-bit two's complement, little-endian: low word first.
-          for (let w = 0; w < 4; w++) words[4 * i + w] = Number(BigInt.asUintN(32, b >> BigInt(32 * w)));
-          u = b;
-        }
-        if (min === undefined || u < min) min = u;
-        if (max === undefined || u > max) max = u;
-      }
-      acc.min = acc.minKey = min === undefined ? undefined : BigInt(min);
-      acc.max = acc.maxKey = max === undefined ? undefined : BigInt(max);
-      const data = makeData({ type: type as Decimal, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: words });
-      return finish(data, words.byteLength);
-    }
-    case 'boolean': {
-      const bits = new Uint8Array((n + 7) >> 3);
-      let seenFalse = false;
-      let seenTrue = false;
-      for (let i = 0; i < n; i++) {
-        const v = get(i);
-        if (isNull(i, v)) continue;
-        if (typeof v !== 'boolean') throw badValue(field, i, v);
-        if (v) {
-          bits[i >> 3]! |= 1 << (i & 7);
-          seenTrue = true;
-        } else seenFalse = true;
-      }
-      if (seenFalse || seenTrue) {
-        acc.min = acc.minKey = !seenFalse;
-        acc.max = acc.maxKey = seenTrue;
-      }
-      return finish(makeData({ type: type as Bool, length: n, nullCount: nulls, nullBitmap: nullBitmap(), data: bits }), bits.byteLength);
-    }
-  }
 }

@@ -1,6 +1,6 @@
 /**
- * parquetSink: the last stage of a pipeline. Accepts `Row[]` batches of
- * canonical values, writes Parquet files through a {@link Storage}, rolls to
+ * parquetSink: the last stage of a pipeline. Accepts single rows or `Row[]`
+ * batches of canonical values, writes Parquet files through a {@link Storage}, rolls to
  * a new file at the target size, and reports each durable file as a
  * {@link DataFile} for the Iceberg commit. The Arrow building and Parquet
  * encoding live in lib/parquet; this is only the stream adapter.
@@ -10,9 +10,9 @@ import { Writable } from 'node:stream';
 import { DativoError, toDativoError } from '../errors.js';
 import {
   arrowSchema,
-  buildRecordBatch,
   finishColumnStats,
   mergeColumnStats,
+  RecordBatchBuilder,
   type ColumnStatsAcc,
 } from '../parquet/arrow.js';
 import { chooseDictionaryColumns, ParquetFileWriter, type ParquetCompression } from '../parquet/writer.js';
@@ -52,6 +52,21 @@ export interface ParquetSinkOptions {
   rowGroupBytes?: number;
   /** Default `zstd`. */
   compression?: ParquetCompression;
+  /**
+   * Single rows written to the sink are appended straight into Arrow column
+   * buffers; a batch is handed to the encoder once it holds this many rows
+   * (default 10,000, never more than a row group). `Row[]` chunks keep their
+   * own boundaries instead.
+   */
+  batchRows?: number;
+  /** ... or once its column buffers hold this many bytes; default 16 MiB. */
+  batchBytes?: number;
+  /**
+   * Writable buffer, in chunks; default 1 (one `Row[]` batch waits while one
+   * is encoded). When writing single rows, pass ~16 so that a row is not a
+   * pause/resume of the upstream stream each.
+   */
+  highWaterMark?: number;
   /** Storage object metadata (S3 `x-amz-meta-*`). */
   metadata?: Record<string, string>;
   /**
@@ -62,7 +77,7 @@ export interface ParquetSinkOptions {
   signal?: AbortSignal;
 }
 
-/** The sink: a Writable of `Row[]` that emits `'file'` (DataFile) per durable file. */
+/** The sink: a Writable of rows or `Row[]` batches that emits `'file'` (DataFile) per durable file. */
 export interface ParquetSink extends Writable {
   /** Every finished, durable file so far, in order. */
   readonly files: DataFile[];
@@ -78,6 +93,12 @@ export const DEFAULT_TARGET_FILE_SIZE = 128 * 1024 * 1024;
 export const DEFAULT_ROW_GROUP_ROWS = 100_000;
 /** Default uncompressed row-group budget: 128 MiB. */
 export const DEFAULT_ROW_GROUP_BYTES = 128 * 1024 * 1024;
+/** Default rows per batch built from single rows. */
+export const DEFAULT_SINK_BATCH_ROWS = 10_000;
+/** Default byte bound of a batch built from single rows: 16 MiB. */
+export const DEFAULT_SINK_BATCH_BYTES = 16 * 1024 * 1024;
+/** Rows of a file's first batch kept to choose its dictionary columns (see chooseDictionaryColumns). */
+const DICTIONARY_SAMPLE_ROWS = 10_000;
 
 interface OpenFile {
   writer: ParquetFileWriter;
@@ -96,6 +117,11 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
   private readonly rowGroupRows: number;
   private readonly rowGroupBytes: number;
   private readonly footer: Record<string, string>;
+  private readonly batchRows: number;
+  private readonly batchBytes: number;
+  private readonly builder: RecordBatchBuilder;
+  /** Single rows appended while no file is open: the dictionary sample of the next file. */
+  private sample: Row[] = [];
   private current: OpenFile | undefined;
   private seq = 0;
 
@@ -105,12 +131,14 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
 
   constructor(private readonly opts: ParquetSinkOptions) {
     // One batch in the buffer: upstream sees backpressure as soon as we are busy.
-    super({ objectMode: true, highWaterMark: 1, ...(opts.signal !== undefined ? { signal: opts.signal } : {}) });
+    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 1, ...(opts.signal !== undefined ? { signal: opts.signal } : {}) });
     this.schema = arrowSchema(opts.fields);
     this.constants = opts.constants ?? {};
     this.target = opts.targetFileSizeBytes ?? DEFAULT_TARGET_FILE_SIZE;
     this.rowGroupRows = opts.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS;
     this.rowGroupBytes = opts.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES;
+    this.batchRows = Math.max(1, opts.batchRows ?? DEFAULT_SINK_BATCH_ROWS);
+    this.batchBytes = Math.max(1, opts.batchBytes ?? DEFAULT_SINK_BATCH_BYTES);
     const runId = this.constants[RUN_ID_COLUMN];
     this.footer = { ...(typeof runId === 'string' ? { 'dativo.run_id': runId } : {}), ...(opts.footerMetadata ?? {}) };
     for (const name of Object.keys(this.constants)) {
@@ -118,17 +146,49 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
         throw new DativoError('INTERNAL', `constant column ${name} is not a field of the table`, { context: { column: name } });
       }
     }
+    this.builder = new RecordBatchBuilder(opts.fields, this.constants, this.schema, Math.min(this.batchRows, this.rowGroupRows, DEFAULT_SINK_BATCH_ROWS));
   }
 
-  override _write(rows: Row[], _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.writeRows(rows).then(
+  override _write(chunk: Row | Row[], _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
+    // No closure is made on the per-row path: it runs once per row.
+    if (Array.isArray(chunk)) {
+      this.settle(this.writeRows(chunk), callback);
+      return;
+    }
+    if (chunk === null || typeof chunk !== 'object') {
+      this.failWrite(new DativoError('INTERNAL', 'parquetSink expects rows or Row[] batches', { context: { got: chunk === null ? 'null' : typeof chunk } }), callback);
+      return;
+    }
+    const b = this.builder;
+    try {
+      b.append(chunk);
+    } catch (err) {
+      this.failWrite(err, callback);
+      return;
+    }
+    if (this.current === undefined && this.sample.length < DICTIONARY_SAMPLE_ROWS) this.sample.push(chunk);
+    const n = b.length;
+    // The byte bound is checked every 256 rows: summing the columns per row would cost more than it saves.
+    if (n >= Math.min(this.batchRows, this.current?.groupRows ?? this.rowGroupRows) || ((n & 255) === 0 && b.byteLength >= this.batchBytes)) {
+      this.settle(this.flushBuilder(undefined), callback);
+      return;
+    }
+    callback();
+  }
+
+  private settle(p: Promise<void>, callback: (error?: Error | null) => void): void {
+    p.then(
       () => callback(),
-      (err: unknown) => callback(toDativoError(err, { file: this.current?.relPath })),
+      (err: unknown) => this.failWrite(err, callback),
     );
   }
 
+  private failWrite(err: unknown, callback: (error?: Error | null) => void): void {
+    callback(toDativoError(err, { file: this.current?.relPath }));
+  }
+
   override _final(callback: (error?: Error | null) => void): void {
-    this.closeFile().then(
+    this.flushBuilder(undefined).then(() => this.closeFile()).then(
       () => callback(),
       (err: unknown) => callback(toDativoError(err)),
     );
@@ -148,23 +208,32 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
   }
 
   private async writeRows(rows: Row[]): Promise<void> {
-    if (!Array.isArray(rows)) {
-      throw new DativoError('INTERNAL', 'parquetSink expects Row[] batches', { context: { got: typeof rows } });
-    }
+    // Single rows written before this batch form their own batch.
+    await this.flushBuilder(undefined);
     // Slices bound the Arrow buffers and let the size check run between row groups.
     let start = 0;
     while (start < rows.length) {
       const step = this.current?.groupRows ?? this.rowGroupRows;
-      const slice = start === 0 && rows.length <= step ? rows : rows.slice(start, start + step);
-      start += slice.length;
-      const built = buildRecordBatch(this.opts.fields, slice, this.constants, this.schema);
-      const file = this.current ?? this.openFile(built.byteLength / slice.length, slice);
-      await file.writer.write(built.batch);
-      file.rows += slice.length;
-      if (file.stats === undefined) file.stats = built.stats;
-      else for (let i = 0; i < built.stats.length; i++) mergeColumnStats(file.stats[i]!, built.stats[i]!);
-      if (file.writer.bytesWritten >= this.target) await this.closeFile();
+      const end = Math.min(rows.length, start + step);
+      for (let i = start; i < end; i++) this.builder.append(rows[i]!);
+      const sample = this.current !== undefined ? undefined : start === 0 && end === rows.length ? rows : rows.slice(start, end);
+      start = end;
+      await this.flushBuilder(sample);
     }
+  }
+
+  /** Encode the rows in the builder as one batch; roll the file once it reached the target size. */
+  private async flushBuilder(sample: readonly Row[] | undefined): Promise<void> {
+    const n = this.builder.length;
+    if (n === 0) return;
+    const built = this.builder.build();
+    const file = this.current ?? this.openFile(built.byteLength / n, sample ?? this.sample);
+    this.sample = [];
+    await file.writer.write(built.batch);
+    file.rows += n;
+    if (file.stats === undefined) file.stats = built.stats;
+    else for (let i = 0; i < built.stats.length; i++) mergeColumnStats(file.stats[i]!, built.stats[i]!);
+    if (file.writer.bytesWritten >= this.target) await this.closeFile();
   }
 
   private openFile(bytesPerRow: number, sample: readonly Row[]): OpenFile {
@@ -227,7 +296,8 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
 }
 
 /**
- * Create a Parquet sink (object-mode Writable of `Row[]`). Files appear at
+ * Create a Parquet sink (object-mode Writable of single rows or `Row[]`
+ * batches; see {@link ParquetSinkOptions.batchRows}). Files appear at
  * their final path only when complete and durable; `destroy(err)` aborts
  * the file in progress (files already finished stay, listed in `files`).
  */

@@ -69,8 +69,13 @@ const PHYSICAL: Record<string, string> = {
   _dativo_run_id: 'BYTE_ARRAY',
 };
 
-async function writeFile(compression: 'zstd' | 'snappy' | 'gzip' | 'uncompressed', input: Row[]): Promise<{ file: DataFile; path: string }> {
-  const storage = new LocalStorage(pathToFileURL(join(dir, compression)).href);
+async function writeFile(
+  compression: 'zstd' | 'snappy' | 'gzip' | 'uncompressed',
+  input: Row[],
+  chunks: 'batches' | 'rows' = 'batches',
+): Promise<{ file: DataFile; path: string }> {
+  const sub = chunks === 'rows' ? `${compression}-rows` : compression;
+  const storage = new LocalStorage(pathToFileURL(join(dir, sub)).href);
   const sink = parquetSink({
     storage,
     fields: ALL_FIELDS,
@@ -82,25 +87,32 @@ async function writeFile(compression: 'zstd' | 'snappy' | 'gzip' | 'uncompressed
     rowGroupRows: ROW_GROUP,
     compression,
     footerMetadata: { 'dativo.asset': 'orders' },
+    ...(chunks === 'rows' ? { batchRows: 700, highWaterMark: 16 } : {}),
   });
   const emitted: DataFile[] = [];
   sink.on('file', (f: DataFile) => emitted.push(f));
   // Upstream batches of 700 rows: not aligned with row groups on purpose.
   const batches: Row[][] = [];
   for (let i = 0; i < input.length; i += 700) batches.push(input.slice(i, i + 700));
-  await pipeline(Readable.from(batches), sink);
+  await pipeline(Readable.from(chunks === 'rows' ? input : batches), sink);
   assert.equal(sink.files.length, 1);
   assert.deepEqual(emitted, sink.files);
   const file = sink.files[0]!;
-  return { file, path: join(dir, compression, 'acme/sales/orders', file.relativePath) };
+  return { file, path: join(dir, sub, 'acme/sales/orders', file.relativePath) };
 }
 
 describe('parquetSink round trip (DuckDB + hyparquet)', () => {
   const input = edgeRows(ROWS);
 
-  for (const compression of ['zstd', 'snappy', 'gzip', 'uncompressed'] as const) {
-    it(`writes every type exactly (${compression})`, async () => {
-      const { file, path } = await writeFile(compression, input);
+  const cases = [
+    ...(['zstd', 'snappy', 'gzip', 'uncompressed'] as const).map((c) => ({ compression: c, chunks: 'batches' as const })),
+    // Single rows go straight into the column builders (batches of 700 made by the sink).
+    { compression: 'zstd' as const, chunks: 'rows' as const },
+  ];
+  for (const { compression, chunks } of cases) {
+    it(`writes every type exactly (${compression}, ${chunks === 'rows' ? 'single rows' : 'Row[] batches'})`, async () => {
+      const { file, path } = await writeFile(compression, input, chunks);
+      const sub = chunks === 'rows' ? `${compression}-rows` : compression;
 
       // The DataFile descriptor.
       assert.equal(file.relativePath, 'data/ingest_date=2025-11-27/part-run1-orders-00001.parquet');
@@ -109,7 +121,7 @@ describe('parquetSink round trip (DuckDB + hyparquet)', () => {
       assert.equal(file.fileSizeBytes, (await stat(path)).size);
       assert.deepEqual(file.partition, { ingest_date: 20419 });
       assert.deepEqual(
-        (await readdir(join(dir, compression, 'acme/sales/orders/data/ingest_date=2025-11-27'))).sort(),
+        (await readdir(join(dir, sub, 'acme/sales/orders/data/ingest_date=2025-11-27'))).sort(),
         ['part-run1-orders-00001.parquet'],
       );
 
