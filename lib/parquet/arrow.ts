@@ -307,6 +307,8 @@ abstract class ColumnBuilder {
   /** Capacity to allocate after a build. */
   nextCap: number;
   validity: Uint8Array;
+  /** Keep the buffers across builds (see RecordBatchBuilder's `reuseBuffers`). */
+  reuse = false;
 
   constructor(
     readonly field: AssetField,
@@ -348,12 +350,17 @@ abstract class ColumnBuilder {
 
   /** Record a null at row `n` (or throw for a required column). */
   protected appendNull(v: unknown): void {
-    if (this.field.required) throw badValue(this.field, this.n, v, 'null in a required column');
+    const i = this.n;
+    if (this.field.required) throw badValue(this.field, i, v, 'null in a required column');
     this.nulls++;
+    // The first row of a byte writes the whole byte: reused buffers need no clearing pass.
+    if ((i & 7) === 0) this.validity[i >> 3] = 0;
   }
 
   protected setValid(i: number): void {
-    this.validity[i >> 3]! |= 1 << (i & 7);
+    const k = i >> 3;
+    const bit = i & 7;
+    this.validity[k] = bit === 0 ? 1 : this.validity[k]! | (1 << bit);
   }
 
   /** Common tail of `finish`: counts, the validity bitmap (omitted when no nulls), reset. */
@@ -366,9 +373,11 @@ abstract class ColumnBuilder {
     const out = { data, bytes: bytes + validity.byteLength };
     this.n = 0;
     this.nulls = 0;
-    // Capacity 0 makes the next append allocate fresh buffers (see grow).
-    this.nextCap = this.cap;
-    this.cap = 0;
+    if (!this.reuse) {
+      // Capacity 0 makes the next append allocate fresh buffers (see grow).
+      this.nextCap = this.cap;
+      this.cap = 0;
+    }
     this.clear();
     return out;
   }
@@ -473,8 +482,8 @@ class Utf8Column extends ColumnBuilder {
     const n = this.n;
     const pos = this.pos;
     const valueOffsets = this.offsets.subarray(0, n + 1);
-    // A copy of exactly the bytes used: the growable buffer may be far larger.
-    const data = Uint8Array.prototype.slice.call(this.buf, 0, pos);
+    // Without reuse, a copy of exactly the bytes used: the growable buffer may be far larger.
+    const data = this.reuse ? this.buf.subarray(0, pos) : Uint8Array.prototype.slice.call(this.buf, 0, pos);
     return this.done(acc, (nullBitmap) => make({ type: this.type, length: n, nullCount: this.nulls, nullBitmap, valueOffsets, data }), valueOffsets.byteLength + pos);
   }
 }
@@ -548,7 +557,7 @@ class BinaryColumn extends ColumnBuilder {
     const n = this.n;
     const pos = this.pos;
     const valueOffsets = this.offsets.subarray(0, n + 1);
-    const data = this.buf.slice(0, pos);
+    const data = this.reuse ? this.buf.subarray(0, pos) : this.buf.slice(0, pos);
     return this.done(acc, (nullBitmap) => make({ type: this.type, length: n, nullCount: this.nulls, nullBitmap, valueOffsets, data }), valueOffsets.byteLength + pos);
   }
 }
@@ -587,6 +596,8 @@ class Int64Column extends ColumnBuilder {
     if (i === this.cap) this.grow();
     if (v === null || v === undefined) {
       this.appendNull(v);
+      // Null slots hold 0, not a value of an earlier batch in a reused buffer.
+      this.values[i] = 0n;
       this.n = i + 1;
       return;
     }
@@ -648,6 +659,7 @@ class Int32Column extends ColumnBuilder {
     if (i === this.cap) this.grow();
     if (v === null || v === undefined) {
       this.appendNull(v);
+      this.values[i] = 0;
       this.n = i + 1;
       return;
     }
@@ -709,6 +721,7 @@ class FloatColumn extends ColumnBuilder {
     if (i === this.cap) this.grow();
     if (v === null || v === undefined) {
       this.appendNull(v);
+      this.values[i] = 0;
       this.n = i + 1;
       return;
     }
@@ -857,14 +870,17 @@ class BoolColumn extends ColumnBuilder {
     if (i === this.cap) this.grow();
     if (v === null || v === undefined) {
       this.appendNull(v);
+      if ((i & 7) === 0) this.bits[i >> 3] = 0;
       this.n = i + 1;
       return;
     }
     if (typeof v !== 'boolean') throw badValue(this.field, i, v);
-    if (v) {
-      this.bits[i >> 3]! |= 1 << (i & 7);
-      this.seenTrue = true;
-    } else this.seenFalse = true;
+    const k = i >> 3;
+    const bit = i & 7;
+    if (bit === 0) this.bits[k] = v ? 1 : 0;
+    else if (v) this.bits[k]! |= 1 << bit;
+    if (v) this.seenTrue = true;
+    else this.seenFalse = true;
     this.setValid(i);
     this.n = i + 1;
   }
@@ -938,12 +954,18 @@ export class RecordBatchBuilder {
    * @param constants columns with one value for every row (not read from rows); default none
    * @param schema default `arrowSchema(fields)`
    * @param capacity initial rows per buffer (they grow by doubling); default 1,024
+   * @param reuseBuffers keep the column buffers across builds instead of
+   *   allocating fresh ones (less allocation and GC); a built batch's buffers
+   *   are then overwritten by the next `append`, so use it only when each
+   *   batch is consumed first (ParquetFileWriter.write copies it when called).
+   *   Default false.
    */
   constructor(
     readonly fields: readonly AssetField[],
     readonly constants: Readonly<Record<string, unknown>> = {},
     readonly schema: Schema = arrowSchema(fields),
     capacity = 1024,
+    reuseBuffers = false,
   ) {
     const names: string[] = [];
     fields.forEach((field, c) => {
@@ -952,7 +974,9 @@ export class RecordBatchBuilder {
         return;
       }
       this.slot.push(this.cols.length);
-      this.cols.push(columnBuilder(field, schema.fields[c]!.type as DataType, Math.max(1, capacity)));
+      const col = columnBuilder(field, schema.fields[c]!.type as DataType, Math.max(1, capacity));
+      col.reuse = reuseBuffers;
+      this.cols.push(col);
       names.push(field.name);
     });
     this.appendRow = compileAppender(names, this.cols);

@@ -181,7 +181,11 @@ export class ParquetFileWriter {
     return this.rows;
   }
 
-  /** Hand one batch to the encoder; resolves once it was taken (backpressure). */
+  /**
+   * Hand one batch to the encoder; resolves once it was taken (backpressure).
+   * The batch is copied into the encoder before this returns, so its buffers
+   * may be reused as soon as the call returns (RecordBatchBuilder relies on it).
+   */
   async write(batch: RecordBatch): Promise<void> {
     if (this.state !== 'open') throw new DativoError('INTERNAL', 'write after finish/abort', { context: { state: this.state } });
     if (this.failure) throw this.failure;

@@ -146,7 +146,9 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
         throw new DativoError('INTERNAL', `constant column ${name} is not a field of the table`, { context: { column: name } });
       }
     }
-    this.builder = new RecordBatchBuilder(opts.fields, this.constants, this.schema, Math.min(this.batchRows, this.rowGroupRows, DEFAULT_SINK_BATCH_ROWS));
+    // Reused buffers: ParquetFileWriter.write copies each batch before anything is appended again.
+    const capacity = Math.min(this.batchRows, this.rowGroupRows, DEFAULT_SINK_BATCH_ROWS);
+    this.builder = new RecordBatchBuilder(opts.fields, this.constants, this.schema, capacity, true);
   }
 
   override _write(chunk: Row | Row[], _enc: BufferEncoding, callback: (error?: Error | null) => void): void {

@@ -36,6 +36,19 @@ describe('RecordBatchBuilder', () => {
     }
   });
 
+  it('with reused buffers, each batch is exact when consumed before the next append (nulls, bits and offsets rewritten)', () => {
+    const rows = edgeRows(2000);
+    const b = new RecordBatchBuilder(ALL_FIELDS, CONSTANTS, arrowSchema(ALL_FIELDS), 8, true);
+    // Sizes that leave partial bitmap bytes, shrink and grow again.
+    for (const [start, end] of [[0, 1000], [1000, 1003], [1003, 1013], [1013, 2000]] as const) {
+      for (let i = start; i < end; i++) b.append(rows[i]!);
+      const got = b.build();
+      const want = buildRecordBatch(ALL_FIELDS, rows.slice(start, end), CONSTANTS);
+      assert.deepEqual(buffers(got), buffers(want), `rows ${start}..${end}`);
+      assert.deepEqual(got.stats.map(finishColumnStats), want.stats.map(finishColumnStats), `stats ${start}..${end}`);
+    }
+  });
+
   it('a built batch keeps its values when the builder goes on', () => {
     const f = [field('s', { kind: 'string' }, 1), field('l', { kind: 'long' }, 2), field('d', { kind: 'decimal', precision: 12, scale: 2 }, 3)];
     const b = new RecordBatchBuilder(f, {}, arrowSchema(f), 2);
