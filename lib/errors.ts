@@ -138,9 +138,10 @@ export function isDativoError(err: unknown): err is DativoError {
 }
 
 /** Node system error codes that mean "try again later". */
-const TRANSIENT_SYSCALL_CODES = new Set([
+export const TRANSIENT_SYSCALL_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
+  'ECONNABORTED',
   'ETIMEDOUT',
   'EPIPE',
   'EAI_AGAIN',

@@ -32,7 +32,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { DativoError, isDativoError, toDativoError, type ErrorContext } from '../errors.js';
+import { DativoError, isDativoError, toDativoError, TRANSIENT_SYSCALL_CODES, type ErrorContext } from '../errors.js';
 import type { S3Settings } from '../plan.js';
 import type { Asset } from '../types.js';
 import type { Storage, WriteHandle, WriteOptions } from './types.js';
@@ -126,18 +126,6 @@ const AUTH_CODES = new Set([
   'CredentialsProviderError',
 ]);
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_SOCKET',
-]);
 
 interface SdkErrorShape {
   name?: string;
@@ -205,9 +193,9 @@ export function mapS3Error(err: unknown, where: { bucket: string; key?: string; 
     e.$fault === 'server' ||
     e.name === 'TimeoutError' ||
     s3Code === 'RequestTimeout' ||
-    (e.code !== undefined && NETWORK_CODES.has(e.code))
+    (e.code !== undefined && TRANSIENT_SYSCALL_CODES.has(e.code))
   ) {
-    if (e.code !== undefined && NETWORK_CODES.has(e.code)) context.syscallCode = e.code;
+    if (e.code !== undefined && TRANSIENT_SYSCALL_CODES.has(e.code)) context.syscallCode = e.code;
     return new DativoError('STORAGE_IO', `S3 ${opText} of ${target} failed: ${what}${detail}`, {
       cause: err,
       disposition: 'retryable',
