@@ -6,7 +6,7 @@
  * - `source`:   connector stream → null sink
  * - `validate`: connector stream → validate → null sink
  * - `batch`:    connector stream → validate → batch → null sink (everything but Parquet)
- * - `full`:     runJob (source → validate → batch → Parquet sink → commit)
+ * - `full`:     runJob (source → validate → Parquet sink, rows appended straight into Arrow buffers → commit)
  *
  * Prints one JSON line: `{mode, rows, seconds, cpu_seconds, peak_rss_mb, rss_sampled_mb, files, exit_code, error}`.
  */
