@@ -26,6 +26,8 @@ export interface DativoOptions {
   env?: Record<string, string | undefined>;
   /** Kill after this long (default 60 s). */
   timeoutMs?: number;
+  /** SIGKILL the process as soon as its stderr contains this text (crash tests). */
+  killOnStderr?: string;
 }
 
 /** The node command line that runs the CLI from source, as `npm start` does. */
@@ -56,16 +58,20 @@ export async function canUnshareMounts(dir: string): Promise<boolean> {
 
 function spawnCollect(command: string, argv: string[], opts: DativoOptions): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const env: Record<string, string | undefined> = { ...process.env, ...opts.env };
-    // Tests must not inherit a developer's state/reject folders.
-    delete env['DATIVO_STATE_DIR'];
-    delete env['DATIVO_REJECT_DIR'];
-    delete env['DATIVO_PAUSE_AT'];
+    const inherited: Record<string, string | undefined> = { ...process.env };
+    // Tests must not inherit a developer's state/reject folders or pause point.
+    delete inherited['DATIVO_STATE_DIR'];
+    delete inherited['DATIVO_REJECT_DIR'];
+    delete inherited['DATIVO_PAUSE_AT'];
+    const env = { ...inherited, ...opts.env };
     const child = spawn(command, argv, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      if (opts.killOnStderr !== undefined && stderr.includes(opts.killOnStderr)) child.kill('SIGKILL');
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {

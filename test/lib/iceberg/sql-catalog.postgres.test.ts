@@ -19,22 +19,13 @@ import { LocalStorage } from '../../../lib/storage/local.js';
 import { readIcebergTable } from '../../helpers/iceberg-read.js';
 import { DAY_US, dayOf, orderFields, orderRows, writeDataFiles } from './fixtures.js';
 import { assertInvariants } from './invariants.js';
+import { pgAdmin } from '../../helpers/postgres.js';
 
-const ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
 const DB = `dativo_ice_test_${randomBytes(4).toString('hex')}`;
 const URI = `postgres://postgres@127.0.0.1:5432/${DB}`;
 let dir: string;
 let storage: LocalStorage;
 
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: ADMIN });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 async function query(sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
   const c = new pg.Client({ connectionString: URI });
@@ -47,12 +38,12 @@ async function query(sql: string, params: unknown[] = []): Promise<Record<string
 }
 
 before(async () => {
-  await admin(`CREATE DATABASE ${DB}`);
+  await pgAdmin(`CREATE DATABASE ${DB}`);
   dir = await mkdtemp(join(tmpdir(), 'dativo-ice-pg-'));
   storage = new LocalStorage(dir);
 });
 after(async () => {
-  await admin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+  await pgAdmin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
   await rm(dir, { recursive: true, force: true });
 });
 

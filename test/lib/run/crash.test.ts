@@ -3,7 +3,6 @@
  * are uploaded but before the commit, or after the commit but before the
  * state save, is rerun and the table ends with exactly the source rows, once.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,9 +12,7 @@ import assert from 'node:assert/strict';
 import { openCatalog } from '../../../lib/iceberg/index.js';
 import { openStorage } from '../../../lib/storage/index.js';
 import { readIcebergTable } from '../../helpers/iceberg-read.js';
-
-const repo = path.resolve(import.meta.dirname, '../../..');
-const bin = path.join(repo, 'lib/cli/bin.ts');
+import { dativo, type Ran } from '../cli/helpers.js';
 
 let dir: string;
 
@@ -67,34 +64,11 @@ async function writeCsv(name: string, from: number, count: number): Promise<void
   await writeFile(path.join(dir, 'data', name), `${lines.join('\n')}\n`);
 }
 
-interface Ran {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Run `dativo run job.yaml --json`; with `pauseAt`, SIGKILL it once it reports the pause. */
 function runCli(pauseAt?: 'before_commit' | 'before_state_save'): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'run', 'job.yaml', '--json'], {
-      cwd: dir,
-      env: { ...process.env, ...(pauseAt ? { DATIVO_PAUSE_AT: pauseAt } : {}) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      if (pauseAt && stderr.includes(`paused at ${pauseAt}`)) child.kill('SIGKILL');
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
+  return dativo(['run', 'job.yaml', '--json'], {
+    cwd: dir,
+    ...(pauseAt ? { env: { DATIVO_PAUSE_AT: pauseAt }, killOnStderr: `paused at ${pauseAt}` } : {}),
   });
 }
 

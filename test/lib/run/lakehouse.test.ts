@@ -16,7 +16,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import pg from 'pg';
 import { loadJob } from '../../../lib/config/index.js';
 import type { Catalog, LoadedTable, TableIdent, TableMetadata } from '../../../lib/iceberg/catalog.js';
 import { openCatalog } from '../../../lib/iceberg/index.js';
@@ -27,8 +26,8 @@ import { createS3Storage, type S3Storage } from '../../../lib/storage/s3.js';
 import { readIcebergVia } from '../../helpers/iceberg-read.js';
 import { startRestCatalog, type RestCatalogServer } from '../../helpers/rest-catalog-server.js';
 import { startS3rver, type S3rverHandle } from '../../helpers/s3rver.js';
+import { pgAdmin } from '../../helpers/postgres.js';
 
-const ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
 const DB = `dativo_lakehouse_${randomBytes(4).toString('hex')}`;
 const PG_URI = `postgres://postgres@127.0.0.1:5432/${DB}`;
 const BUCKET = 'lake';
@@ -40,18 +39,9 @@ let client: S3Client;
 let rest: RestCatalogServer;
 let nessie: RestCatalogServer;
 
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: ADMIN });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 before(async () => {
-  await admin(`CREATE DATABASE ${DB}`);
+  await pgAdmin(`CREATE DATABASE ${DB}`);
   dir = await mkdtemp(path.join(tmpdir(), 'dativo-lakehouse-'));
   s3 = await startS3rver({ buckets: [BUCKET], conditionalWrites: true });
   const settings = { bucket: BUCKET, prefix: 'wh', endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -85,7 +75,7 @@ after(async () => {
   client?.destroy();
   storage?.close();
   await s3?.close();
-  await admin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+  await pgAdmin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -6,21 +6,18 @@
  * rows, once, read back by icebird from the bucket.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import pg from 'pg';
 import { openCatalog } from '../../../lib/iceberg/index.js';
 import { createS3Storage, type S3Storage } from '../../../lib/storage/s3.js';
 import { readIcebergVia } from '../../helpers/iceberg-read.js';
 import { startS3rver, type S3rverHandle } from '../../helpers/s3rver.js';
+import { pgAdmin } from '../../helpers/postgres.js';
+import { dativo, type Ran } from '../cli/helpers.js';
 
-const repo = path.resolve(import.meta.dirname, '../../..');
-const bin = path.join(repo, 'lib/cli/bin.ts');
-const ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
 const DB = `dativo_s3crash_${randomBytes(4).toString('hex')}`;
 const PG_URI = `postgres://postgres@127.0.0.1:5432/${DB}`;
 
@@ -28,18 +25,9 @@ let dir: string;
 let s3: S3rverHandle;
 let storage: S3Storage;
 
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: ADMIN });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 before(async () => {
-  await admin(`CREATE DATABASE ${DB}`);
+  await pgAdmin(`CREATE DATABASE ${DB}`);
   dir = await mkdtemp(path.join(tmpdir(), 'dativo-s3-crash-'));
   s3 = await startS3rver({ buckets: ['lake'], conditionalWrites: true });
   storage = createS3Storage('s3://lake/wh', { bucket: 'lake', prefix: 'wh', endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' });
@@ -84,7 +72,7 @@ before(async () => {
 after(async () => {
   storage?.close();
   await s3?.close();
-  await admin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+  await pgAdmin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -97,34 +85,12 @@ async function writeCsv(name: string, from: number, count: number, minutesAgo: n
   await utimes(file, t, t);
 }
 
-interface Ran {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `dativo run job.yaml --json`; with `pauseAt`, SIGKILL it once it reports the pause. */
 function runCli(pauseAt?: 'before_commit' | 'before_state_save'): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'run', 'job.yaml', '--json'], {
-      cwd: dir,
-      env: { ...process.env, S3_ENDPOINT: s3.endpoint, ...(pauseAt ? { DATIVO_PAUSE_AT: pauseAt } : {}) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      if (pauseAt && stderr.includes(`paused at ${pauseAt}`)) child.kill('SIGKILL');
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
+  return dativo(['run', 'job.yaml', '--json'], {
+    cwd: dir,
+    env: { S3_ENDPOINT: s3.endpoint, ...(pauseAt ? { DATIVO_PAUSE_AT: pauseAt } : {}) },
+    ...(pauseAt ? { killOnStderr: `paused at ${pauseAt}` } : {}),
   });
 }
 

@@ -7,7 +7,6 @@
  * same, and no data object of the failed run is left in the bucket.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -15,17 +14,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import pg from 'pg';
 import { loadJob } from '../../../lib/config/index.js';
 import type { LoadedTable } from '../../../lib/iceberg/catalog.js';
 import { openCatalog } from '../../../lib/iceberg/index.js';
 import { runJob } from '../../../lib/run.js';
 import { createS3Storage, type S3Storage } from '../../../lib/storage/s3.js';
 import { startS3rver, type S3rverHandle } from '../../helpers/s3rver.js';
+import { pgAdmin } from '../../helpers/postgres.js';
+import { dativo } from '../cli/helpers.js';
 
-const repo = path.resolve(import.meta.dirname, '../../..');
-const bin = path.join(repo, 'lib/cli/bin.ts');
-const ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
 const DB = `dativo_s3faults_${randomBytes(4).toString('hex')}`;
 const PG_URI = `postgres://postgres@127.0.0.1:5432/${DB}`;
 const BUCKET = 'lake';
@@ -35,18 +32,9 @@ let s3: S3rverHandle;
 let storage: S3Storage;
 let client: S3Client;
 
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: ADMIN });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 before(async () => {
-  await admin(`CREATE DATABASE ${DB}`);
+  await pgAdmin(`CREATE DATABASE ${DB}`);
   dir = await mkdtemp(path.join(tmpdir(), 'dativo-s3-faults-'));
   s3 = await startS3rver({ buckets: [BUCKET], conditionalWrites: true });
   storage = createS3Storage(`s3://${BUCKET}/wh`, { bucket: BUCKET, prefix: 'wh', endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' });
@@ -73,7 +61,7 @@ after(async () => {
   client?.destroy();
   storage?.close();
   await s3?.close();
-  await admin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+  await pgAdmin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -132,28 +120,14 @@ function baseEnv(): Record<string, string> {
   return { S3_ENDPOINT: s3.endpoint, S3_BUCKET: BUCKET, S3_KEY: 'S3RVER', CATALOG_URI: PG_URI };
 }
 
-function runCli(jobDir: string, env: Record<string, string> = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'run', 'job.yaml', '--json'], {
-      cwd: jobDir,
-      env: { ...process.env, ...baseEnv(), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      try {
-        resolve({ code, stderr, summary: JSON.parse(stdout) as Ran['summary'] });
-      } catch {
-        reject(new Error(`no JSON summary on stdout (exit ${code}): ${stdout}\n${stderr}`));
-      }
-    });
-  });
+async function runCli(jobDir: string, env: Record<string, string> = {}): Promise<Ran> {
+  const ran = await dativo(['run', 'job.yaml', '--json'], { cwd: jobDir, env: { ...baseEnv(), ...env } });
+  try {
+    return { code: ran.code, stderr: ran.stderr, summary: JSON.parse(ran.stdout) as Ran['summary'] };
+  } catch {
+    throw new Error(`no JSON summary on stdout (exit ${ran.code}): ${ran.stdout}
+${ran.stderr}`);
+  }
 }
 
 async function loadTable(name: string): Promise<LoadedTable | undefined> {
