@@ -37,7 +37,6 @@ import {
   type DataFile,
   type ObjectState,
 } from './types.js';
-import { stringifyJson } from './json.js';
 import { tableHandle, type TableHandle } from './table-target.js';
 
 /** Progress of one object, reported about twice a second while it runs. */
@@ -436,5 +435,3 @@ async function runObject(r: ObjectRun): Promise<void> {
     `${object.name}: ${rowsWritten} rows written in ${files.length} file(s)`,
   );
 }
-
-export { stringifyJson };

@@ -7,7 +7,6 @@ import type { JobPlan } from './plan.js';
 import type { Storage } from './storage/types.js';
 import type { AssetField, DataFile, ObjectState } from './types.js';
 import { DativoError } from './errors.js';
-import { stringifyJson } from './json.js';
 
 export interface CommitInput {
   object: string;
@@ -84,5 +83,3 @@ function plainDataset(storage: Storage, fields: AssetField[], relativeLocation: 
     close: async () => undefined,
   };
 }
-
-export { stringifyJson };
