@@ -46,10 +46,37 @@ function rows(n: number, start = 0): Row[] {
   });
 }
 
+const batchOf = (rs: Row[], fields = FIELDS) => buildRecordBatch(fields, rs, fields === FIELDS ? { run: 'r-1' } : {}).batch;
+
 describe('chooseDictionaryColumns', () => {
   it('keeps the dictionary for repeating values and constants only', () => {
-    assert.deepEqual(chooseDictionaryColumns(FIELDS, rows(1000), ['run']), ['currency', 'status', 'run']);
-    assert.deepEqual(chooseDictionaryColumns(FIELDS, [], ['run']), ['run']);
+    assert.deepEqual(chooseDictionaryColumns(FIELDS, batchOf(rows(1000)), ['run']), ['currency', 'status', 'run']);
+    assert.deepEqual(chooseDictionaryColumns(FIELDS, batchOf([]), ['run']), ['run']);
+  });
+
+  it('counts distinct non-null values by their bytes, within the first maxSample rows', () => {
+    const fields = [
+      field('mostly_null', { kind: 'string' }, 1),
+      field('ts', { kind: 'timestamp' }, 2),
+      field('amount', { kind: 'decimal', precision: 12, scale: 2 }, 3),
+      field('day', { kind: 'date' }, 4),
+      field('empty_vs_null', { kind: 'string' }, 5),
+    ];
+    const rs: Row[] = Array.from({ length: 2000 }, (_, i) => ({
+      // 1,998 nulls and two equal values: one distinct of two -> dictionary.
+      mostly_null: i === 7 || i === 8 ? 'x' : null,
+      // Two values in the first 1,000 rows, unique after: a dictionary only when sampling 1,000 rows.
+      ts: i < 1000 ? BigInt(i % 2) : BigInt(i) * 1_000_000n,
+      amount: String(i % 3) + '.50',
+      day: 19000 + (i % 2),
+      // '' and 'a' alternate: two distinct values, '' is not confused with a null.
+      empty_vs_null: i % 2 === 0 ? '' : 'a',
+    }));
+    assert.deepEqual(chooseDictionaryColumns(fields, batchOf(rs, fields), []), ['mostly_null', 'amount', 'day', 'empty_vs_null']);
+    assert.deepEqual(chooseDictionaryColumns(fields, batchOf(rs, fields), [], 1000), ['mostly_null', 'ts', 'amount', 'day', 'empty_vs_null']);
+    // Unique 16-byte decimals and 8-byte timestamps are told apart by all their bytes.
+    const unique: Row[] = Array.from({ length: 600 }, (_, i) => ({ mostly_null: `v${i}`, ts: BigInt(i) << 40n, amount: `${i}0000000.00`, day: i, empty_vs_null: 'é'.repeat(i) }));
+    assert.deepEqual(chooseDictionaryColumns(fields, batchOf(unique, fields), []), []);
   });
 });
 
@@ -57,11 +84,10 @@ describe('ParquetFileWriter', () => {
   it('streams row groups, applies the dictionary choice, writes footer metadata, and reads its own footer', async () => {
     const storage = new LocalStorage(dir);
     const handle = storage.createWriteStream('w/a.parquet');
-    const sample = rows(3000);
     const writer = new ParquetFileWriter(handle, {
       fields: FIELDS,
       constantColumns: ['run'],
-      dictionaryColumns: chooseDictionaryColumns(FIELDS, sample, ['run']),
+      dictionaryColumns: chooseDictionaryColumns(FIELDS, batchOf(rows(3000)), ['run']),
       rowGroupRows: 1000,
       compression: 'snappy',
       keyValueMetadata: { 'dativo.asset': 'orders', 'dativo.run_id': 'r-1' },
