@@ -54,16 +54,22 @@ export class PgSourceStream extends Readable {
   private client: pg.PoolClient | undefined;
   private cursor: PortalCursor | undefined;
   private build: ((a: unknown[]) => Row) | undefined;
+  /** A cursor read is outstanding. */
   private fetching = false;
+  /** A batch that arrived while the consumer did not want rows. */
+  private pending: unknown[][] | undefined;
+  /** The consumer asked for rows since the last push that returned false. */
+  private wanted = false;
+  /** The last batch (shorter than batchSize) has arrived. */
+  private last = false;
+  /** Every row was pushed; the transaction is being committed. */
   private done = false;
   private readonly onAbort = (): void => {
     this.destroy(new DativoError('ABORTED', 'read aborted', { context: this.errorContext() }));
   };
 
   constructor(ctx: ReadContext, settings: SqlConnectionSettings, table: TableSpec) {
-    // The buffer holds about one batch: `_read` (the next fetch) is asked for
-    // as soon as the consumer takes the first row of the batch just pushed,
-    // so fetching overlaps processing while memory stays ~2 batches.
+    // The buffer holds about one batch; see pump() for the prefetch.
     super({ objectMode: true, highWaterMark: settings.batchSize });
     this.ctx = ctx;
     this.settings = settings;
@@ -142,23 +148,49 @@ export class PgSourceStream extends Readable {
   }
 
   override _read(): void {
-    if (this.fetching || this.done || this.cursor === undefined) return;
+    this.wanted = true;
+    this.pump();
+  }
+
+  /**
+   * Hand over the batch that arrived if the consumer wants rows, and keep
+   * one fetch in flight: the next batch is requested before this one is
+   * pushed (pushing runs the downstream stages synchronously), so the server
+   * produces batch k+1 while we process batch k. At most two batches are held.
+   */
+  private pump(): void {
+    if (this.destroyed || this.cursor === undefined) return;
+    const rows = this.wanted ? this.pending : undefined;
+    if (rows !== undefined) this.pending = undefined;
+    if (!this.fetching && !this.last && this.pending === undefined) this.fetch();
+    if (rows !== undefined) this.deliver(rows);
+  }
+
+  private fetch(): void {
     this.fetching = true;
     const size = this.settings.batchSize;
-    this.cursor.read(size, (err, rows) => {
+    this.cursor!.read(size, (err, rows) => {
       this.fetching = false;
       if (this.destroyed) return;
       if (err) {
         this.destroy(mapPgError(err, this.errorContext()));
         return;
       }
-      const build = this.build!;
-      for (const row of rows) this.push(build(row));
-      if (rows.length < size) {
-        this.done = true;
-        this.finish();
-      }
+      if (rows.length < size) this.last = true;
+      this.pending = rows;
+      this.pump();
     });
+  }
+
+  private deliver(rows: unknown[][]): void {
+    const build = this.build!;
+    let more = true;
+    for (const row of rows) more = this.push(build(row));
+    this.wanted = more;
+    if (this.last && this.pending === undefined && !this.fetching) {
+      this.done = true;
+      this.finish();
+    }
   }
 
   /** End of data: end the read-only transaction, then end the stream. */
