@@ -24,7 +24,7 @@ const SCRIPTS: Record<string, string> = { coerce: 'coerce.ts', 'parquet-sink': '
 function usage(): never {
   process.stderr.write(
     'usage: npm run bench -- <postgres-parquet|mysql-parquet|coerce|parquet-sink> [options]\n' +
-      '  SQL options: --rows N (default 2000000) --repeat N (default 1) --breakdown (also time source only, + validate, + batch)\n' +
+      '  SQL options: --rows N (default 2000000) --repeat N (default 1) --breakdown (also time source only, + validate, + Arrow buffers)\n' +
       '               --batch-size N (Postgres portal batch) --fresh (rebuild the table) --no-baseline --cpu-prof DIR\n',
   );
   process.exit(2);
@@ -42,7 +42,7 @@ function printTable(r: BenchResult): void {
   if (r.baseline_seconds !== null) lines.push(`baseline ${r.baseline.slice(0, 24).padEnd(24)} ${String(r.baseline_seconds).padStart(8)}      - ${fmt(r.baseline_rows_per_s).padStart(11)}             -`);
   for (const [mode, b] of Object.entries(r.breakdown ?? {})) {
     const label =
-      mode === 'full' ? 'pipeline: runJob → Parquet' : mode === 'source' ? 'pipeline: source only' : mode === 'validate' ? 'pipeline: source → validate' : 'pipeline: … → batch (no Parquet)';
+      mode === 'full' ? 'dativo run → Parquet' : mode === 'source' ? 'pipeline: source only' : mode === 'validate' ? 'pipeline: source → validate' : 'pipeline: … → Arrow (no Parquet)';
     lines.push(`${label.padEnd(33)} ${String(b.seconds).padStart(8)} ${String(b.cpu_seconds).padStart(6)} ${fmt(b.rows_per_s).padStart(11)} ${String(b.peak_rss_mb).padStart(13)}`);
   }
   lines.push('', `MB/s (table as text): ${r.mb_per_s}   ratio (pipeline speed / baseline speed): ${r.ratio ?? '-'}   load average at start: ${r.load_average}`);
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     rows: Number(values.rows),
     fresh: values.fresh,
     repeat: Math.max(1, Number(values.repeat)),
-    modes: values.breakdown ? ['source', 'validate', 'batch', 'full'] : ['full'],
+    modes: values.breakdown ? ['source', 'validate', 'arrow', 'full'] : ['full'],
     ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}),
     ...(values['cpu-prof'] ? { cpuProfDir: path.resolve(values['cpu-prof']) } : {}),
     skipBaseline: values['no-baseline'],

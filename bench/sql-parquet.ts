@@ -4,13 +4,15 @@
  * baseline measured in the same run.
  *
  * Steps: build (or reuse) `orders_<rows>`; run the baseline (`psql \copy … to
- * /dev/null`, `mysql --quick -e 'select …' > /dev/null`); run the pipeline in
- * a child process (its peak RSS is the kernel's VmHWM of that process);
+ * /dev/null`, `mysql --quick -e 'select …' > /dev/null`); build dist/ and run
+ * the compiled CLI, `dativo run <job> --json`, as a user would (its peak RSS
+ * is the kernel's VmHWM of that process); the optional breakdown modes run
+ * bench/pipeline-child.ts under tsx, for the relative cost of each stage;
  * check the files (DuckDB count and sum(id) against the table) so that a
  * fast wrong answer fails; print a table and, last, one JSON line.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,8 +28,8 @@ export interface SqlBenchOptions {
   fresh: boolean;
   /** Pipeline runs (the median is reported). Default 1. */
   repeat: number;
-  /** Modes to run: `full` always; `source`, `validate` and `batch` (everything but Parquet) for the breakdown. */
-  modes: ('source' | 'validate' | 'batch' | 'full')[];
+  /** Modes to run: `full` always; `source`, `validate` and `arrow` (everything but the Parquet encoding) for the breakdown. */
+  modes: ('source' | 'validate' | 'arrow' | 'full')[];
   /** Postgres portal batch size (source.connection.batch_size). */
   batchSize?: number;
   /** Write CPU profiles of the full run into this folder. */
@@ -111,6 +113,52 @@ interface ChildResult {
   first_reject?: string;
 }
 
+/**
+ * The measured run, as a user runs it: the compiled CLI (`dativo run <job>
+ * --json`), with bench/peak-rss.cjs preloaded to report its peak RSS and CPU
+ * time. Seconds are the job's own (the summary's), not process start-up.
+ */
+async function runCli(dir: string, job: string, cpuProfDir?: string): Promise<ChildResult> {
+  const stats = path.join(dir, 'cli-stats.json');
+  const args = [
+    '--require',
+    path.join(ROOT, 'bench/peak-rss.cjs'),
+    ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
+    path.join(ROOT, 'dist/lib/cli/bin.js'),
+    'run',
+    job,
+    '--json',
+  ];
+  const r = await run(process.execPath, args, { env: { DATIVO_BENCH_STATS: stats } });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  let summary: { exit_code: number; seconds: number; objects: { rows_written: number; files: string[] }[]; error?: unknown };
+  let measured: { peak_rss_mb: number; cpu_seconds: number };
+  try {
+    summary = JSON.parse(last) as typeof summary;
+    measured = JSON.parse(await readFile(stats, 'utf8')) as typeof measured;
+  } catch {
+    throw new Error(`dativo run printed no summary (exit ${r.code}): ${r.stderr.slice(-2000)}`);
+  }
+  return {
+    mode: 'full',
+    rows: summary.objects.reduce((n, o) => n + o.rows_written, 0),
+    seconds: summary.seconds,
+    cpu_seconds: measured.cpu_seconds,
+    wall: r.seconds,
+    peak_rss_mb: measured.peak_rss_mb,
+    rss_sampled_mb: measured.peak_rss_mb,
+    files: summary.objects.flatMap((o) => o.files),
+    exit_code: summary.exit_code,
+    ...(summary.error !== undefined ? { error: summary.error } : {}),
+  };
+}
+
+/** Build dist/ so that the CLI measured is the code in this checkout. */
+async function build(): Promise<void> {
+  const r = await run(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')]);
+  if (r.code !== 0) throw new Error(`build failed: ${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`);
+}
+
 async function runChild(job: string, mode: string, cpuProfDir?: string): Promise<ChildResult> {
   const args = ['--import', 'tsx', ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []), path.join(ROOT, 'bench/pipeline-child.ts'), '--job', job, '--mode', mode];
   const r = await run(process.execPath, args);
@@ -177,6 +225,8 @@ export async function benchSqlParquet(kind: 'postgres' | 'mysql', o: SqlBenchOpt
 
   const dir = await mkdtemp(path.join(tmpdir(), `dativo-bench-${kind}-`));
   try {
+    o.log('building dist/ (the CLI measured) ...');
+    await build();
     const job = await writeJob(dir, kind, db, facts.table, o.batchSize);
     const breakdown: BenchResult['breakdown'] = {};
     for (const mode of o.modes.filter((m) => m !== 'full')) {
@@ -189,7 +239,7 @@ export async function benchSqlParquet(kind: 'postgres' | 'mysql', o: SqlBenchOpt
     for (let i = 0; i < o.repeat; i++) {
       o.log(`pipeline (full, run ${i + 1}/${o.repeat}) ...`);
       await rm(path.join(dir, 'warehouse'), { recursive: true, force: true });
-      const r = await runChild(job, 'full', i === 0 ? o.cpuProfDir : undefined);
+      const r = await runCli(dir, job, i === 0 ? o.cpuProfDir : undefined);
       if (r.exit_code !== 0) throw new Error(`full run failed: ${JSON.stringify(r.error)}`);
       const v = await verifyFiles(r.files ?? []);
       if (v.rows !== facts.rows || v.sumId !== facts.sumId || r.rows !== facts.rows) {
