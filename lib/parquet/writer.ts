@@ -1,52 +1,33 @@
 /**
- * One Parquet file, streamed: Arrow RecordBatches go into parquet-wasm's
- * `transformParquetStream`, its output bytes go into a storage WriteHandle.
- * Both sides are pull-driven, so a slow storage stream stops the encoder and
- * the encoder stops accepting batches: memory is one in-progress row group
- * inside wasm plus the batch being handed over, whatever the file size.
+ * One Parquet file, streamed: Arrow RecordBatches go to an encoder
+ * (lib/parquet/encoder.ts; in a worker thread by default, see
+ * lib/parquet/worker-encoder.ts), its output bytes go into a storage
+ * WriteHandle. Both sides are pull-driven, so a slow storage stream stops
+ * the encoder and the encoder stops accepting batches: memory is one
+ * in-progress row group inside wasm plus the batches being handed over,
+ * whatever the file size.
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { tableToIPC, Table as ArrowTable, type Data, type RecordBatch } from 'apache-arrow';
-import {
-  Compression,
-  Table as WasmTable,
-  transformParquetStream,
-  WriterPropertiesBuilder,
-  type RecordBatch as WasmRecordBatch,
-} from 'parquet-wasm';
 import { DativoError, isDativoError, toDativoError } from '../errors.js';
 import type { WriteHandle } from '../storage/types.js';
 import type { AssetField } from '../types.js';
+import { inlineEncoder, type EncoderOptions, type ParquetEncoder } from './encoder.js';
 import { readFooter, type FooterInfo } from './footer.js';
+import { defaultPlacement, workerEncoder, type EncoderPlacement } from './worker-encoder.js';
 
-/** Compression codecs offered to users. */
-export type ParquetCompression = 'zstd' | 'snappy' | 'gzip' | 'uncompressed';
-
-const CODECS: Record<ParquetCompression, Compression> = {
-  zstd: Compression.ZSTD,
-  snappy: Compression.SNAPPY,
-  gzip: Compression.GZIP,
-  uncompressed: Compression.UNCOMPRESSED,
-};
+export { dictionaryEnabled, type ParquetCompression } from './encoder.js';
+export type { EncoderPlacement } from './worker-encoder.js';
 
 /** Options of {@link ParquetFileWriter}. */
-export interface ParquetWriterOptions {
-  /** Columns of the file, in order (decides dictionary encoding per column). */
-  fields: readonly AssetField[];
-  /** Columns with one value for the whole file: always dictionary-encoded. */
-  constantColumns?: readonly string[];
+export interface ParquetWriterOptions extends EncoderOptions {
   /**
-   * Exactly the columns to dictionary-encode (e.g. chosen by sampling with
-   * {@link chooseDictionaryColumns}). Default: by type, see {@link dictionaryEnabled}.
+   * Where to encode: `worker` (a shared worker thread) or `inline` (this
+   * thread). Default: `DATIVO_PARQUET_ENCODER` if set, else `worker` when
+   * the machine has more than one core.
    */
-  dictionaryColumns?: readonly string[];
-  /** Default `zstd`. */
-  compression?: ParquetCompression;
-  /** Upper bound of rows per row group; default 100,000. */
-  rowGroupRows?: number;
-  /** Footer key/value metadata, e.g. `dativo.asset`, `dativo.run_id`. */
-  keyValueMetadata?: Record<string, string>;
+  encoder?: EncoderPlacement;
 }
 
 /** What a finished file looks like. */
@@ -55,18 +36,6 @@ export interface FinishedParquetFile {
   size: number;
   /** Parsed from the footer; undefined only if the footer could not be read back. */
   footer: FooterInfo | undefined;
-}
-
-/**
- * Default when no sample is available (see {@link chooseDictionaryColumns}):
- * dictionary encoding only where values usually repeat: strings, dates and
- * constant columns. On ids, timestamps, numbers, decimals, binary and JSON it
- * costs time and bytes before parquet-rs falls back to PLAIN (lab §1: the
- * ZSTD file went from 96.2 MB to 82.9 MB and got faster with it off).
- */
-export function dictionaryEnabled(field: AssetField, constant: boolean): boolean {
-  if (constant) return true;
-  return field.type.kind === 'string' || field.type.kind === 'date';
 }
 
 /** Below this share of distinct values in a sample, a column is dictionary-encoded. */
@@ -132,35 +101,19 @@ function countDistinct(data: Data, n: number): { values: number; distinct: numbe
   return { values, distinct: seen.size };
 }
 
-/** Convert an apache-arrow batch into wasm-owned batches (via one IPC stream). */
-function toWasmBatches(batch: RecordBatch): WasmRecordBatch[] {
-  const ipc = tableToIPC(new ArrowTable(batch), 'stream');
-  const table = WasmTable.fromIPCStream(ipc);
-  try {
-    return table.recordBatches();
-  } finally {
-    // Without this the wasm heap grows by every batch ever written (lab §1).
-    table.free();
-  }
-}
-
 /** How many trailing output bytes to keep (at most twice this) for reading the footer back. */
 const TAIL_KEEP = 4 * 1024 * 1024;
 
 /**
  * Writes one Parquet file into a {@link WriteHandle}. Call {@link write} for
- * each batch (await it: it resolves once the encoder took the batch, which is
- * the backpressure), then {@link finish}, or {@link abort} on failure. Every
- * wasm object is freed or moved into wasm.
+ * each batch (await it: it resolves once the encoder can take another, which
+ * is the backpressure), then {@link finish}, or {@link abort} on failure.
  */
 export class ParquetFileWriter {
-  private controller!: ReadableStreamDefaultController<WasmRecordBatch>;
-  private demand: (() => void) | undefined;
-  private demanded = false;
+  private readonly encoder: ParquetEncoder;
   private failure: Error | undefined;
-  private failed!: Promise<never>;
+  private readonly failed: Promise<never>;
   private rejectFailed!: (err: Error) => void;
-  private readonly pump: Promise<void>;
   private bytes = 0;
   private rows = 0;
   private tail: Uint8Array[] = [];
@@ -175,24 +128,11 @@ export class ParquetFileWriter {
       this.rejectFailed = reject;
     });
     this.failed.catch(() => {});
-    const input = new ReadableStream<WasmRecordBatch>(
-      {
-        start: (c) => {
-          this.controller = c;
-        },
-        pull: () => {
-          this.demanded = true;
-          this.demand?.();
-        },
-        cancel: () => {},
-      },
-      { highWaterMark: 0 },
-    );
     // A storage failure (e.g. the directory cannot be created) stops the encoder at once.
     handle.stream.on('error', (err) => this.fail(err));
-    const props = buildProperties(options);
-    this.pump = transformParquetStream(input, props).then((out) => this.drain(out as ReadableStream<Uint8Array>));
-    this.pump.catch((err: unknown) => this.fail(err));
+    const { encoder, ...encoderOptions } = options;
+    const create = (encoder ?? defaultPlacement()) === 'worker' ? workerEncoder : inlineEncoder;
+    this.encoder = create(encoderOptions, (chunk) => this.onChunk(chunk));
   }
 
   /** Bytes handed to storage so far (lags the rows by up to one row group). */
@@ -206,60 +146,38 @@ export class ParquetFileWriter {
   }
 
   /**
-   * Hand one batch to the encoder; resolves once it was taken (backpressure).
-   * The batch is copied into the encoder before this returns, so its buffers
-   * may be reused as soon as the call returns (RecordBatchBuilder relies on it).
+   * Hand one batch to the encoder; resolves once it can take another
+   * (backpressure). The batch is serialised (copied) before this returns
+   * its first await, so its buffers may be reused as soon as the call
+   * returns (RecordBatchBuilder relies on it).
    */
   async write(batch: RecordBatch): Promise<void> {
     if (this.state !== 'open') throw new DativoError('INTERNAL', 'write after finish/abort', { context: { state: this.state } });
     if (this.failure) throw this.failure;
     if (batch.numRows === 0) return;
-    if (process.env['NOWASM']) { this.rows += batch.numRows; return; }
-    const wasmBatches = toWasmBatches(batch);
+    const ipc = tableToIPC(new ArrowTable(batch), 'stream');
     try {
-      while (wasmBatches.length > 0) {
-        await this.waitForDemand();
-        this.demanded = false;
-        this.controller.enqueue(wasmBatches.shift()!);
-      }
-    } finally {
-      for (const b of wasmBatches) b.free();
+      await Promise.race([this.encoder.write(ipc), this.failed]);
+    } catch (err) {
+      this.fail(err);
+      throw this.failure ?? err;
     }
     this.rows += batch.numRows;
   }
 
-  private waitForDemand(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.demanded) return Promise.resolve();
-    return Promise.race([
-      new Promise<void>((resolve) => {
-        this.demand = () => {
-          this.demand = undefined;
-          resolve();
-        };
-      }),
-      this.failed,
-    ]);
-  }
-
-  private async drain(out: ReadableStream<Uint8Array>): Promise<void> {
-    const reader = out.getReader();
+  /** The encoder's output: into storage, waiting for it to drain. */
+  private async onChunk(chunk: Uint8Array): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.bytes += chunk.byteLength;
+    this.keepTail(chunk);
     const sink = this.handle.stream;
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return;
-        if (this.failure) throw this.failure;
-        this.bytes += value.byteLength;
-        this.keepTail(value);
-        if (!sink.write(value)) await this.waitDrain(sink);
-      }
-    } catch (err) {
-      await reader.cancel(err).catch(() => {});
-      throw err;
-    } finally {
-      reader.releaseLock();
+    if (sink.destroyed) {
+      // Destroyed before this chunk came (the encoder may run behind): its
+      // 'close' is past and its 'error' may not have been emitted yet.
+      if (sink.errored) this.fail(sink.errored);
+      throw this.failure ?? new DativoError('STORAGE_IO', 'storage stream closed before the file was complete');
     }
+    if (!sink.write(chunk)) await this.waitDrain(sink);
   }
 
   private async waitDrain(sink: Writable): Promise<void> {
@@ -307,8 +225,7 @@ export class ParquetFileWriter {
     this.state = 'finishing';
     try {
       if (this.failure) throw this.failure;
-      this.controller.close();
-      await this.pump;
+      await Promise.race([this.encoder.finish(), this.failed]);
       if (this.failure) throw this.failure;
       const res = await this.handle.done();
       this.state = 'done';
@@ -326,12 +243,7 @@ export class ParquetFileWriter {
     this.state = 'aborted';
     const err = reason instanceof Error ? reason : new DativoError('ABORTED', 'parquet write aborted');
     this.fail(err);
-    try {
-      this.controller.error(err);
-    } catch {
-      // already closed
-    }
-    await this.pump.catch(() => {});
+    await this.encoder.abort(err).catch(() => {});
     await this.handle.abort(reason);
     this.tail = [];
   }
@@ -346,21 +258,4 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
     pos += c.byteLength;
   }
   return out;
-}
-
-function buildProperties(options: ParquetWriterOptions): import('parquet-wasm').WriterProperties {
-  let b = new WriterPropertiesBuilder()
-    .setCompression(CODECS[options.compression ?? 'zstd'])
-    .setMaxRowGroupSize(options.rowGroupRows ?? 100_000)
-    .setDictionaryEnabled(false);
-  const constants = new Set(options.constantColumns ?? []);
-  const chosen = options.dictionaryColumns === undefined ? undefined : new Set(options.dictionaryColumns);
-  for (const f of options.fields) {
-    const on = chosen !== undefined ? chosen.has(f.name) || constants.has(f.name) : dictionaryEnabled(f, constants.has(f.name));
-    if (on) b = b.setColumnDictionaryEnabled(f.name, true);
-  }
-  if (options.keyValueMetadata !== undefined && Object.keys(options.keyValueMetadata).length > 0) {
-    b = b.setKeyValueMetadata(new Map(Object.entries(options.keyValueMetadata)));
-  }
-  return b.build();
 }

@@ -37,8 +37,9 @@ export interface ParquetSinkOptions {
   partition?: Record<string, unknown>;
   /**
    * Roll to a new file once the bytes handed to storage reach this; default
-   * 128 MiB. Bytes leave the encoder a row group at a time, so a file can
-   * exceed the target by about one row group plus one batch.
+   * 128 MiB. Bytes leave the encoder a row group at a time, and the encoder
+   * may be up to two batches behind, so a file can exceed the target by about
+   * one row group plus three batches.
    */
   targetFileSizeBytes?: number;
   /** Upper bound of rows per row group; default 100,000. */

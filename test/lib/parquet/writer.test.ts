@@ -80,11 +80,13 @@ describe('chooseDictionaryColumns', () => {
   });
 });
 
-describe('ParquetFileWriter', () => {
+for (const encoder of ['worker', 'inline'] as const) {
+describe(`ParquetFileWriter (${encoder} encoder)`, () => {
   it('streams row groups, applies the dictionary choice, writes footer metadata, and reads its own footer', async () => {
     const storage = new LocalStorage(dir);
-    const handle = storage.createWriteStream('w/a.parquet');
+    const handle = storage.createWriteStream(`w/${encoder}-a.parquet`);
     const writer = new ParquetFileWriter(handle, {
+      encoder,
       fields: FIELDS,
       constantColumns: ['run'],
       dictionaryColumns: chooseDictionaryColumns(FIELDS, batchOf(rows(3000)), ['run']),
@@ -101,10 +103,10 @@ describe('ParquetFileWriter', () => {
     assert.ok(bytesAfterFirstGroups > 0, 'bytes flow before the file is finished');
     assert.equal(writer.rowsWritten, 5000);
     const done = await writer.finish();
-    const path = join(dir, 'w/a.parquet');
+    const path = join(dir, `w/${encoder}-a.parquet`);
     const bytes = await readFile(path);
     assert.equal(done.size, bytes.length);
-    assert.equal(done.uri, storage.uri('w/a.parquet'));
+    assert.equal(done.uri, storage.uri(`w/${encoder}-a.parquet`));
 
     // Our footer reader against the whole file and against hyparquet.
     assert.deepEqual(readFooter(bytes, bytes.length), done.footer);
@@ -138,14 +140,14 @@ describe('ParquetFileWriter', () => {
 
   it('reads its footer back when the last chunk is larger than the kept tail', async () => {
     const fields = [field('blob', { kind: 'binary' }, 1, true)];
-    const writer = new ParquetFileWriter(new LocalStorage(dir).createWriteStream('w/big.parquet'), { fields, compression: 'uncompressed' });
+    const writer = new ParquetFileWriter(new LocalStorage(dir).createWriteStream(`w/${encoder}-big.parquet`), { encoder, fields, compression: 'uncompressed' });
     // 6 MiB of incompressible bytes in one row group: one output chunk above the 4 MiB tail.
     const blobs = Array.from({ length: 96 }, () => ({ blob: randomBytes(64 * 1024) }));
     await writer.write(buildRecordBatch(fields, blobs).batch);
     const done = await writer.finish();
     assert.ok(done.size > 6 * 1024 * 1024);
     assert.equal(done.footer?.numRows, 96);
-    assert.deepEqual(done.footer, readFooter(await readFile(join(dir, 'w/big.parquet')), done.size));
+    assert.deepEqual(done.footer, readFooter(await readFile(join(dir, `w/${encoder}-big.parquet`)), done.size));
   });
 
   it('a storage stream that closes without an error fails the file instead of hanging', { timeout: 10_000 }, async () => {
@@ -155,7 +157,7 @@ describe('ParquetFileWriter', () => {
       done: async () => ({ uri: 'mem://x', size: 0 }),
       abort: async () => {},
     };
-    const writer = new ParquetFileWriter(handle, { fields: FIELDS, rowGroupRows: 100 });
+    const writer = new ParquetFileWriter(handle, { encoder, fields: FIELDS, rowGroupRows: 100 });
     const schema = arrowSchema(FIELDS);
     await writer.write(buildRecordBatch(FIELDS, rows(500), { run: 'r' }, schema).batch);
     await writer.write(buildRecordBatch(FIELDS, rows(500), { run: 'r' }, schema).batch);
@@ -170,13 +172,38 @@ describe('ParquetFileWriter', () => {
   });
 
   it('abort() leaves nothing behind, and write() after abort fails', async () => {
-    const root = join(dir, 'abort');
-    const writer = new ParquetFileWriter(new LocalStorage(root).createWriteStream('x.parquet'), { fields: FIELDS, rowGroupRows: 500 });
+    const root = join(dir, `abort-${encoder}`);
+    const writer = new ParquetFileWriter(new LocalStorage(root).createWriteStream('x.parquet'), { encoder, fields: FIELDS, rowGroupRows: 500 });
     const schema = arrowSchema(FIELDS);
     for (let i = 0; i < 4; i++) await writer.write(buildRecordBatch(FIELDS, rows(1000, i * 1000), { run: 'r' }, schema).batch);
     await writer.abort(new Error('stop'));
     await writer.abort();
     assert.deepEqual(await readdir(root), []);
     await assert.rejects(writer.write(buildRecordBatch(FIELDS, rows(1), { run: 'r' }, schema).batch));
+  });
+});
+}
+
+describe('ParquetFileWriter: worker and inline encoders', () => {
+  it('write the same bytes, and files of two writers open at once in the worker do not mix', async () => {
+    const storage = new LocalStorage(join(dir, 'same'));
+    const schema = arrowSchema(FIELDS);
+    const a = new ParquetFileWriter(storage.createWriteStream('a-worker.parquet'), { encoder: 'worker', fields: FIELDS, constantColumns: ['run'], rowGroupRows: 700 });
+    const b = new ParquetFileWriter(storage.createWriteStream('b-worker.parquet'), { encoder: 'worker', fields: FIELDS, constantColumns: ['run'], rowGroupRows: 700 });
+    const c = new ParquetFileWriter(storage.createWriteStream('a-inline.parquet'), { encoder: 'inline', fields: FIELDS, constantColumns: ['run'], rowGroupRows: 700 });
+    for (let i = 0; i < 4; i++) {
+      // Interleaved: a and b share the worker.
+      await a.write(buildRecordBatch(FIELDS, rows(1000, i * 1000), { run: 'r' }, schema).batch);
+      await b.write(buildRecordBatch(FIELDS, rows(500, 100_000 + i * 500), { run: 'r' }, schema).batch);
+      await c.write(buildRecordBatch(FIELDS, rows(1000, i * 1000), { run: 'r' }, schema).batch);
+    }
+    const [da, db, dc] = await Promise.all([a.finish(), b.finish(), c.finish()]);
+    const bytesA = await readFile(join(dir, 'same', 'a-worker.parquet'));
+    assert.deepEqual(bytesA, await readFile(join(dir, 'same', 'a-inline.parquet')));
+    assert.equal(da.size, dc.size);
+    assert.equal(da.footer?.numRows, 4000);
+    assert.equal(db.footer?.numRows, 2000);
+    const back = await readParquetWithHyparquet(join(dir, 'same', 'b-worker.parquet'));
+    assert.deepEqual(back.rows.map((r) => r['id']), rows(2000, 100_000).map((r) => r['id']));
   });
 });

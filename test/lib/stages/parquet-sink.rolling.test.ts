@@ -73,9 +73,12 @@ describe('parquetSink file rolling', () => {
     for (const [k, f] of files.entries()) {
       const path = join(dir, 'wh', f.relativePath);
       assert.equal(f.fileSizeBytes, (await stat(path)).size);
-      // Every file but the last reached the target; none overshoots by more than a row group or two.
+      // Every file but the last reached the target. None overshoots by more than
+      // what the encoder may hold when the size is checked: the row group in
+      // progress plus the batch being written and two in flight (2,500 rows each).
       if (k < files.length - 1) assert.ok(f.fileSizeBytes >= target, `file ${k} is ${f.fileSizeBytes} bytes`);
-      assert.ok(f.fileSizeBytes < target * 3, `file ${k} is ${f.fileSizeBytes} bytes`);
+      const bytesPerRow = f.fileSizeBytes / f.recordCount;
+      assert.ok(f.fileSizeBytes - target < (1000 + 3 * 2500) * bytesPerRow, `file ${k} is ${f.fileSizeBytes} bytes (${f.recordCount} rows)`);
       const mine = rows.slice(offset, offset + f.recordCount);
       offset += f.recordCount;
 
