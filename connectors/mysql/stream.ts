@@ -3,8 +3,8 @@
  * row by row (text protocol, unbuffered) inside one consistent-snapshot
  * read-only transaction.
  *
- * Backpressure: when the buffer is full the connection's socket is paused
- * (the server blocks on its send buffer) and resumed from `_read`. The rows
+ * Backpressure: when the buffer is full (16 rows) the connection's socket
+ * is paused (the server blocks on its send buffer) and resumed from `_read`. The rows
  * come as arrays and a compiled builder turns them into records.
  */
 import { Readable } from 'node:stream';
@@ -68,7 +68,9 @@ export class MysqlSourceStream extends Readable {
   };
 
   constructor(ctx: ReadContext, settings: SqlConnectionSettings, table: TableSpec) {
-    super({ objectMode: true, highWaterMark: 1024 });
+    // 16 rows, not more: a buffer of N rows of 1 MB documents is N MB. In
+    // flowing mode rows pass straight through and the buffer stays empty.
+    super({ objectMode: true, highWaterMark: 16 });
     this.ctx = ctx;
     this.settings = settings;
     this.table = table;

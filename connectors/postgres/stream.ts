@@ -2,11 +2,14 @@
  * The Postgres record stream: one table (or custom query) read through a
  * server-side portal inside one REPEATABLE READ READ ONLY transaction.
  *
- * Backpressure: a batch of `batchSize` rows is fetched (Execute with a row
- * limit on the portal) only when `_read` is called, i.e. when the consumer
- * has drained the buffer below the high-water mark; the server holds the rest.
- * pg-query-stream is the Submittable that owns the portal; its cursor is driven
- * directly so that one batch is pushed per fetch without a second buffer.
+ * Backpressure: batches are fetched with Execute and a row limit on the
+ * portal; one fetch is in flight while the previous batch is processed, and
+ * fetched rows are pushed only while the buffer has room (16 rows), so at
+ * most two fetched batches wait and the server holds the rest. A fetch is `batchSize` rows, fewer for wide rows
+ * (about 8 MiB of text, see nextFetchRows); the first is one row, to learn
+ * the width.
+ * pg-query-stream is the Submittable that owns the portal; its cursor is
+ * driven directly so that one batch is pushed per fetch without a second buffer.
  */
 import { Readable } from 'node:stream';
 import pg from 'pg';
@@ -45,6 +48,31 @@ interface PortalCursor {
   read(rows: number, cb: (err: Error | undefined, rows: unknown[][]) => void): void;
 }
 
+/** Rows of the first fetch, before the row width is known. */
+const FIRST_FETCH_ROWS = 1;
+/** Text bytes one fetch aims at: two batches are held at most. */
+export const FETCH_TARGET_BYTES = 8 * 1024 * 1024;
+
+/** Approximate text bytes per row, from up to 32 rows spread over the batch. */
+export function estimateRowBytes(rows: readonly unknown[][]): number {
+  const n = Math.min(rows.length, 32);
+  if (n === 0) return 0;
+  const step = Math.max(1, Math.floor(rows.length / n));
+  let bytes = 0;
+  for (let i = 0; i < n; i++) for (const v of rows[i * step] ?? []) bytes += typeof v === 'string' ? v.length : 8;
+  return Math.max(1, bytes / n);
+}
+
+/**
+ * Rows for the next fetch: `batchSize`, fewer when rows are wide, so that a
+ * fetch holds about {@link FETCH_TARGET_BYTES} of text (a table of 1 MB
+ * documents must not be read 2,000 rows at a time).
+ */
+export function nextFetchRows(rowBytes: number, batchSize: number): number {
+  if (rowBytes <= 0) return batchSize;
+  return Math.max(1, Math.min(batchSize, Math.floor(FETCH_TARGET_BYTES / rowBytes)));
+}
+
 /** Object-mode Readable of one Postgres table; see the module comment. */
 export class PgSourceStream extends Readable {
   private readonly ctx: ReadContext;
@@ -56,21 +84,26 @@ export class PgSourceStream extends Readable {
   private build: ((a: unknown[]) => Row) | undefined;
   /** A cursor read is outstanding. */
   private fetching = false;
-  /** A batch that arrived while the consumer did not want rows. */
-  private pending: unknown[][] | undefined;
+  /** Fetched batches not pushed yet (at most two), the first from index `next`. */
+  private queue: unknown[][][] = [];
+  private next = 0;
   /** The consumer asked for rows since the last push that returned false. */
   private wanted = false;
   /** The last batch (shorter than batchSize) has arrived. */
   private last = false;
   /** Every row was pushed; the transaction is being committed. */
   private done = false;
+  /** Rows asked for by the next fetch: small at first, then sized by the bytes per row seen. */
+  private fetchRows = FIRST_FETCH_ROWS;
+  /** The most rows one fetch returned (for tests and logs). */
+  maxFetchRows = 0;
   private readonly onAbort = (): void => {
     this.destroy(new DativoError('ABORTED', 'read aborted', { context: this.errorContext() }));
   };
 
   constructor(ctx: ReadContext, settings: SqlConnectionSettings, table: TableSpec) {
     // The buffer holds about one batch; see pump() for the prefetch.
-    super({ objectMode: true, highWaterMark: settings.batchSize });
+    super({ objectMode: true, highWaterMark: 16 });
     this.ctx = ctx;
     this.settings = settings;
     this.table = table;
@@ -153,22 +186,27 @@ export class PgSourceStream extends Readable {
   }
 
   /**
-   * Hand over the batch that arrived if the consumer wants rows, and keep
-   * one fetch in flight: the next batch is requested before this one is
-   * pushed (pushing runs the downstream stages synchronously), so the server
-   * produces batch k+1 while we process batch k. At most two batches are held.
+   * Push rows if the consumer wants them, and keep one fetch in flight: the
+   * next batch is requested before rows are pushed (pushing runs the
+   * downstream stages synchronously), so the server produces batch k+1 while
+   * we process batch k.
    */
   private pump(): void {
     if (this.destroyed || this.cursor === undefined) return;
-    const rows = this.wanted ? this.pending : undefined;
-    if (rows !== undefined) this.pending = undefined;
-    if (!this.fetching && !this.last && this.pending === undefined) this.fetch();
-    if (rows !== undefined) this.deliver(rows);
+    const deliver = this.wanted && this.queue.length > 0;
+    if (!this.fetching && !this.last && this.queue.length <= (deliver ? 1 : 0)) this.fetch();
+    if (deliver) this.deliver();
+    if (this.destroyed) return;
+    if (!this.fetching && !this.last && this.queue.length === 0) this.fetch();
+    if (this.last && !this.fetching && this.queue.length === 0 && !this.done) {
+      this.done = true;
+      this.finish();
+    }
   }
 
   private fetch(): void {
     this.fetching = true;
-    const size = this.settings.batchSize;
+    const size = this.fetchRows;
     this.cursor!.read(size, (err, rows) => {
       this.fetching = false;
       if (this.destroyed) return;
@@ -177,20 +215,39 @@ export class PgSourceStream extends Readable {
         return;
       }
       if (rows.length < size) this.last = true;
-      this.pending = rows;
+      this.maxFetchRows = Math.max(this.maxFetchRows, rows.length);
+      if (rows.length > 0) {
+        this.fetchRows = nextFetchRows(estimateRowBytes(rows), this.settings.batchSize);
+        this.queue.push(rows);
+      }
       this.pump();
     });
   }
 
-  private deliver(rows: unknown[][]): void {
+  /**
+   * Push queued rows until the buffer is full (16 rows: in flowing mode rows
+   * pass straight through to the consumer and the buffer stays empty).
+   */
+  private deliver(): void {
     const build = this.build!;
-    let more = true;
-    for (const row of rows) more = this.push(build(row));
-    this.wanted = more;
-    if (this.last && this.pending === undefined && !this.fetching) {
-      this.done = true;
-      this.finish();
+    while (this.queue.length > 0) {
+      const batch = this.queue[0]!;
+      while (this.next < batch.length) {
+        const more = this.push(build(batch[this.next++]!));
+        if (this.destroyed) return;
+        if (!more) {
+          this.wanted = false;
+          if (this.next === batch.length) this.dropFirst();
+          return;
+        }
+      }
+      this.dropFirst();
     }
+  }
+
+  private dropFirst(): void {
+    this.queue.shift();
+    this.next = 0;
   }
 
   /** End of data: end the read-only transaction, then end the stream. */

@@ -362,5 +362,38 @@ export function describeSqlSourceBehaviour(dialect: SqlDialect): void {
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(await db.sessions(), 0, 'the connection is closed');
     });
+
+    it('wide rows: the source holds a few of them (16 buffered; Postgres fetches ~8 MiB at a time), not batch_size rows', async () => {
+      const mysql = dialect.type === 'mysql';
+      await db.exec(`CREATE TABLE wide (id BIGINT PRIMARY KEY, v ${mysql ? 'LONGTEXT' : 'text'})`);
+      await db.exec(
+        mysql
+          ? `INSERT INTO wide (id, v) WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 60) SELECT i, REPEAT(CHAR(64 + i MOD 26), 1000000) FROM s`
+          : `INSERT INTO wide SELECT g, repeat(chr(64 + g % 26), 1000000) FROM generate_series(1, 60) g`,
+      );
+      const asset = makeAsset([
+        ['id', 'long', true],
+        ['v', 'string'],
+      ]);
+      const plan = makePlan({ type: dialect.type, connection: { ...db.connection, batch_size: 2000 }, tables: [{ name: dialect.tableName(db, 'wide'), object: 'wide' }], asset });
+      const stream = connector.read(makeCtx(plan));
+      let most = 0;
+      const ids: number[] = [];
+      for await (const r of stream) {
+        most = Math.max(most, stream.readableLength);
+        const row = r as Row;
+        ids.push(Number(row['id']));
+        assert.equal(row['v'], String.fromCharCode(64 + (Number(row['id']) % 26)).repeat(1_000_000));
+        // A slow consumer: the source has time to fill whatever buffer it allows.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.deepEqual(ids.sort((a, b) => a - b), Array.from({ length: 60 }, (_, i) => i + 1));
+      // The buffer holds 16 rows; Postgres fetches ~8 MiB (8 such rows) at a time, two at most waiting.
+      assert.ok(most <= 16, `buffered up to ${most} rows of 1 MB`);
+      if (dialect.type === 'postgres') {
+        const fetched = (stream as unknown as { maxFetchRows: number }).maxFetchRows;
+        assert.ok(fetched >= 1 && fetched <= 8, `fetched up to ${fetched} rows of 1 MB at once`);
+      }
+    });
   });
 }
