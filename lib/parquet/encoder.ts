@@ -98,6 +98,31 @@ function toWasmBatches(w: Wasm, ipc: Uint8Array): WasmRecordBatch[] {
   }
 }
 
+/**
+ * The first error of an object that fails once: `error` once set, and a
+ * promise that rejects with it, to race against whatever the object awaits.
+ */
+export class FirstFailure {
+  error: Error | undefined;
+  readonly promise: Promise<never>;
+  private reject!: (err: Error) => void;
+
+  constructor() {
+    this.promise = new Promise<never>((_, reject) => {
+      this.reject = reject;
+    });
+    this.promise.catch(() => {});
+  }
+
+  /** Record `err` unless an error was recorded already; true if this one was. */
+  set(err: Error): boolean {
+    if (this.error) return false;
+    this.error = err;
+    this.reject(err);
+    return true;
+  }
+}
+
 /** wasm errors may be plain strings. */
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
@@ -110,9 +135,7 @@ class InlineEncoder implements ParquetEncoder {
   private controller!: ReadableStreamDefaultController<WasmRecordBatch>;
   private demand: (() => void) | undefined;
   private demanded = false;
-  private failure: Error | undefined;
-  private readonly failed: Promise<never>;
-  private rejectFailed!: (err: Error) => void;
+  private readonly failure = new FirstFailure();
   private readonly pump: Promise<void>;
   private closed = false;
 
@@ -120,10 +143,6 @@ class InlineEncoder implements ParquetEncoder {
     options: EncoderOptions,
     private readonly onChunk: ChunkSink,
   ) {
-    this.failed = new Promise<never>((_, reject) => {
-      this.rejectFailed = reject;
-    });
-    this.failed.catch(() => {});
     const input = new ReadableStream<WasmRecordBatch>(
       {
         start: (c) => {
@@ -140,11 +159,11 @@ class InlineEncoder implements ParquetEncoder {
     this.pump = loadWasm()
       .then((w) => w.transformParquetStream(input, buildProperties(w, options)))
       .then((out) => this.drain(out as ReadableStream<Uint8Array>));
-    this.pump.catch((err: unknown) => this.fail(asError(err)));
+    this.pump.catch((err: unknown) => this.failure.set(asError(err)));
   }
 
   async write(ipc: Uint8Array): Promise<void> {
-    if (this.failure) throw this.failure;
+    if (this.failure.error) throw this.failure.error;
     const batches = toWasmBatches(await loadWasm(), ipc);
     try {
       while (batches.length > 0) {
@@ -158,7 +177,7 @@ class InlineEncoder implements ParquetEncoder {
   }
 
   private waitForDemand(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.failure.error) return Promise.reject(this.failure.error);
     if (this.demanded) return Promise.resolve();
     return Promise.race([
       new Promise<void>((resolve) => {
@@ -167,7 +186,7 @@ class InlineEncoder implements ParquetEncoder {
           resolve();
         };
       }),
-      this.failed,
+      this.failure.promise,
     ]);
   }
 
@@ -177,7 +196,7 @@ class InlineEncoder implements ParquetEncoder {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) return;
-        if (this.failure) throw this.failure;
+        if (this.failure.error) throw this.failure.error;
         await this.onChunk(value);
       }
     } catch (err) {
@@ -188,22 +207,16 @@ class InlineEncoder implements ParquetEncoder {
     }
   }
 
-  private fail(err: Error): void {
-    if (this.failure) return;
-    this.failure = err;
-    this.rejectFailed(err);
-  }
-
   async finish(): Promise<void> {
-    if (this.failure) throw this.failure;
+    if (this.failure.error) throw this.failure.error;
     this.closed = true;
     this.controller.close();
     await this.pump;
-    if (this.failure) throw this.failure;
+    if (this.failure.error) throw this.failure.error;
   }
 
   async abort(reason: Error): Promise<void> {
-    this.fail(reason);
+    this.failure.set(reason);
     if (!this.closed) {
       this.closed = true;
       try {

@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DativoError } from '../errors.js';
-import type { ChunkSink, EncoderOptions, ParquetEncoder } from './encoder.js';
+import { FirstFailure, type ChunkSink, type EncoderOptions, type ParquetEncoder } from './encoder.js';
 
 /** Messages to the worker. */
 export type ToEncoder =
@@ -108,9 +108,7 @@ class WorkerEncoder implements ParquetEncoder {
   private readonly worker: Worker;
   private inFlight = 0;
   private wake: (() => void) | undefined;
-  private failure: Error | undefined;
-  private readonly failed: Promise<never>;
-  private rejectFailed!: (err: Error) => void;
+  private readonly failure = new FirstFailure();
   private finished: (() => void) | undefined;
   private aborted: (() => void) | undefined;
   private ended = false;
@@ -119,10 +117,6 @@ class WorkerEncoder implements ParquetEncoder {
     options: EncoderOptions,
     private readonly onChunk: ChunkSink,
   ) {
-    this.failed = new Promise<never>((_, reject) => {
-      this.rejectFailed = reject;
-    });
-    this.failed.catch(() => {});
     this.worker = register(this.id, {
       onMessage: (msg) => this.onMessage(msg),
       onWorkerDied: (err) => {
@@ -183,16 +177,14 @@ class WorkerEncoder implements ParquetEncoder {
   }
 
   private fail(err: Error): void {
-    if (this.failure) return;
-    this.failure = err;
-    this.rejectFailed(err);
+    if (!this.failure.set(err)) return;
     this.wake?.();
     // Stop the worker's session; 'aborted' (or the worker's death) ends it here.
     if (!this.ended) this.post({ op: 'abort', id: this.id });
   }
 
   async write(ipc: Uint8Array): Promise<void> {
-    if (this.failure) throw this.failure;
+    if (this.failure.error) throw this.failure.error;
     const whole = ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength && ipc.buffer instanceof ArrayBuffer;
     const bytes = whole ? ipc : ipc.slice();
     this.inFlight++;
@@ -205,18 +197,18 @@ class WorkerEncoder implements ParquetEncoder {
             resolve();
           };
         }),
-        this.failed,
+        this.failure.promise,
       ]);
     }
   }
 
   async finish(): Promise<void> {
-    if (this.failure) throw this.failure;
+    if (this.failure.error) throw this.failure.error;
     const done = new Promise<void>((resolve) => {
       this.finished = resolve;
     });
     this.post({ op: 'finish', id: this.id });
-    await Promise.race([done, this.failed]);
+    await Promise.race([done, this.failure.promise]);
   }
 
   async abort(reason: Error): Promise<void> {

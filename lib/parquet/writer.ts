@@ -13,7 +13,7 @@ import { tableToIPC, Table as ArrowTable, type Data, type RecordBatch } from 'ap
 import { DativoError, isDativoError, toDativoError } from '../errors.js';
 import type { WriteHandle } from '../storage/types.js';
 import type { AssetField } from '../types.js';
-import { inlineEncoder, type EncoderOptions, type ParquetEncoder } from './encoder.js';
+import { FirstFailure, inlineEncoder, type EncoderOptions, type ParquetEncoder } from './encoder.js';
 import { readFooter, type FooterInfo } from './footer.js';
 import { defaultPlacement, workerEncoder, type EncoderPlacement } from './worker-encoder.js';
 
@@ -111,9 +111,7 @@ const TAIL_KEEP = 4 * 1024 * 1024;
  */
 export class ParquetFileWriter {
   private readonly encoder: ParquetEncoder;
-  private failure: Error | undefined;
-  private readonly failed: Promise<never>;
-  private rejectFailed!: (err: Error) => void;
+  private readonly failure = new FirstFailure();
   private bytes = 0;
   private rows = 0;
   private tail: Uint8Array[] = [];
@@ -124,10 +122,6 @@ export class ParquetFileWriter {
     readonly handle: WriteHandle,
     options: ParquetWriterOptions,
   ) {
-    this.failed = new Promise<never>((_, reject) => {
-      this.rejectFailed = reject;
-    });
-    this.failed.catch(() => {});
     // A storage failure (e.g. the directory cannot be created) stops the encoder at once.
     handle.stream.on('error', (err) => this.fail(err));
     const { encoder, ...encoderOptions } = options;
@@ -153,21 +147,21 @@ export class ParquetFileWriter {
    */
   async write(batch: RecordBatch): Promise<void> {
     if (this.state !== 'open') throw new DativoError('INTERNAL', 'write after finish/abort', { context: { state: this.state } });
-    if (this.failure) throw this.failure;
+    if (this.failure.error) throw this.failure.error;
     if (batch.numRows === 0) return;
     const ipc = tableToIPC(new ArrowTable(batch), 'stream');
     try {
-      await Promise.race([this.encoder.write(ipc), this.failed]);
+      await Promise.race([this.encoder.write(ipc), this.failure.promise]);
     } catch (err) {
       this.fail(err);
-      throw this.failure ?? err;
+      throw this.failure.error ?? err;
     }
     this.rows += batch.numRows;
   }
 
   /** The encoder's output: into storage, waiting for it to drain. */
   private async onChunk(chunk: Uint8Array): Promise<void> {
-    if (this.failure) throw this.failure;
+    if (this.failure.error) throw this.failure.error;
     this.bytes += chunk.byteLength;
     this.keepTail(chunk);
     const sink = this.handle.stream;
@@ -175,7 +169,7 @@ export class ParquetFileWriter {
       // Destroyed before this chunk came (the encoder may run behind): its
       // 'close' is past and its 'error' may not have been emitted yet.
       if (sink.errored) this.fail(sink.errored);
-      throw this.failure ?? new DativoError('STORAGE_IO', 'storage stream closed before the file was complete');
+      throw this.failure.error ?? new DativoError('STORAGE_IO', 'storage stream closed before the file was complete');
     }
     if (!sink.write(chunk)) await this.waitDrain(sink);
   }
@@ -189,7 +183,7 @@ export class ParquetFileWriter {
         once(sink, 'close', { signal: ac.signal }).then(() => {
           throw new DativoError('STORAGE_IO', 'storage stream closed before the file was complete');
         }),
-        this.failed,
+        this.failure.promise,
       ]);
     } finally {
       ac.abort();
@@ -208,15 +202,11 @@ export class ParquetFileWriter {
   }
 
   private fail(err: unknown): void {
-    if (this.failure) return;
+    if (this.failure.error) return;
     // Storage errors arrive as DativoErrors, aborts map to ABORTED; anything else
     // comes from the encoder (wasm errors may be plain strings) and is a bug.
     const e = toDativoError(err);
-    this.failure =
-      e.code === 'INTERNAL' && !isDativoError(err)
-        ? new DativoError('INTERNAL', `parquet encoding failed: ${e.message}`, { cause: err })
-        : e;
-    this.rejectFailed(this.failure);
+    this.failure.set(e.code === 'INTERNAL' && !isDativoError(err) ? new DativoError('INTERNAL', `parquet encoding failed: ${e.message}`, { cause: err }) : e);
   }
 
   /** Write the footer, make the file durable, and describe it. */
@@ -224,9 +214,9 @@ export class ParquetFileWriter {
     if (this.state !== 'open') throw new DativoError('INTERNAL', 'finish twice or after abort', { context: { state: this.state } });
     this.state = 'finishing';
     try {
-      if (this.failure) throw this.failure;
-      await Promise.race([this.encoder.finish(), this.failed]);
-      if (this.failure) throw this.failure;
+      if (this.failure.error) throw this.failure.error;
+      await Promise.race([this.encoder.finish(), this.failure.promise]);
+      if (this.failure.error) throw this.failure.error;
       const res = await this.handle.done();
       this.state = 'done';
       return { ...res, footer: readFooter(concat(this.tail, this.tailBytes), res.size) };
