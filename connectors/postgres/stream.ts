@@ -5,11 +5,11 @@
  * Backpressure: batches are fetched with Execute and a row limit on the
  * portal; one fetch is in flight while the previous batch is processed, and
  * fetched rows are pushed only while the buffer has room (16 rows), so at
- * most two fetched batches wait and the server holds the rest. A fetch is `batchSize` rows, fewer for wide rows
- * (about 8 MiB of text, see nextFetchRows); the first is one row, to learn
- * the width.
+ * most two fetched batches wait and the server holds the rest. A fetch is
+ * `batchSize` rows, fewer for wide rows (about 8 MiB of text, see
+ * nextFetchRows); the first is one row, to learn the width.
  * pg-query-stream is the Submittable that owns the portal; its cursor is
- * driven directly so that one batch is pushed per fetch without a second buffer.
+ * driven directly, without the stream's own buffer.
  */
 import { Readable } from 'node:stream';
 import pg from 'pg';
@@ -102,7 +102,8 @@ export class PgSourceStream extends Readable {
   };
 
   constructor(ctx: ReadContext, settings: SqlConnectionSettings, table: TableSpec) {
-    // The buffer holds about one batch; see pump() for the prefetch.
+    // 16 rows: in flowing mode rows pass straight through; paused, fetched
+    // batches wait in `queue` (see pump) instead of in the stream's buffer.
     super({ objectMode: true, highWaterMark: 16 });
     this.ctx = ctx;
     this.settings = settings;
