@@ -6,7 +6,7 @@
  * here just as it does in-thread.
  */
 import { parentPort } from 'node:worker_threads';
-import { inlineEncoder, type ParquetEncoder } from './encoder.js';
+import { inlineEncoder, transferable, type ParquetEncoder } from './encoder.js';
 import type { FromEncoder, ToEncoder } from './worker-encoder.js';
 
 interface Session {
@@ -28,10 +28,8 @@ const message = (err: unknown): string => (err instanceof Error ? err.message : 
 function open(id: number, options: Extract<ToEncoder, { op: 'open' }>['options']): void {
   const session: Session = { encoder: undefined as unknown as ParquetEncoder, queue: Promise.resolve(), ack: undefined, cancel: undefined };
   session.encoder = inlineEncoder(options, (chunk) => {
-    // Transfer the chunk's buffer when the chunk is all of it; copy a view of a larger one.
-    const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
-    const copy = whole ? chunk : chunk.slice();
-    send({ op: 'chunk', id, chunk: copy }, [copy.buffer as ArrayBuffer]);
+    const bytes = transferable(chunk);
+    send({ op: 'chunk', id, chunk: bytes }, [bytes.buffer]);
     return new Promise<void>((resolve, reject) => {
       session.ack = resolve;
       session.cancel = reject;

@@ -123,6 +123,16 @@ export class FirstFailure {
   }
 }
 
+/**
+ * Bytes whose buffer can be transferred to another thread: `bytes` itself
+ * when it spans its whole ArrayBuffer, else a copy (a view into a larger
+ * buffer, e.g. wasm memory, must not hand that buffer over).
+ */
+export function transferable(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  return (whole ? bytes : bytes.slice()) as Uint8Array<ArrayBuffer>;
+}
+
 /** wasm errors may be plain strings. */
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 

@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DativoError } from '../errors.js';
-import { FirstFailure, type ChunkSink, type EncoderOptions, type ParquetEncoder } from './encoder.js';
+import { FirstFailure, transferable, type ChunkSink, type EncoderOptions, type ParquetEncoder } from './encoder.js';
 
 /** Messages to the worker. */
 export type ToEncoder =
@@ -185,10 +185,9 @@ class WorkerEncoder implements ParquetEncoder {
 
   async write(ipc: Uint8Array): Promise<void> {
     if (this.failure.error) throw this.failure.error;
-    const whole = ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength && ipc.buffer instanceof ArrayBuffer;
-    const bytes = whole ? ipc : ipc.slice();
+    const bytes = transferable(ipc);
     this.inFlight++;
-    this.post({ op: 'write', id: this.id, ipc: bytes }, [bytes.buffer as ArrayBuffer]);
+    this.post({ op: 'write', id: this.id, ipc: bytes }, [bytes.buffer]);
     while (this.inFlight >= MAX_IN_FLIGHT) {
       await Promise.race([
         new Promise<void>((resolve) => {
