@@ -3,9 +3,10 @@
  * row by row (text protocol, unbuffered) inside one consistent-snapshot
  * read-only transaction.
  *
- * Backpressure: when the buffer is full (16 rows) the connection's socket
- * is paused (the server blocks on its send buffer) and resumed from `_read`. The rows
- * come as arrays and a compiled builder turns them into records.
+ * Backpressure: when the buffer is full (SOURCE_BUFFER_ROWS) the
+ * connection's socket is paused (the server blocks on its send buffer) and
+ * resumed from `_read`. The rows come as arrays and a compiled builder turns
+ * them into records.
  */
 import { Readable } from 'node:stream';
 import type { Pool, PoolConnection } from 'mysql2';
@@ -13,6 +14,7 @@ import { DativoError } from '../../lib/errors.js';
 import type { ReadContext } from '../../lib/connector.js';
 import { formatTimestampMicros, parseTimestampMicros } from '../../lib/records/time.js';
 import { selectColumns, sourceLabel } from '../sql/columns.js';
+import { SOURCE_BUFFER_ROWS } from '../sql/rows.js';
 import { cursorFilter, type CursorFilter } from '../sql/cursor.js';
 import type { SqlConnectionSettings, TableSpec } from '../sql/options.js';
 import { isoToSqlDateTime } from '../sql/time.js';
@@ -68,9 +70,7 @@ export class MysqlSourceStream extends Readable {
   };
 
   constructor(ctx: ReadContext, settings: SqlConnectionSettings, table: TableSpec) {
-    // 16 rows, not more: a buffer of N rows of 1 MB documents is N MB. In
-    // flowing mode rows pass straight through and the buffer stays empty.
-    super({ objectMode: true, highWaterMark: 16 });
+    super({ objectMode: true, highWaterMark: SOURCE_BUFFER_ROWS });
     this.ctx = ctx;
     this.settings = settings;
     this.table = table;

@@ -4,10 +4,10 @@
  *
  * Backpressure: batches are fetched with Execute and a row limit on the
  * portal; one fetch is in flight while the previous batch is processed, and
- * fetched rows are pushed only while the buffer has room (16 rows), so at
- * most two fetched batches wait and the server holds the rest. A fetch is
- * `batchSize` rows, fewer for wide rows (about 8 MiB of text, see
- * nextFetchRows); the first is one row, to learn the width.
+ * fetched rows are pushed only while the buffer has room
+ * (SOURCE_BUFFER_ROWS), so at most two fetched batches wait and the server
+ * holds the rest. A fetch is `batchSize` rows, fewer for wide rows (about
+ * 8 MiB of text, see nextFetchRows); the first is one row, to learn the width.
  * pg-query-stream is the Submittable that owns the portal; its cursor is
  * driven directly, without the stream's own buffer.
  */
@@ -22,7 +22,7 @@ import { cursorFilter, type CursorFilter } from '../sql/cursor.js';
 import type { SqlConnectionSettings, TableSpec } from '../sql/options.js';
 import { mapPgError } from './errors.js';
 import { lookupUserTypes, poolConfig, quoteIdent, resolveSource, SESSION_SQL } from './session.js';
-import { compileRowBuilder } from '../sql/rows.js';
+import { compileRowBuilder, SOURCE_BUFFER_ROWS } from '../sql/rows.js';
 import { converterForOid, keepText } from './types.js';
 
 /** The SELECT of one read and its parameters. */
@@ -102,9 +102,8 @@ export class PgSourceStream extends Readable {
   };
 
   constructor(ctx: ReadContext, settings: SqlConnectionSettings, table: TableSpec) {
-    // 16 rows: in flowing mode rows pass straight through; paused, fetched
-    // batches wait in `queue` (see pump) instead of in the stream's buffer.
-    super({ objectMode: true, highWaterMark: 16 });
+    // Paused, fetched batches wait in `queue` (see pump), not in the stream's buffer.
+    super({ objectMode: true, highWaterMark: SOURCE_BUFFER_ROWS });
     this.ctx = ctx;
     this.settings = settings;
     this.table = table;
@@ -226,8 +225,8 @@ export class PgSourceStream extends Readable {
   }
 
   /**
-   * Push queued rows until the buffer is full (16 rows: in flowing mode rows
-   * pass straight through to the consumer and the buffer stays empty).
+   * Push queued rows until the buffer is full (SOURCE_BUFFER_ROWS; in
+   * flowing mode rows pass straight through and the buffer stays empty).
    */
   private deliver(): void {
     const build = this.build!;

@@ -4,6 +4,13 @@
  * turns each into a record.
  */
 
+/**
+ * Rows a SQL source stream buffers (its object-mode high-water mark). Small on
+ * purpose: N buffered rows of 1 MB documents are N MB, and in flowing mode
+ * rows pass straight through, so a larger buffer bought no speed.
+ */
+export const SOURCE_BUFFER_ROWS = 16;
+
 /** Converts one non-null driver value into its canonical form. */
 export type Converter = (v: unknown) => unknown;
 
