@@ -1,10 +1,9 @@
 /**
  * Where a job's rows land: an Iceberg table in a catalog, or (catalog `none`)
- * a plain Parquet dataset. runJob talks to both through {@link TableHandle}.
+ * a plain Parquet dataset. runJob talks to both through {@link TableHandle};
+ * lib/run/table.ts opens the one a job names.
  */
-import type { Logger } from './log.js';
 import type { JobPlan } from './plan.js';
-import type { Storage } from './storage/types.js';
 import type { AssetField, DataFile, ObjectState } from './types.js';
 import { DativoError } from './errors.js';
 
@@ -51,35 +50,4 @@ export function parseCommittedState(text: string, where: string): ObjectState {
       context: { file: where },
     });
   }
-}
-
-export async function tableHandle(plan: JobPlan, storage: Storage, fields: AssetField[], log: Logger): Promise<TableHandle> {
-  const relativeLocation = tableRelativeLocation(plan);
-  if (plan.target.catalog.type === 'none') return plainDataset(storage, fields, relativeLocation, log);
-  const { icebergTable } = await import('./iceberg/target.js');
-  return icebergTable(plan, storage, fields, relativeLocation, log);
-}
-
-/**
- * A plain Parquet dataset (the Python tool's default). Files are durable when
- * the sink reports them; an overwrite (full refresh) removes the previous
- * runs' files only after the new ones are durable.
- */
-function plainDataset(storage: Storage, fields: AssetField[], relativeLocation: string, log: Logger): TableHandle {
-  return {
-    fields,
-    relativeLocation,
-    committedState: async () => undefined,
-    async commit(input) {
-      if (input.mode === 'overwrite') {
-        const keep = new Set(input.files.map((f) => `${relativeLocation}/${f.relativePath}`));
-        const existing = await storage.list(`${relativeLocation}/data/`);
-        const stale = existing.filter((p) => p.endsWith('.parquet') && !keep.has(p));
-        for (const p of stale) await storage.delete(p);
-        if (stale.length > 0) log.info({ event_type: 'overwrite', removed_files: stale.length }, `full refresh removed ${stale.length} old file(s)`);
-      }
-      return {};
-    },
-    close: async () => undefined,
-  };
 }

@@ -12,23 +12,9 @@ import { createLogger, scrub, type Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
 import { runJob, type Progress, type RunOptions, type RunSummary } from '../run.js';
 import { formatProgress, formatSummary } from './format.js';
+import type { CliIO, CliOptions } from './io.js';
 
-export interface CliIO {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-  /** Show a live progress line on stderr. */
-  isTTY: boolean;
-  signal?: AbortSignal;
-}
-
-export interface CliOptions {
-  json: boolean;
-  logLevel: string | undefined;
-  secretsDir: string | undefined;
-  mode: 'self_hosted' | 'cloud';
-  object: string | undefined;
-  warehouse: string | undefined;
-}
+export type { CliIO, CliOptions } from './io.js';
 
 type Command = (args: string[], o: CliOptions, io: CliIO) => Promise<number>;
 

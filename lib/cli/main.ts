@@ -12,7 +12,8 @@
  * Exit codes: 0 ok, 1 partial, 2 failed (retryable), 3 failed (permanent).
  */
 import { parseArgs } from 'node:util';
-import { commands, type CliIO } from './commands.js';
+import { commands } from './commands.js';
+import type { CliIO } from './io.js';
 import { ExitCode } from '../errors.js';
 import { LOG_LEVELS } from '../config/schema.js';
 

@@ -12,7 +12,7 @@ import { ancestry } from '../iceberg/metadata.js';
 import { stringifyJson } from '../json.js';
 import type { CatalogSpec } from '../plan.js';
 import { openStorage } from '../storage/index.js';
-import type { CliIO, CliOptions } from './commands.js';
+import type { CliIO, CliOptions } from './io.js';
 
 interface Opened {
   catalog: Catalog;

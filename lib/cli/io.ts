@@ -1,0 +1,18 @@
+/** What every CLI command gets: its streams and the parsed global options. */
+
+export interface CliIO {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** Show a live progress line on stderr. */
+  isTTY: boolean;
+  signal?: AbortSignal;
+}
+
+export interface CliOptions {
+  json: boolean;
+  logLevel: string | undefined;
+  secretsDir: string | undefined;
+  mode: 'self_hosted' | 'cloud';
+  object: string | undefined;
+  warehouse: string | undefined;
+}

@@ -1,0 +1,64 @@
+/**
+ * Where an object's data files go inside its table and what they carry:
+ * the `ingest_date=YYYY-MM-DD` partition of the run's start (UTC), file names
+ * that never repeat across runs, the system columns, and (S3) the object
+ * metadata the Python tool wrote.
+ */
+import type { JobPlan } from '../plan.js';
+import { INGESTED_AT_COLUMN, RUN_ID_COLUMN, type AssetField } from '../types.js';
+
+/** System columns appended to the asset's, with field ids after the asset's. */
+export function tableFields(assetFields: readonly AssetField[]): AssetField[] {
+  const maxId = assetFields.reduce((m, f) => Math.max(m, f.fieldId), 0);
+  return [
+    ...assetFields,
+    { name: INGESTED_AT_COLUMN, type: { kind: 'timestamp' }, typeName: 'timestamp', required: true, fieldId: maxId + 1 },
+    { name: RUN_ID_COLUMN, type: { kind: 'string' }, typeName: 'string', required: true, fieldId: maxId + 2 },
+  ];
+}
+
+function utcDay(d: Date): { days: number; iso: string } {
+  const iso = d.toISOString().slice(0, 10);
+  return { days: Math.floor(Date.parse(`${iso}T00:00:00Z`) / 86_400_000), iso };
+}
+
+/** The part of the Parquet sink's options that says where files go and what they carry. */
+export interface DataFileLayout {
+  /** Folder of the files, relative to the warehouse root. */
+  directory: string;
+  /** The table location the files' `relativePath` is relative to. */
+  relativeTo: string;
+  filePrefix: string;
+  /** Partition values of every file (`ingest_date` in days since the epoch). */
+  partition: Record<string, number>;
+  /** Values of the system columns. */
+  constants: Record<string, unknown>;
+  /** S3 object metadata, for an S3 warehouse. */
+  metadata?: Record<string, string>;
+  footerMetadata: Record<string, string>;
+}
+
+/** The layout of one object's files in a run that started at `started`. */
+export async function dataFileLayout(plan: JobPlan, tableLocation: string, object: string, runId: string, started: Date): Promise<DataFileLayout> {
+  const day = utcDay(started);
+  // S3 object metadata as the Python tool wrote it (loaded on demand: the AWS SDK only when the warehouse is S3).
+  const metadata = plan.target.warehouse.startsWith('s3')
+    ? (await import('../storage/s3.js')).s3ObjectMetadata({
+        asset: plan.asset,
+        tenantId: plan.tenantId,
+        runId,
+        partition: `ingest_date=${day.iso}`,
+        compression: plan.target.compression,
+        now: started,
+      })
+    : undefined;
+  return {
+    directory: `${tableLocation}/data/ingest_date=${day.iso}`,
+    relativeTo: tableLocation,
+    filePrefix: `part-${runId}-${object.replace(/[^A-Za-z0-9_.-]/g, '_')}`,
+    partition: { ingest_date: day.days },
+    constants: { [INGESTED_AT_COLUMN]: BigInt(started.getTime()) * 1000n, [RUN_ID_COLUMN]: runId },
+    ...(metadata ? { metadata } : {}),
+    footerMetadata: { 'dativo.asset': `${plan.asset.name}:${plan.asset.version}`, 'dativo.object': object },
+  };
+}

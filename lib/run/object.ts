@@ -1,0 +1,206 @@
+/**
+ * One object of a run, start to end: reconcile its state with the table,
+ * assemble the stages (source → strict gate → validate → track → Parquet
+ * sink), run them, commit the files with the object's new state, then save
+ * the state. lib/run.ts calls this once per object and turns the outcomes
+ * into the job's exit code.
+ */
+import { pipeline } from 'node:stream/promises';
+import type { Transform } from 'node:stream';
+import type { JobState, StateStore } from '../../state/index.js';
+import type { Connector, ReadContext } from '../connector.js';
+import { DativoError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { JobPlan } from '../plan.js';
+import { parquetSink } from '../stages/parquet-sink.js';
+import { createRejectWriter } from '../stages/rejects.js';
+import { track } from '../stages/track.js';
+import { validate } from '../stages/validate.js';
+import type { Storage } from '../storage/types.js';
+import type { TableHandle } from '../table-target.js';
+import type { DataFile, ObjectState } from '../types.js';
+import { dataFileLayout } from './layout.js';
+import { strictGate } from './strict-gate.js';
+import type { ObjectSummary, RunOptions } from './types.js';
+
+export interface ObjectRun {
+  plan: JobPlan;
+  connector: Connector;
+  storage: Storage;
+  stateStore: StateStore;
+  state: JobState;
+  table: TableHandle;
+  object: JobPlan['source']['objects'][number];
+  obj: ObjectSummary;
+  runId: string;
+  started: Date;
+  log: Logger;
+  opts: RunOptions;
+}
+
+/**
+ * The state to start from: the table is the source of truth for what was
+ * committed, so if a run committed and then died before saving state, take
+ * the state from the table.
+ */
+async function startState(r: ObjectRun): Promise<ObjectState | undefined> {
+  const saved: ObjectState | undefined = r.state.objects[r.object.name];
+  const committed = await r.table.committedState(r.object.name);
+  if (committed && committed.runId !== saved?.runId) {
+    r.log.warn({ event_type: 'state_reconciled', table_run_id: committed.runId, state_run_id: saved?.runId }, 'state store is behind the table: using the state committed with the data');
+    return committed;
+  }
+  return saved;
+}
+
+/** The cursor tracker of an incremental object (none for file-incremental or non-incremental jobs). */
+function cursorTracker(r: ObjectRun, saved: ObjectState | undefined, fullRefresh: boolean): ReturnType<typeof track> | undefined {
+  const { plan, object } = r;
+  const incremental = plan.source.incremental;
+  const cursorField = incremental?.cursorField;
+  if (!incremental || !cursorField || incremental.strategy === 'file_modified') return undefined;
+  const field = plan.asset.fields.find((f) => f.name === cursorField);
+  if (!field) {
+    throw new DativoError('CONFIG_INVALID', `cursor field "${cursorField}" is not a column of asset ${plan.asset.name}`, {
+      context: { file: plan.file, key: 'source.incremental.cursor_field', object: object.name },
+    });
+  }
+  const lagMicros = BigInt(Math.round(incremental.lagSeconds * 1e6));
+  const startMicros = BigInt(r.started.getTime()) * 1000n;
+  return track({
+    field: cursorField,
+    kind: field.type.kind,
+    primaryKey: r.connector.primaryKey?.(object, plan) ?? plan.asset.primaryKey,
+    ...(fullRefresh || !saved?.cursor ? {} : { saved: saved.cursor }),
+    ...(field.type.kind === 'timestamp' ? { cap: startMicros - lagMicros } : {}),
+  });
+}
+
+/** Run one object; fills `r.obj`. Throws on failure (the caller records it). */
+export async function runObject(r: ObjectRun): Promise<void> {
+  const { plan, object, obj, log, opts } = r;
+  const fullRefresh = plan.syncMode === 'full_refresh';
+  const incremental = plan.source.incremental;
+  const saved = await startState(r);
+
+  const rejects = createRejectWriter({ dir: plan.rejectDir, object: object.name, runId: r.runId });
+  const strict = plan.validationMode === 'strict' ? strictGate(rejects, object.name) : undefined;
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const ctx: ReadContext = {
+    plan,
+    object,
+    state: fullRefresh ? undefined : saved,
+    fullRefresh,
+    runId: r.runId,
+    runStartedAt: r.started,
+    signal: controller.signal,
+    log,
+    rejects: strict?.sourceRejects ?? rejects,
+  };
+
+  const source = r.connector.read(ctx);
+  const validator = validate(plan.asset, { mode: plan.validationMode, rejects, log, object: object.name });
+  const stages: Transform[] = [validator];
+  if (strict) stages.unshift(strict.gate);
+  const tracker = cursorTracker(r, saved, fullRefresh);
+  if (tracker) stages.push(tracker);
+
+  const layout = await dataFileLayout(plan, r.table.relativeLocation, object.name, r.runId, r.started);
+  const sink = parquetSink({
+    storage: r.storage,
+    fields: r.table.fields,
+    constants: layout.constants,
+    directory: layout.directory,
+    relativeTo: layout.relativeTo,
+    filePrefix: layout.filePrefix,
+    partition: layout.partition,
+    targetFileSizeBytes: plan.target.targetFileSizeBytes,
+    rowGroupRows: plan.target.rowGroupRows,
+    compression: plan.target.compression,
+    // Single rows: the sink appends each into column buffers, so no Row[] batch is held.
+    batchRows: opts.batchRows ?? 10_000,
+    batchBytes: opts.batchBytes ?? 32 * 1024 * 1024,
+    highWaterMark: 16,
+    ...(layout.metadata ? { metadata: layout.metadata } : {}),
+    footerMetadata: layout.footerMetadata,
+    signal: controller.signal,
+  });
+
+  const t0 = performance.now();
+  const progress = opts.onProgress
+    ? setInterval(() => {
+        opts.onProgress?.({
+          object: object.name,
+          rowsRead: validator.rowsIn,
+          rowsWritten: validator.rowsOut - (tracker?.dropped ?? 0),
+          rowsRejected: rejects.count,
+          bytesWritten: sink.bytesWritten,
+          elapsedMs: performance.now() - t0,
+        });
+      }, 500)
+    : undefined;
+  let files: DataFile[] = [];
+  try {
+    log.info({ event_type: 'object_started', full_refresh: fullRefresh, cursor: ctx.state?.cursor?.value }, `reading ${object.name}`);
+    await pipeline([source, ...stages, sink], { signal: controller.signal });
+    const strictFailure = strict?.failure();
+    if (strictFailure) throw strictFailure;
+    files = sink.files;
+  } catch (err) {
+    // Finished files are not part of any table or state: remove them so a
+    // plain Parquet dataset never shows rows of a failed run.
+    await Promise.all(sink.files.map((f) => r.storage.delete(`${r.table.relativeLocation}/${f.relativePath}`).catch(() => undefined)));
+    throw err;
+  } finally {
+    if (progress) clearInterval(progress);
+    opts.signal?.removeEventListener('abort', onAbort);
+    await rejects.close();
+    // Records the source refused never reach validate but were read.
+    obj.rows_read = validator.rowsIn + (rejects.count - validator.rejected);
+    obj.rows_rejected = rejects.count;
+    if (rejects.path) obj.reject_file = rejects.path;
+  }
+
+  const rowsWritten = files.reduce((n, f) => n + f.recordCount, 0);
+  const checkpoint = source.checkpoint?.() ?? {};
+  const cursor = tracker?.result();
+  // `runId` names the last run whose data was committed: a run that commits
+  // nothing keeps the previous one, so reconciliation (above) can tell a
+  // state store that is behind the table from one that is merely newer.
+  const commits = files.length > 0 || fullRefresh;
+  const next: ObjectState = {
+    ...(saved ?? {}),
+    ...checkpoint,
+    ...(cursor ? { cursor } : {}),
+    ...(commits ? { runId: r.runId } : {}),
+    updatedAt: new Date().toISOString(),
+  };
+
+  if (commits) {
+    await opts.hooks?.beforeCommit?.(object.name);
+    const committedInfo = await r.table.commit({
+      object: object.name,
+      files,
+      mode: fullRefresh ? 'overwrite' : 'append',
+      runId: r.runId,
+      state: next,
+    });
+    if (committedInfo.snapshotId) obj.snapshot_id = committedInfo.snapshotId;
+  }
+
+  obj.rows_written = rowsWritten;
+  obj.files = files.map((f) => f.uri);
+  if (cursor) obj.cursor = cursor;
+
+  if (incremental && !fullRefresh) {
+    await opts.hooks?.beforeStateSave?.(object.name);
+    r.state.objects[object.name] = next;
+    await r.stateStore.save(r.state);
+  }
+  log.info(
+    { event_type: 'object_finished', rows_read: obj.rows_read, rows_written: rowsWritten, rows_rejected: obj.rows_rejected, files: files.length, cursor: cursor?.value },
+    `${object.name}: ${rowsWritten} rows written in ${files.length} file(s)`,
+  );
+}

@@ -1,0 +1,70 @@
+/**
+ * The strict-mode gate. In strict mode a record the source itself could not
+ * parse (wrong column count, bad quoting, invalid UTF-8) fails the run like
+ * one validate refuses. The source parses ahead of validate, so the failure
+ * waits in the gate until the records before the bad line went through
+ * validate: the error then names the first bad line of the file, whichever
+ * stage found it.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import type { RejectSink } from '../connector.js';
+import { DativoError } from '../errors.js';
+import { locationOf } from '../records/location.js';
+import { whereText } from '../stages/validate.js';
+
+/** Object-mode pass-through that fails on the first record (or at the end) for which `check` returns an error. */
+class PassThroughGate extends Transform {
+  constructor(
+    private readonly check: (rec: unknown) => Error | undefined,
+    private readonly atEnd: () => Error | undefined,
+  ) {
+    super({ objectMode: true, highWaterMark: 16 });
+  }
+
+  override _transform(rec: unknown, _enc: BufferEncoding, cb: TransformCallback): void {
+    cb(this.check(rec) ?? null, rec);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    cb(this.atEnd() ?? null);
+  }
+}
+
+export interface StrictGate {
+  /** The reject sink to hand the source: records there also arm the gate. */
+  sourceRejects: RejectSink;
+  /** The Transform to put in front of validate. */
+  gate: Transform;
+  /** The failure the source reported, if any. */
+  failure(): DativoError | undefined;
+}
+
+/** A strict gate in front of `rejects` for one object. */
+export function strictGate(rejects: RejectSink, object: string): StrictGate {
+  let strictFailure: DativoError | undefined;
+  let strictAt: Record<string, unknown> | undefined;
+  const sourceRejects: RejectSink = {
+    reject(rej) {
+      rejects.reject(rej);
+      if (strictFailure) return;
+      strictAt = rej.location;
+      strictFailure = new DativoError('VALIDATION_FAILED', `invalid record in strict mode${whereText(rej.location)}: ${rej.reason}`, {
+        context: { ...(rej.location ?? {}), object, rejectCode: rej.code, ...(rej.location ? { location: rej.location } : {}) },
+      });
+    },
+    get count() {
+      return rejects.count;
+    },
+  };
+  // Records come in file order: one past the refused line (or the end) means everything before it was seen.
+  const past = (rec: unknown): boolean => {
+    const at = locationOf(rec);
+    const line = Number(strictAt?.['line']);
+    return at === undefined || strictAt === undefined || !Number.isFinite(line) || at['file'] !== strictAt['file'] || Number(at['line']) > line;
+  };
+  const gate = new PassThroughGate(
+    (rec) => (strictFailure !== undefined && past(rec) ? strictFailure : undefined),
+    () => strictFailure,
+  );
+  return { sourceRejects, gate, failure: () => strictFailure };
+}
