@@ -6,7 +6,7 @@
  */
 import { DativoError } from '../errors.js';
 import type { DataFile } from '../types.js';
-import { readAvroFile, writeAvroFile, type AvroSchema } from './avro.js';
+import { avroType, readAvroFile, writeAvroFile, type AvroSchema } from './avro.js';
 import { stringifyJson } from './json.js';
 import type { BoundPartitionField, PartitionSpec } from './partition.js';
 import { parseDecimal, type IcebergSchema, type IcebergType } from './schema.js';
@@ -222,8 +222,8 @@ export interface BuiltManifest {
   addedBytes: bigint;
   /** Field summaries for the manifest list row, in spec order. */
   partitions: FieldSummary[];
-  /** Distinct partition tuples touched (for `changed-partition-count`). */
-  partitionCount: number;
+  /** Partitions the files are in, as {@link partitionKey}s (for `changed-partition-count`). */
+  partitionKeys: Set<string>;
 }
 
 /** What {@link buildManifest} needs to know about the table. */
@@ -271,8 +271,7 @@ export function dataFileRecord(file: DataFile, ctx: ManifestContext): Record<str
     if (lo) lower.push({ key: id, value: lo });
     if (hi) upper.push({ key: id, value: hi });
   }
-  const partition: Record<string, unknown> = {};
-  for (const p of ctx.partition) partition[p.name] = avroPartitionValue(p.resultType, p.valueOf(file));
+  const partition = partitionRecord(file, ctx.partition);
   const splits = file.splitOffsets && file.splitOffsets.length > 0 ? [...file.splitOffsets].sort((a, b) => a - b).map((n) => BigInt(n)) : null;
   return {
     content: 0,
@@ -342,7 +341,7 @@ export function buildManifest(files: DataFile[], ctx: ManifestContext): BuiltMan
     data_file: dataFileRecord(f, ctx),
   }));
   const partitions = summarizePartitions(ctx.partition, files.map((f) => ctx.partition.map((p) => p.valueOf(f))));
-  const tuples = new Set(files.map((f) => stringifyJson(ctx.partition.map((p) => p.valueOf(f) ?? null))));
+  const partitionKeys = new Set(files.map((f) => partitionKey(ctx.spec['spec-id'], partitionRecord(f, ctx.partition))));
   const bytes = writeAvroFile(manifestEntrySchema(ctx.partition), entries, {
     metadata: manifestHeader(ctx.schema, ctx.spec),
   });
@@ -352,7 +351,7 @@ export function buildManifest(files: DataFile[], ctx: ManifestContext): BuiltMan
     addedRows: files.reduce((s, f) => s + BigInt(f.recordCount), 0n),
     addedBytes: files.reduce((s, f) => s + BigInt(f.fileSizeBytes), 0n),
     partitions,
-    partitionCount: files.length === 0 ? 0 : tuples.size,
+    partitionKeys,
   };
 }
 
@@ -456,35 +455,197 @@ export interface CarriedEntry {
   dataFile: Record<string, unknown>;
 }
 
+type AvroField = { name: string; type: unknown; 'field-id'?: number };
+
+function recordFields(t: unknown): AvroField[] | undefined {
+  const rec = Array.isArray(t) ? t.find((x) => x !== 'null') : t;
+  if (rec === null || typeof rec !== 'object' || (rec as { type?: unknown }).type !== 'record') return undefined;
+  return (rec as { fields?: AvroField[] }).fields;
+}
+
+/** Our field for one of theirs: by Iceberg field id when they give one, else by name. */
+function matchField(theirs: AvroField, ours: AvroField[]): AvroField | undefined {
+  if (typeof theirs['field-id'] === 'number') return ours.find((f) => f['field-id'] === theirs['field-id']);
+  return ours.find((f) => f.name === theirs.name);
+}
+
 /**
- * The live (ADDED/EXISTING) entries of a manifest as {@link CarriedEntry}s,
- * or undefined when the manifest cannot be re-encoded under our writer schema
- * without loss (written by another writer with other `data_file` fields or
- * another partition record): such manifests are carried as they are.
+ * Copy record `value` (decoded under their field list) into our field list:
+ * fields matched by id, else by name; a field we do not have must be null
+ * (else undefined: it would be lost); a field they lack is null. `nested`
+ * maps a field of ours to a converter of its value (the partition record).
+ */
+function remapRecord(
+  value: Record<string, unknown>,
+  theirs: AvroField[],
+  ours: AvroField[],
+  nested: Record<string, (v: unknown, theirType: unknown) => unknown> = {},
+): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = Object.fromEntries(ours.map((f) => [f.name, null]));
+  for (const tf of theirs) {
+    const v = value[tf.name];
+    const of = matchField(tf, ours);
+    if (!of) {
+      if (v !== null && v !== undefined) return undefined;
+      continue;
+    }
+    const conv = nested[of.name];
+    const mapped = conv ? conv(v, tf.type) : v;
+    if (mapped === undefined) return undefined;
+    out[of.name] = mapped ?? null;
+  }
+  return out;
+}
+
+/**
+ * A converter from manifest entries written under `writer` (any writer's
+ * Avro layout of the v2 `manifest_entry`: Java, PyIceberg, ours) to our
+ * layout for `partition`, reading fields by Iceberg field id (by name when
+ * the writer gave no ids). Undefined when the layouts cannot be matched at
+ * all; the converter returns undefined for an entry that would lose a
+ * non-null value or does not fit our schema.
+ */
+export function entryConverter(writer: AvroSchema, partition: BoundPartitionField[]): ((r: Record<string, unknown>) => Record<string, unknown> | undefined) | undefined {
+  const oursSchema = manifestEntrySchema(partition);
+  const ours = recordFields(oursSchema)!;
+  const theirs = recordFields(writer);
+  if (!theirs) return undefined;
+  const ourDf = recordFields(ours.find((f) => f.name === 'data_file')!.type)!;
+  const theirDfField = theirs.find((f) => f['field-id'] === 2 || (f['field-id'] === undefined && f.name === 'data_file'));
+  const theirDf = theirDfField ? recordFields(theirDfField.type) : undefined;
+  if (!theirDf) return undefined;
+  const ourPart = recordFields(ourDf.find((f) => f.name === 'partition')!.type)!;
+  const type = avroType(oursSchema);
+  const partitionOf = (v: unknown, theirType: unknown): unknown => {
+    const tf = recordFields(theirType);
+    if (!tf || v === null || typeof v !== 'object') return undefined;
+    // Every partition field of ours must be present in theirs (same spec), and no other.
+    if (tf.length !== ourPart.length || !tf.every((f) => matchField(f, ourPart))) return undefined;
+    return remapRecord(v as Record<string, unknown>, tf, ourPart);
+  };
+  return (r) => {
+    const df = remapRecord(r[theirDfField!.name] as Record<string, unknown>, theirDf, ourDf, { partition: partitionOf });
+    if (!df) return undefined;
+    df.content ??= 0; // absent in v1 layouts: data
+    const entry = remapRecord(r, theirs, ours, { data_file: () => df });
+    if (!entry || !type.isValid(entry)) return undefined;
+    return entry;
+  };
+}
+
+/**
+ * The live (ADDED/EXISTING) entries of a manifest as {@link CarriedEntry}s
+ * in our layout, whichever writer's Avro layout the manifest has (see
+ * {@link entryConverter}); undefined when some live entry cannot be
+ * re-encoded under our writer schema without loss (e.g. a field we do not
+ * write, or another partition record): such a manifest is carried as it is.
  */
 export function carriedEntries(buf: Buffer, row: ManifestListEntry, partition: BoundPartitionField[], what = 'manifest'): CarriedEntry[] | undefined {
   const file = readAvroFile(buf, what);
-  const ours = manifestEntrySchema(partition) as { fields: { name: string; type: unknown }[] };
-  const theirs = file.schema as { fields?: { name: string; type: unknown }[] };
-  if (stringifyJson(ours.fields.map((f) => f.name)) !== stringifyJson((theirs.fields ?? []).map((f) => f.name))) return undefined;
-  const dataFileOf = (s: { fields: { name: string; type: unknown }[] }) => s.fields.find((f) => f.name === 'data_file')?.type as { fields: { name: string; type: unknown }[] } | undefined;
-  const a = dataFileOf(ours);
-  const b = dataFileOf(theirs as { fields: { name: string; type: unknown }[] });
-  // Same field names and types (the partition record included) → same encoding, nothing dropped.
-  if (!a || !b || JSON.stringify(a.fields.map((f) => [f.name, f.type])) !== JSON.stringify(b.fields.map((f) => [f.name, f.type]))) return undefined;
+  const convert = entryConverter(file.schema, partition);
+  if (!convert) return undefined;
   const out: CarriedEntry[] = [];
   for (const raw of file.records) {
     const r = raw as Record<string, unknown>;
     const status = intOr(r.status, 1);
     if (status === EntryStatus.DELETED) continue;
-    const inherited = status === EntryStatus.ADDED;
-    const seq = typeof r.sequence_number === 'bigint' ? r.sequence_number : inherited ? row.sequence_number : undefined;
-    const fileSeq = typeof r.file_sequence_number === 'bigint' ? r.file_sequence_number : inherited ? row.sequence_number : undefined;
-    if (seq === undefined || fileSeq === undefined) {
-      throw new DativoError('CATALOG_INVALID', `${what}: EXISTING entry without sequence numbers`, { context: { file: what } });
-    }
-    out.push({ snapshotId: bigOr(r.snapshot_id, row.added_snapshot_id), sequenceNumber: seq, fileSequenceNumber: fileSeq, dataFile: r.data_file as Record<string, unknown> });
+    const entry = convert(r);
+    if (!entry) return undefined;
+    const resolved = resolvedSequence(r, row, what);
+    out.push({ snapshotId: bigOr(r.snapshot_id, row.added_snapshot_id), ...resolved, dataFile: entry.data_file as Record<string, unknown> });
   }
+  return out;
+}
+
+/** An entry's data and file sequence numbers, inherited from the manifest list row for ADDED entries that leave them null. */
+function resolvedSequence(r: Record<string, unknown>, row: Pick<ManifestListEntry, 'sequence_number'>, what: string): { sequenceNumber: bigint; fileSequenceNumber: bigint } {
+  const inherited = intOr(r.status, 1) === EntryStatus.ADDED;
+  const seq = typeof r.sequence_number === 'bigint' ? r.sequence_number : inherited ? row.sequence_number : undefined;
+  const fileSeq = typeof r.file_sequence_number === 'bigint' ? r.file_sequence_number : inherited ? row.sequence_number : undefined;
+  if (seq === undefined || fileSeq === undefined) {
+    throw new DativoError('CATALOG_INVALID', `${what}: EXISTING entry without sequence numbers`, { context: { file: what } });
+  }
+  return { sequenceNumber: seq, fileSequenceNumber: fileSeq };
+}
+
+/** What {@link deletedCopy} removed. */
+export interface DeletedManifest {
+  bytes: Buffer;
+  /** Entries turned DELETED, by file content (0 data, 1 position deletes, 2 equality deletes). */
+  files: number;
+  records: bigint;
+  fileSizeBytes: bigint;
+  /** Per content: count of files and records. */
+  byContent: Map<number, { files: number; records: bigint; bytes: bigint }>;
+  minSequenceNumber: bigint;
+  /** Partition tuple keys (`<spec id>:<values>`) of the removed files. */
+  partitionKeys: Set<string>;
+}
+
+/**
+ * The manifest that removes every live file of manifest `buf`: the same
+ * entries, in the writer's own Avro layout and header (so nothing another
+ * writer recorded is lost or re-interpreted), with status DELETED, our
+ * snapshot id, and both sequence numbers written explicitly — what Java's
+ * manifest filter writes for an overwrite. Entries already DELETED are
+ * dropped. Undefined when the manifest holds no live entry.
+ */
+export function deletedCopy(buf: Buffer, row: ManifestListEntry, snapshotId: bigint, what = 'manifest'): DeletedManifest | undefined {
+  const file = readAvroFile(buf, what);
+  const fields = recordFields(file.schema) ?? [];
+  for (const name of ['snapshot_id', 'sequence_number', 'file_sequence_number']) {
+    if (!fields.some((f) => f.name === name)) {
+      throw new DativoError('CATALOG_INVALID', `${what} has no ${name} field (not a v2 manifest): cannot record its files as deleted`, { context: { file: what } });
+    }
+  }
+  const records: Record<string, unknown>[] = [];
+  const byContent = new Map<number, { files: number; records: bigint; bytes: bigint }>();
+  const partitionKeys = new Set<string>();
+  let min: bigint | undefined;
+  for (const raw of file.records) {
+    const r = raw as Record<string, unknown>;
+    if (intOr(r.status, 1) === EntryStatus.DELETED) continue;
+    const { sequenceNumber, fileSequenceNumber } = resolvedSequence(r, row, what);
+    records.push({ ...r, status: EntryStatus.DELETED, snapshot_id: snapshotId, sequence_number: sequenceNumber, file_sequence_number: fileSequenceNumber });
+    const df = r.data_file as Record<string, unknown>;
+    const content = intOr(df.content, row.content === 1 ? 1 : 0);
+    const c = byContent.get(content) ?? { files: 0, records: 0n, bytes: 0n };
+    c.files += 1;
+    c.records += bigOr(df.record_count, 0n);
+    c.bytes += bigOr(df.file_size_in_bytes, 0n);
+    byContent.set(content, c);
+    partitionKeys.add(partitionKey(row.partition_spec_id, df.partition));
+    if (min === undefined || sequenceNumber < min) min = sequenceNumber;
+  }
+  if (records.length === 0) return undefined;
+  const header = Object.fromEntries(Object.entries(file.metadata).filter(([k]) => !k.startsWith('avro.')));
+  const codec = file.metadata['avro.codec'] === 'null' ? 'null' : 'deflate';
+  const totals = [...byContent.values()];
+  return {
+    bytes: writeAvroFile(file.schema, records, { metadata: header, codec }),
+    files: records.length,
+    records: totals.reduce((s, c) => s + c.records, 0n),
+    fileSizeBytes: totals.reduce((s, c) => s + c.bytes, 0n),
+    byContent,
+    minSequenceNumber: min!,
+    partitionKeys,
+  };
+}
+
+/**
+ * A key identifying one partition of one spec, from a partition record in
+ * its Avro form (decoded from a manifest or built by {@link partitionRecord}):
+ * values in field order, bytes as hex, longs as decimal text.
+ */
+export function partitionKey(specId: number, partition: unknown): string {
+  const values = partition !== null && typeof partition === 'object' ? Object.values(partition as Record<string, unknown>) : [];
+  return `${specId}:${stringifyJson(values.map((v) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : (v ?? null))))}`;
+}
+
+/** The Avro-form partition record of one of our data files under `partition`. */
+export function partitionRecord(file: DataFile, partition: BoundPartitionField[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of partition) out[p.name] = avroPartitionValue(p.resultType, p.valueOf(file));
   return out;
 }
 

@@ -154,7 +154,13 @@ export interface SummaryInput {
   addedFiles: number;
   addedRecords: bigint;
   addedBytes: bigint;
+  /** Partitions with files added or removed (spec: `changed-partition-count`). */
   changedPartitions: number;
+  /**
+   * What an overwrite removed, counted from the DELETED entries it wrote.
+   * Default (an overwrite without it): the parent's totals.
+   */
+  removed?: { dataFiles: number; records: bigint; bytes: bigint; deleteFiles: number; positionDeletes: bigint; equalityDeletes: bigint };
   /** The parent snapshot's summary (undefined for the first snapshot). */
   parent: Record<string, string> | undefined;
   /** Caller keys (e.g. `dativo.run-id`, `dativo.cursor.<object>`); they cannot override Iceberg keys. */
@@ -170,9 +176,10 @@ function parseTotal(parent: Record<string, string> | undefined, key: string): bi
 /**
  * Snapshot summary as PyIceberg computes it: `added-*`, `changed-partition-count`,
  * `total-*` = parent total + added − removed (a total is dropped when the
- * parent lacks it). An overwrite removes everything of the parent, so its
- * `deleted-data-files`/`deleted-records`/`removed-files-size` are the parent's
- * totals.
+ * parent lacks it). An overwrite removes every live file of the parent: its
+ * `deleted-data-files`/`deleted-records`/`removed-files-size` (and
+ * `removed-delete-files`/`-position-deletes`/`-equality-deletes`) count the
+ * DELETED entries it wrote (`removed`), and its totals are what it added.
  */
 export function snapshotSummary(input: SummaryInput): Record<string, string> {
   const s: Record<string, string> = { ...input.extra };
@@ -184,13 +191,16 @@ export function snapshotSummary(input: SummaryInput): Record<string, string> {
   const prev = Object.fromEntries(TOTAL_KEYS.map((k) => [k, parseTotal(input.parent, k)])) as Record<(typeof TOTAL_KEYS)[number], bigint | undefined>;
   const added = { 'total-data-files': BigInt(input.addedFiles), 'total-records': input.addedRecords, 'total-files-size': input.addedBytes };
   if (input.operation === 'overwrite' && input.parent) {
-    const del = (k: (typeof TOTAL_KEYS)[number]) => prev[k];
-    const df = del('total-data-files');
-    const dr = del('total-records');
-    const ds = del('total-files-size');
-    if (df !== undefined && df > 0n) s['deleted-data-files'] = df.toString();
-    if (dr !== undefined && dr > 0n) s['deleted-records'] = dr.toString();
-    if (ds !== undefined && ds > 0n) s['removed-files-size'] = ds.toString();
+    const r = input.removed;
+    const put = (key: string, v: bigint | number | undefined): void => {
+      if (v !== undefined && BigInt(v) > 0n) s[key] = v.toString();
+    };
+    put('deleted-data-files', r ? r.dataFiles : prev['total-data-files']);
+    put('deleted-records', r ? r.records : prev['total-records']);
+    put('removed-files-size', r ? r.bytes : prev['total-files-size']);
+    put('removed-delete-files', r ? r.deleteFiles : prev['total-delete-files']);
+    put('removed-position-deletes', r ? r.positionDeletes : prev['total-position-deletes']);
+    put('removed-equality-deletes', r ? r.equalityDeletes : prev['total-equality-deletes']);
     s['total-data-files'] = added['total-data-files'].toString();
     s['total-records'] = added['total-records'].toString();
     s['total-files-size'] = added['total-files-size'].toString();

@@ -21,6 +21,7 @@ import {
   buildManifestList,
   buildMergedManifest,
   carriedEntries,
+  deletedCopy,
   readManifestEntries,
   readManifestList,
   type CarriedEntry,
@@ -38,6 +39,7 @@ import {
   snapshotsOf,
   snapshotSummary,
   type Snapshot,
+  type SummaryInput,
 } from './metadata.js';
 import { bindSpec, defaultSpec } from './partition.js';
 import { joinUri, metadataDir, normalizeUri, storageKey } from './paths.js';
@@ -423,7 +425,9 @@ function checkFieldIds(files: DataFile[], schema: IcebergSchema, table: string):
  * load the table; return early if the commit already landed; plan the schema
  * (a compatible evolution is committed together with the snapshot); build the
  * manifest list (append: our manifest first, then every manifest of the
- * current snapshot; overwrite: ours only), the snapshot and the new metadata;
+ * current snapshot that still has live files, merged at the threshold;
+ * overwrite: ours, then one manifest per live manifest of the current
+ * snapshot recording its files as DELETED), the snapshot and the new metadata;
  * commit with `assert-table-uuid` + `assert-ref-snapshot-id main`. COMMIT_CONFLICT →
  * backoff and retry on the new head; CATALOG_UNAVAILABLE → reload and check
  * whether the commit landed, by snapshot id or by our files being live (see
@@ -454,10 +458,12 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
     throw new DativoError('INTERNAL', `snapshot id ${snapshotId} is not a positive 63-bit value`, { context: { table: name } });
   }
   const commitUuid = randomUUID();
-  let manifest: { specId: number; row: Omit<ManifestListEntry, 'sequence_number' | 'min_sequence_number'>; partitionCount: number; key: string } | undefined;
+  let manifest: { specId: number; row: Omit<ManifestListEntry, 'sequence_number' | 'min_sequence_number'>; partitionKeys: Set<string>; key: string } | undefined;
   /** Manifests this call wrote: storage key → URI. */
   const written = new Map<string, string>();
-  let merged: { sources: string; row: Omit<ManifestListEntry, 'sequence_number'> } | undefined;
+  let merged: { sources: string; used: Set<string>; row: Omit<ManifestListEntry, 'sequence_number'> } | undefined;
+  /** An overwrite's DELETED manifests, for the parent they were built against. */
+  let deleted: { parentList: string; rows: Omit<ManifestListEntry, 'sequence_number'>[]; removed: Removed } | undefined;
   const lists: string[] = [];
   let lastError: unknown;
   // After an unknown outcome a late write could still land: never delete then.
@@ -494,7 +500,7 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
       manifest = {
         specId: spec['spec-id'],
         key,
-        partitionCount: built.partitionCount,
+        partitionKeys: built.partitionKeys,
         row: {
           manifest_path: uri,
           manifest_length: BigInt(built.bytes.length),
@@ -518,8 +524,10 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
     const seq = (asLong(md0['last-sequence-number']) ?? 0n) + 1n;
     const rows: ManifestListEntry[] = [];
     if (manifest) rows.push({ ...manifest.row, sequence_number: seq, min_sequence_number: seq });
+    // Manifests left with only DELETED entries (an overwrite's) are not carried.
+    const parentRows = parent ? (await cache.list(parent['manifest-list'])).filter(hasLiveFiles) : [];
     if (opts.mode === 'append' && parent) {
-      let carried = await cache.list(parent['manifest-list']);
+      let carried = parentRows;
       const mergeable = carried.filter((r) => r.content === 0 && r.partition_spec_id === spec['spec-id']);
       if (shouldMerge(md0, carried.length + rows.length) && mergeable.length >= 2) {
         const sources = mergeable.map((r) => r.manifest_path).join('\n');
@@ -528,15 +536,24 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
           const m = await mergeManifests(mergeable, { schema: plan.schema, spec, partition: bindSpec(spec, plan.schema) }, storage, snapshotId, joinUri(metaDir, `${commitUuid}-m${written.size}.avro`));
           if (m) {
             written.set(m.key, m.row.manifest_path);
-            merged = { sources, row: m.row };
+            merged = { sources, used: new Set(m.used), row: m.row };
           }
         }
         if (merged) {
-          const replaced = new Set(merged.sources.split('\n'));
+          // Only the manifests the merge rewrote are replaced; any it could not read stay as they are.
+          const replaced = merged.used;
           carried = [{ ...merged.row, sequence_number: seq }, ...carried.filter((r) => !replaced.has(r.manifest_path))];
         }
       }
       rows.push(...carried);
+    }
+    let removed: Removed | undefined;
+    if (opts.mode === 'overwrite' && parent) {
+      if (deleted?.parentList !== parent['manifest-list']) {
+        deleted = { parentList: parent['manifest-list'], ...(await deleteManifests(parentRows, storage, snapshotId, (i) => joinUri(metaDir, `${commitUuid}-d${written.size}-${i}.avro`), written)) };
+      }
+      rows.push(...deleted.rows.map((r) => ({ ...r, sequence_number: seq })));
+      removed = deleted.removed;
     }
     const listUri = joinUri(metaDir, `snap-${snapshotId}-${attempt}-${commitUuid}.avro`);
     const listKey = storageKey(storage, listUri);
@@ -551,7 +568,8 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
       addedFiles: opts.files.length,
       addedRecords: opts.files.reduce((s, f) => s + BigInt(f.recordCount), 0n),
       addedBytes: opts.files.reduce((s, f) => s + BigInt(f.fileSizeBytes), 0n),
-      changedPartitions: manifest?.partitionCount ?? 0,
+      changedPartitions: new Set([...(manifest?.partitionKeys ?? []), ...(removed?.partitionKeys ?? [])]).size,
+      ...(removed ? { removed } : {}),
       parent: parent?.summary,
       extra: { ...(opts.summaryFrom?.(md0) ?? {}), ...opts.summary },
     });
@@ -651,8 +669,10 @@ function shouldMerge(metadata: TableMetadata, manifests: number): boolean {
 
 /**
  * Rewrite the live entries of `rows` into one manifest of EXISTING entries
- * at `uri`. Manifests whose schema differs from ours are left out (carried
- * unchanged); undefined when fewer than two can be merged.
+ * at `uri`. Manifests of another writer's Avro layout are read by field id
+ * and re-encoded in ours; one that cannot be without loss is left out, and
+ * `used` lists the manifests merged (only those may leave the list).
+ * Undefined when fewer than two can be merged.
  */
 async function mergeManifests(
   rows: ManifestListEntry[],
@@ -660,7 +680,7 @@ async function mergeManifests(
   storage: Storage,
   snapshotId: bigint,
   uri: string,
-): Promise<{ key: string; row: Omit<ManifestListEntry, 'sequence_number'> } | undefined> {
+): Promise<{ key: string; used: string[]; row: Omit<ManifestListEntry, 'sequence_number'> } | undefined> {
   const entries: CarriedEntry[] = [];
   const used: string[] = [];
   for (const row of rows) {
@@ -675,6 +695,7 @@ async function mergeManifests(
   await storage.writeAtomic(key, built.bytes, { contentType: 'application/octet-stream' });
   return {
     key,
+    used,
     row: {
       manifest_path: uri,
       manifest_length: BigInt(built.bytes.length),
@@ -692,6 +713,69 @@ async function mergeManifests(
       key_metadata: null,
     },
   };
+}
+
+/** False for a manifest that holds only DELETED entries (by its list row counts). */
+function hasLiveFiles(row: ManifestListEntry): boolean {
+  return row.added_files_count + row.existing_files_count > 0 || row.deleted_files_count === 0;
+}
+
+/** What an overwrite removed (summary `deleted-*`/`removed-*` keys and changed partitions). */
+export type Removed = NonNullable<SummaryInput['removed']> & { partitionKeys: Set<string> };
+
+/**
+ * For an overwrite: one manifest per live manifest of the parent recording
+ * each of its live files as DELETED (see {@link deletedCopy}), written
+ * through `storage` and registered in `written`; their list rows (sequence
+ * number to be set by the caller) and what they removed.
+ */
+async function deleteManifests(
+  parentRows: ManifestListEntry[],
+  storage: Storage,
+  snapshotId: bigint,
+  uriOf: (i: number) => string,
+  written: Map<string, string>,
+): Promise<{ rows: Omit<ManifestListEntry, 'sequence_number'>[]; removed: Removed }> {
+  const rows: Omit<ManifestListEntry, 'sequence_number'>[] = [];
+  const removed: Removed = { dataFiles: 0, records: 0n, bytes: 0n, deleteFiles: 0, positionDeletes: 0n, equalityDeletes: 0n, partitionKeys: new Set() };
+  for (const [i, row] of parentRows.entries()) {
+    const d = deletedCopy(await storage.read(storageKey(storage, row.manifest_path)), row, snapshotId, row.manifest_path);
+    if (!d) continue;
+    const uri = uriOf(i);
+    const key = storageKey(storage, uri);
+    await storage.writeAtomic(key, d.bytes, { contentType: 'application/octet-stream' });
+    written.set(key, uri);
+    rows.push({
+      manifest_path: uri,
+      manifest_length: BigInt(d.bytes.length),
+      partition_spec_id: row.partition_spec_id,
+      content: row.content,
+      min_sequence_number: d.minSequenceNumber,
+      added_snapshot_id: snapshotId,
+      added_files_count: 0,
+      existing_files_count: 0,
+      deleted_files_count: d.files,
+      added_rows_count: 0n,
+      existing_rows_count: 0n,
+      deleted_rows_count: d.records,
+      // The source's summaries bound a superset of these files: still valid bounds.
+      partitions: row.partitions,
+      key_metadata: null,
+    });
+    for (const k of d.partitionKeys) removed.partitionKeys.add(k);
+    for (const [content, c] of d.byContent) {
+      if (content === 0) {
+        removed.dataFiles += c.files;
+        removed.records += c.records;
+        removed.bytes += c.bytes;
+      } else {
+        removed.deleteFiles += c.files;
+        if (content === 1) removed.positionDeletes += c.records;
+        else removed.equalityDeletes += c.records;
+      }
+    }
+  }
+  return { rows, removed };
 }
 
 async function removeQuietly(storage: Storage, keys: string[]): Promise<void> {
