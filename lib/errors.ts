@@ -137,8 +137,14 @@ export function isDativoError(err: unknown): err is DativoError {
   return err instanceof DativoError || (err instanceof Error && err.name === 'DativoError' && 'code' in err);
 }
 
-/** Node system error codes that mean "try again later". */
-export const TRANSIENT_SYSCALL_CODES: ReadonlySet<string> = new Set([
+/**
+ * The one list of network error codes that mean "try again later": Node
+ * system errors (`ECONNRESET`, ...) and undici's (`UND_ERR_SOCKET`, ...).
+ * Every layer that classifies a network failure (HTTP, S3, catalogs, SQL
+ * drivers) uses this set, looked up along the whole `cause` chain with
+ * {@link transientCodeOf}.
+ */
+export const TRANSIENT_NETWORK_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ECONNABORTED',
@@ -147,15 +153,61 @@ export const TRANSIENT_SYSCALL_CODES: ReadonlySet<string> = new Set([
   'EAI_AGAIN',
   'ENOTFOUND',
   'EHOSTUNREACH',
+  'EHOSTDOWN',
   'ENETUNREACH',
+  'ENETDOWN',
   'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
 ]);
 
 /**
- * Wrap anything thrown into a DativoError. Known Node system errors become
- * retryable; aborts become ABORTED; the rest INTERNAL (fatal), so that a bug
- * is never retried forever.
+ * `err` and every error below it: `cause` chains and the `errors` of an
+ * `AggregateError` (undici's happy-eyeballs connect fails with one per
+ * address), depth first, each object once, at most 32.
+ */
+export function errorChain(err: unknown): unknown[] {
+  const out: unknown[] = [];
+  const seen = new Set<unknown>();
+  const stack: unknown[] = [err];
+  while (stack.length > 0 && out.length < 32) {
+    const e = stack.shift();
+    if (e === null || e === undefined || seen.has(e)) continue;
+    seen.add(e);
+    out.push(e);
+    if (typeof e !== 'object') continue;
+    const below: unknown[] = [];
+    const cause = (e as { cause?: unknown }).cause;
+    if (cause !== undefined) below.push(cause);
+    const errors = (e as { errors?: unknown }).errors;
+    if (Array.isArray(errors)) below.push(...errors);
+    stack.unshift(...below);
+  }
+  return out;
+}
+
+/** Every string `code` found along {@link errorChain}, outermost first. */
+export function errorCodesOf(err: unknown): string[] {
+  const codes: string[] = [];
+  for (const e of errorChain(err)) {
+    const code = e !== null && typeof e === 'object' ? (e as { code?: unknown }).code : undefined;
+    if (typeof code === 'string' && !codes.includes(code)) codes.push(code);
+  }
+  return codes;
+}
+
+/** The first code of `codes` (default {@link TRANSIENT_NETWORK_CODES}) anywhere along the cause chain. */
+export function transientCodeOf(err: unknown, codes: ReadonlySet<string> = TRANSIENT_NETWORK_CODES): string | undefined {
+  return errorCodesOf(err).find((c) => codes.has(c));
+}
+
+/**
+ * Wrap anything thrown into a DativoError. An abort becomes ABORTED; a
+ * network failure (a {@link TRANSIENT_NETWORK_CODES} code anywhere along the
+ * `cause` chain, as in `fetch failed` → `ECONNRESET`) becomes retryable
+ * SOURCE_UNAVAILABLE; a permission error STORAGE_NOT_WRITABLE; the rest
+ * INTERNAL (fatal), so that a bug is never retried forever.
  */
 export function toDativoError(err: unknown, context: ErrorContext = {}): DativoError {
   if (isDativoError(err)) {
@@ -167,8 +219,11 @@ export function toDativoError(err: unknown, context: ErrorContext = {}): DativoE
   if (e.name === 'AbortError' || code === 'ABORT_ERR') {
     return new DativoError('ABORTED', e.message || 'aborted', { cause: e, context });
   }
-  if (code !== undefined && TRANSIENT_SYSCALL_CODES.has(code)) {
-    return new DativoError('SOURCE_UNAVAILABLE', e.message, { cause: e, context: { ...context, syscallCode: code } });
+  const transient = transientCodeOf(e);
+  if (transient !== undefined) {
+    const inner = errorChain(e).find((x) => (x as { code?: unknown }).code === transient) as Error | undefined;
+    const message = inner !== undefined && inner !== e && inner.message ? `${e.message}: ${inner.message}` : e.message;
+    return new DativoError('SOURCE_UNAVAILABLE', message, { cause: e, context: { ...context, syscallCode: transient } });
   }
   if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
     return new DativoError('STORAGE_NOT_WRITABLE', e.message, { cause: e, context });

@@ -3,7 +3,7 @@
  * database/table/column SOURCE_NOT_FOUND, a lost or killed connection and
  * an interrupted query SOURCE_UNAVAILABLE (retryable).
  */
-import { DativoError, isDativoError, type ErrorContext } from '../../lib/errors.js';
+import { DativoError, isDativoError, transientCodeOf, type ErrorContext } from '../../lib/errors.js';
 
 const AUTH = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_TABLEACCESS_DENIED_ERROR', 'ER_COLUMNACCESS_DENIED_ERROR', 'ER_SPECIFIC_ACCESS_DENIED_ERROR', 'ER_NOT_SUPPORTED_AUTH_MODE', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR']);
 const NOT_FOUND = new Set(['ER_BAD_DB_ERROR', 'ER_NO_SUCH_TABLE', 'ER_BAD_FIELD_ERROR', 'ER_BAD_TABLE_ERROR', 'ER_UNKNOWN_TABLE']);
@@ -24,14 +24,6 @@ const UNAVAILABLE = new Set([
   'ER_NET_READ_INTERRUPTED',
   'ER_NET_WRITE_INTERRUPTED',
   'ER_NET_ERROR_ON_WRITE',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
 ]);
 // MariaDB's "Connection was killed" (1927) and "Query execution was interrupted" (1317/3024).
 const UNAVAILABLE_ERRNO = new Set([1927, 1317, 3024, 1053, 1040, 1205, 1213, 2013, 2006]);
@@ -51,7 +43,7 @@ export function mapMysqlError(err: unknown, context: ErrorContext): DativoError 
   if (e.name === 'AbortError') return new DativoError('ABORTED', e.message || 'aborted', opts);
   if (code !== undefined && AUTH.has(code)) return new DativoError('AUTH_FAILED', `mysql refused the credentials: ${e.message}`, opts);
   if (code !== undefined && NOT_FOUND.has(code)) return new DativoError('SOURCE_NOT_FOUND', `mysql: ${e.message}`, opts);
-  if ((code !== undefined && UNAVAILABLE.has(code)) || (errno !== undefined && UNAVAILABLE_ERRNO.has(errno))) {
+  if ((code !== undefined && UNAVAILABLE.has(code)) || (errno !== undefined && UNAVAILABLE_ERRNO.has(errno)) || transientCodeOf(e) !== undefined) {
     return new DativoError('SOURCE_UNAVAILABLE', `mysql: ${e.message}`, opts);
   }
   if (/Connection lost|connection is in closed state|Can't add new command when connection is in closed state|read ECONNRESET/i.test(e.message)) {

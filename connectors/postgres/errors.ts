@@ -5,9 +5,7 @@
  * away" (57P01 admin shutdown from `pg_terminate_backend`, 08xxx, resets) is
  * SOURCE_UNAVAILABLE and retryable.
  */
-import { DativoError, isDativoError, type ErrorContext } from '../../lib/errors.js';
-
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+import { DativoError, isDativoError, transientCodeOf, type ErrorContext } from '../../lib/errors.js';
 
 /** Map anything the pg driver throws to a DativoError carrying `context` and the SQLSTATE. */
 export function mapPgError(err: unknown, context: ErrorContext): DativoError {
@@ -40,8 +38,9 @@ export function mapPgError(err: unknown, context: ErrorContext): DativoError {
     if (cls === '42' || cls === '22' || cls === '0A') return new DativoError('SOURCE_ERROR', `postgres: ${e.message}`, { ...opts, disposition: 'fatal' });
     return new DativoError('SOURCE_ERROR', `postgres: ${e.message}`, opts);
   }
-  if (typeof code === 'string' && NETWORK_CODES.has(code)) {
-    return new DativoError('SOURCE_UNAVAILABLE', `postgres unreachable: ${e.message}`, { ...opts, context: { ...ctx, syscallCode: code } });
+  const network = transientCodeOf(e);
+  if (network !== undefined) {
+    return new DativoError('SOURCE_UNAVAILABLE', `postgres unreachable: ${e.message}`, { ...opts, context: { ...ctx, syscallCode: network } });
   }
   // pg reports a dropped socket and a connect timeout without a code.
   if (/Connection terminated|connection timeout|timeout expired|Client has encountered a connection error|Connection ended/i.test(e.message)) {

@@ -20,9 +20,10 @@
  * override, which is how `…/iceberg/<branch>` URIs select a branch.
  */
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { DativoError, isDativoError, type ErrorContext } from '../errors.js';
+import { DativoError, isDativoError, transientCodeOf, type ErrorContext } from '../errors.js';
 import type { Logger } from '../log.js';
+import { Paginator } from '../paginate.js';
+import { definePolicy, parseRetryAfter, retry, type RetryPolicy } from '../retry.js';
 import type { CatalogSpec } from '../plan.js';
 import type { Storage } from '../storage/types.js';
 import type {
@@ -49,11 +50,15 @@ export interface RestCatalogOptions {
   /**
    * When the server advertises `idempotency-key-lifetime`, a commit whose
    * outcome is unknown (5xx, network error, timeout) is re-sent with the same
-   * `Idempotency-Key` after each of these delays; the server replays the
-   * original answer if it had finished it. Default `[250, 1000]`.
+   * `Idempotency-Key` under this policy; the server replays the original
+   * answer if it had finished it. Default {@link REST_IDEMPOTENT_RETRY}
+   * (3 attempts, backoff up to 250 ms then up to 1 s).
    */
-  idempotentRetryDelaysMs?: number[];
+  idempotentRetry?: Partial<RetryPolicy>;
 }
+
+/** Re-sends of a commit with an unknown outcome under its Idempotency-Key. */
+export const REST_IDEMPOTENT_RETRY: RetryPolicy = definePolicy({ maxAttempts: 3, minDelayMs: 250, maxDelayMs: 1000, factor: 4, maxElapsedMs: 30_000 });
 
 /** Default per-request timeout. */
 export const DEFAULT_REST_TIMEOUT_MS = 30_000;
@@ -131,7 +136,7 @@ class RestCatalog implements Catalog, RestCatalogInfo {
   private readonly timeoutMs: number;
   private readonly log: Logger | undefined;
   private readonly fetchImpl: typeof fetch;
-  private readonly retryDelaysMs: number[];
+  private readonly idempotentRetry: RetryPolicy;
   private readonly closer = new AbortController();
   private closed = false;
 
@@ -143,7 +148,7 @@ class RestCatalog implements Catalog, RestCatalogInfo {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_REST_TIMEOUT_MS;
     this.log = options.log;
     this.fetchImpl = options.fetch ?? globalThis.fetch;
-    this.retryDelaysMs = options.idempotentRetryDelaysMs ?? [250, 1000];
+    this.idempotentRetry = definePolicy(options.idempotentRetry ?? {}, REST_IDEMPOTENT_RETRY);
   }
 
   async init(): Promise<void> {
@@ -254,31 +259,46 @@ class RestCatalog implements Catalog, RestCatalogInfo {
     // re-sending the same request under the same key: a finished commit is
     // replayed (200, or its 409), an unfinished one runs now.
     const key = this.idempotencyKeyLifetime ? uuidv7() : undefined;
-    const delays = key ? this.retryDelaysMs : [];
+    const policy = key ? this.idempotentRetry : definePolicy({ maxAttempts: 1 }, this.idempotentRetry);
+    /** Thrown inside the retry to re-send an answer whose outcome is unknown. */
+    class UnknownOutcome extends Error {
+      constructor(readonly res: HttpResult) {
+        super(`HTTP ${res.status}`);
+      }
+    }
     let res: HttpResult | undefined;
-    for (let attempt = 0; ; attempt++) {
-      let failure: DativoError | undefined;
-      try {
-        res = await this.send('POST', this.url(tablePath(ident)), body, ctx, key);
-      } catch (err) {
-        if (!isDativoError(err) || err.code !== 'CATALOG_UNAVAILABLE') throw err;
-        err.context.outcome = 'unknown';
-        if (attempt > 0) err.context.idempotentRetries = attempt;
-        failure = err;
-      }
-      const unknown = failure !== undefined || (res !== undefined && isUnknownOutcome(res.status));
-      const delay = delays[attempt];
-      if (!unknown || delay === undefined) {
-        if (failure) throw failure;
-        break;
-      }
-      this.log?.debug({ catalog: this.name, table: ctx.table, attempt: attempt + 1 }, 'commit outcome unknown; re-sending with the same Idempotency-Key');
-      await sleep(delay, undefined, { signal: this.closer.signal }).catch(() => undefined);
-      if (this.closed) {
+    try {
+      res = await retry(
+        async (attempt) => {
+          if (attempt > 1) {
+            this.log?.debug({ catalog: this.name, table: ctx.table, attempt }, 'commit outcome unknown; re-sending with the same Idempotency-Key');
+          }
+          let r: HttpResult;
+          try {
+            r = await this.send('POST', this.url(tablePath(ident)), body, ctx, key);
+          } catch (err) {
+            if (!isDativoError(err) || err.code !== 'CATALOG_UNAVAILABLE') throw err;
+            err.context.outcome = 'unknown';
+            if (attempt > 1) err.context.idempotentRetries = attempt - 1;
+            throw err;
+          }
+          if (isUnknownOutcome(r.status)) throw new UnknownOutcome(r);
+          return r;
+        },
+        policy,
+        {
+          signal: this.closer.signal,
+          classify: (err) => ({ retry: err instanceof UnknownOutcome || (isDativoError(err) && err.code === 'CATALOG_UNAVAILABLE'), reason: 'outcome unknown' }),
+        },
+      );
+    } catch (err) {
+      if (err instanceof UnknownOutcome) res = err.res;
+      else if (isDativoError(err) && err.code === 'ABORTED' && this.closed) {
         throw new DativoError('ABORTED', `${this.who()}: closed while resolving an unknown commit outcome`, {
+          cause: err,
           context: this.ctx({ ...ctx, outcome: 'unknown' }),
         });
-      }
+      } else throw err;
     }
     if (res === undefined) throw new DativoError('INTERNAL', `${this.who()}: commit produced no response`, { context: ctx });
     if (key && res.status !== 200) ctx.idempotencyKey = key;
@@ -346,9 +366,17 @@ class RestCatalog implements Catalog, RestCatalogInfo {
   /** GET a list endpoint, following `next-page-token`. Undefined on 404. */
   private async paged(path: string, ctx: ErrorContext, field: string, query = ''): Promise<unknown[] | undefined> {
     const items: unknown[] = [];
-    const seen = new Set<string>();
-    let token: string | undefined;
-    for (;;) {
+    const pager = new Paginator<unknown>({
+      next: (body) => {
+        const next = getField(body, 'next-page-token');
+        return typeof next === 'string' ? next : undefined;
+      },
+      what: `${this.who()}: ${String(ctx.operation)}`,
+      code: 'CATALOG_INVALID',
+      context: { ...ctx, catalog: this.name },
+    });
+    while (pager.hasMore) {
+      const token = pager.token;
       const q = [query, token !== undefined ? `pageToken=${encodeURIComponent(token)}` : ''].filter(Boolean).join('&');
       const res = await this.send('GET', this.url(path) + (q ? `?${q}` : ''), undefined, ctx);
       if (res.status === 404) return undefined;
@@ -356,14 +384,9 @@ class RestCatalog implements Catalog, RestCatalogInfo {
       const body = this.parseBody(res, ctx);
       const list = getField(body, field);
       if (Array.isArray(list)) items.push(...list);
-      const next = getField(body, 'next-page-token');
-      if (typeof next !== 'string' || next === '') return items;
-      if (seen.has(next)) {
-        throw new DativoError('CATALOG_INVALID', `${this.who()}: ${String(ctx.operation)} returned the same page token twice`, { context: { ...ctx, catalog: this.name } });
-      }
-      seen.add(next);
-      token = next;
+      pager.advance(body);
     }
+    return items;
   }
 
   private url(path: string): string {
@@ -493,19 +516,8 @@ function classifyTransport(err: unknown, closer: AbortSignal): TransportFailure 
   if (closer.aborted) return { kind: 'aborted', cause: err };
   if (name === 'TimeoutError') return { kind: 'timeout', cause: err };
   if (name === 'AbortError') return { kind: 'timeout', cause: err };
-  const syscallCode = findCode(err);
+  const syscallCode = transientCodeOf(err);
   return syscallCode ? { kind: 'network', cause: err, syscallCode } : { kind: 'network', cause: err };
-}
-
-/** The first `code` string on the error or its cause chain (undici wraps the socket error). */
-function findCode(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let i = 0; i < 5 && e !== null && typeof e === 'object'; i++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
 
 function createTableBody(ident: TableIdent, request: CreateTableRequest): Record<string, unknown> {
@@ -568,12 +580,8 @@ function detail(res: HttpResult): string {
 }
 
 function retryAfter(res: HttpResult): ErrorContext {
-  const h = res.headers.get('retry-after');
-  if (!h) return {};
-  const secs = Number(h);
-  if (Number.isFinite(secs)) return { retryAfterMs: Math.max(0, secs * 1000) };
-  const at = Date.parse(h);
-  return Number.isFinite(at) ? { retryAfterMs: Math.max(0, at - Date.now()) } : {};
+  const ra = parseRetryAfter(res.headers.get('retry-after'));
+  return ra.kind === 'delay' ? { retryAfterMs: ra.ms } : {};
 }
 
 /** Path of a table below the prefix. */

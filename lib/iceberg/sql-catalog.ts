@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { DativoError, isDativoError } from '../errors.js';
+import { DativoError, isDativoError, transientCodeOf } from '../errors.js';
 import type { CatalogSpec } from '../plan.js';
 import type { Storage } from '../storage/types.js';
 import type { Catalog, CommitRequest, CreateTableRequest, LoadedTable, TableIdent, TableMetadata } from './catalog.js';
@@ -41,7 +41,7 @@ interface SqlDriver {
 function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | undefined;
   const code = e?.code ?? '';
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) return true;
+  if (transientCodeOf(err) !== undefined) return true;
   if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
   const msg = e?.message ?? '';
   return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(msg);

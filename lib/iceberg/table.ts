@@ -10,8 +10,8 @@
  * the same run), so a file is never added twice.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DativoError, isDativoError } from '../errors.js';
+import { definePolicy, retry, RetryBudget, type RetryPolicy, type RetryRunOptions } from '../retry.js';
 import type { Storage } from '../storage/types.js';
 import type { AssetField, DataFile } from '../types.js';
 import type { Catalog, CommitRequest, LoadedTable, TableIdent, TableMetadata, TableRequirement, TableUpdate } from './catalog.js';
@@ -121,12 +121,28 @@ function applySchema(md: TableMetadata, base: TableMetadata, plan: SchemaPlan, u
   md['last-column-id'] = Math.max(Number(md['last-column-id'] ?? 0), plan.lastColumnId);
 }
 
-function backoffMs(metadata: TableMetadata, attempt: number): number {
+/**
+ * The commit retry policy from the table's properties, as Iceberg's Java
+ * `SnapshotProducer` reads them: `commit.retry.min-wait-ms` (100),
+ * `commit.retry.max-wait-ms` (60 000), `commit.retry.total-timeout-ms`
+ * (1 800 000); doubling waits with +10 % jitter. `maxAttempts` is the
+ * caller's (default 5).
+ */
+export function commitRetryPolicy(metadata: TableMetadata, maxAttempts: number): RetryPolicy {
   const props = (metadata.properties ?? {}) as Record<string, string>;
-  const min = Number(props['commit.retry.min-wait-ms'] ?? 100);
-  const max = Number(props['commit.retry.max-wait-ms'] ?? 60000);
-  const base = Math.min(max, min * 2 ** Math.max(0, attempt - 1));
-  return Math.round(base * (1 + Math.random() * 0.1));
+  const num = (key: string, dflt: number): number => {
+    const v = Number(props[key]);
+    return props[key] !== undefined && Number.isFinite(v) && v >= 0 ? v : dflt;
+  };
+  const minDelayMs = num('commit.retry.min-wait-ms', 100);
+  return definePolicy({
+    maxAttempts,
+    minDelayMs,
+    maxDelayMs: Math.max(minDelayMs, num('commit.retry.max-wait-ms', 60_000)),
+    maxElapsedMs: Math.max(1, num('commit.retry.total-timeout-ms', 1_800_000)),
+    factor: 2,
+    jitter: 0.1,
+  });
 }
 
 async function loadExisting(catalog: Catalog, ident: TableIdent): Promise<LoadedTable> {
@@ -148,7 +164,10 @@ export async function ensureTable(catalog: Catalog, ident: TableIdent, opts: Ens
   await catalog.createNamespaceIfMissing(ident.namespace);
   const evolution = { added: [] as string[], promoted: [] as string[], relaxed: [] as string[], absent: [] as string[] };
   let lastError: unknown;
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+  // Waits follow the table's commit.retry.* properties, so the budget starts with the first metadata seen.
+  let budget: RetryBudget | undefined;
+  const budgetFor = (md: TableMetadata): RetryBudget => (budget ??= new RetryBudget(commitRetryPolicy(md, maxAttempts), retryRun(opts.signal)));
+  for (;;) {
     opts.signal?.throwIfAborted();
     let table = await catalog.loadTable(ident);
     if (!table) {
@@ -160,7 +179,11 @@ export async function ensureTable(catalog: Catalog, ident: TableIdent, opts: Ens
       } catch (err) {
         if (isDativoError(err) && err.code === 'COMMIT_CONFLICT') {
           lastError = err;
-          continue; // created concurrently: load it
+          // Created concurrently: load it (no wait, but it counts as an attempt).
+          const b = budgetFor(fresh.metadata);
+          if (b.nextDelay() === undefined) break;
+          b.attempts++;
+          continue;
         }
         throw err;
       }
@@ -186,8 +209,8 @@ export async function ensureTable(catalog: Catalog, ident: TableIdent, opts: Ens
       // evolution that did land makes the next plan a no-op).
       if (isDativoError(err) && (err.code === 'COMMIT_CONFLICT' || err.code === 'CATALOG_UNAVAILABLE')) {
         lastError = err;
-        await sleep(backoffMs(table.metadata, attempt), undefined, opts.signal ? { signal: opts.signal } : undefined);
-        continue;
+        if (await budgetFor(table.metadata).backoff()) continue;
+        break;
       }
       throw err;
     }
@@ -477,7 +500,9 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
     attempts,
   });
 
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+  const budget = new RetryBudget(commitRetryPolicy(base.metadata, maxAttempts), retryRun(opts.signal));
+  for (;;) {
+    const attempt = budget.attempts;
     opts.signal?.throwIfAborted();
     if (attempt > 1) base = await loadExisting(catalog, ident);
     const md0 = base.metadata;
@@ -614,20 +639,20 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
       if (!isDativoError(err)) throw err;
       if (err.code === 'COMMIT_CONFLICT') {
         lastError = err;
-        if (attempt < maxAttempts) await sleep(backoffMs(md0, attempt), undefined, opts.signal ? { signal: opts.signal } : undefined);
-        continue;
+        if (await budget.backoff()) continue;
+        break;
       }
       if (err.code === 'CATALOG_UNAVAILABLE') {
         // Unknown outcome: look before retrying; delete nothing.
-        const check = await statusCheck(catalog, ident, md0);
+        const check = await statusCheck(catalog, ident, budget.policy, opts.signal);
         if (check === 'unreachable') throw err;
         // By snapshot id, or by our files (Nessie may already show another writer's snapshot instead of ours).
         const landed = await findLanded(check.metadata, snapshotId, runId, ours, manifestFilter(check.metadata, opts.files), cache, name);
         if (landed) return landedResult(landed, check, attempt);
         uncertain = true;
         lastError = err;
-        if (attempt < maxAttempts) await sleep(backoffMs(md0, attempt), undefined, opts.signal ? { signal: opts.signal } : undefined);
-        continue;
+        if (await budget.backoff()) continue;
+        break;
       }
       throw err;
     }
@@ -636,23 +661,32 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
   if (!uncertain) await removeQuietly(storage, [...lists, ...written.keys()]);
   const reason = lastError instanceof Error ? lastError.message : 'conflicts';
   const code = isDativoError(lastError) && lastError.code === 'CATALOG_UNAVAILABLE' ? 'CATALOG_UNAVAILABLE' : 'COMMIT_CONFLICT';
-  throw new DativoError(code, `could not commit to table ${name} after ${maxAttempts} attempts: ${reason}`, {
+  const spent = budget.exhausted === 'time' ? `${budget.attempts} attempts (commit.retry.total-timeout-ms reached)` : `${budget.attempts} attempts`;
+  throw new DativoError(code, `could not commit to table ${name} after ${spent}: ${reason}`, {
     cause: lastError,
     context: { table: name, snapshotId: snapshotId.toString() },
   });
 }
 
-/** Reload (up to 3 tries) after an unknown commit outcome; 'unreachable' when the catalog stays down. */
-async function statusCheck(catalog: Catalog, ident: TableIdent, md: TableMetadata): Promise<'unreachable' | LoadedTable> {
-  for (let i = 1; i <= 3; i++) {
-    try {
-      return await loadExisting(catalog, ident);
-    } catch (err) {
-      if (!isDativoError(err) || err.code !== 'CATALOG_UNAVAILABLE') throw err;
-      await sleep(backoffMs(md, i + 2));
-    }
+/**
+ * Reload (up to 3 tries, waiting as the commit policy's third retry and on)
+ * after an unknown commit outcome; 'unreachable' when the catalog stays down.
+ */
+async function statusCheck(catalog: Catalog, ident: TableIdent, policy: RetryPolicy, signal: AbortSignal | undefined): Promise<'unreachable' | LoadedTable> {
+  const checks = definePolicy({ maxAttempts: 3, minDelayMs: policy.minDelayMs * policy.factor ** 2 }, policy);
+  try {
+    return await retry(() => loadExisting(catalog, ident), checks, {
+      ...retryRun(signal),
+      classify: (err) => ({ retry: isDativoError(err) && err.code === 'CATALOG_UNAVAILABLE', reason: 'catalog unavailable' }),
+    });
+  } catch (err) {
+    if (isDativoError(err) && err.code === 'CATALOG_UNAVAILABLE') return 'unreachable';
+    throw err;
   }
-  return 'unreachable';
+}
+
+function retryRun(signal: AbortSignal | undefined): RetryRunOptions {
+  return signal ? { signal } : {};
 }
 
 /**

@@ -9,13 +9,13 @@
  * CompleteMultipartUpload or PutObject succeeded).
  * Small objects (metadata, state) are written with one PutObject.
  *
- * Retries: the client makes at most {@link S3_MAX_ATTEMPTS} attempts per
- * request (the SDK's standard strategy: 5xx, throttling, network errors,
- * exponential backoff with jitter). This is deliberate although DESIGN.md wants
- * one retry policy: a failed part can only be retried inside the upload (our
- * outer policy would have to re-run the whole file), and a modest count keeps
- * the SDK's retries from multiplying with ours. What survives them becomes a
- * retryable STORAGE_IO, handled by the job-level policy.
+ * Retries: the SDK's retry loop runs, but every decision and every wait is
+ * the engine's retry policy ({@link S3_RETRY_POLICY}, lib/retry.ts) through
+ * {@link s3RetryStrategy}: statuses, network codes along the cause chain,
+ * backoff with full jitter, `Retry-After`, attempts and time cap. The loop
+ * stays inside the SDK because a failed part can only be retried inside the
+ * upload (an outer loop would have to re-run the whole file). What survives
+ * becomes a retryable STORAGE_IO.
  */
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -32,8 +32,10 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { DativoError, isDativoError, toDativoError, TRANSIENT_SYSCALL_CODES, type ErrorContext } from '../errors.js';
+import type { RetryStrategyV2, RetryToken } from '@smithy/types';
+import { DativoError, isDativoError, toDativoError, transientCodeOf, type ErrorContext } from '../errors.js';
 import type { S3Settings } from '../plan.js';
+import { classifyFailure, definePolicy, DEFAULT_RETRY_POLICY, RetryBudget, type RetryPolicy } from '../retry.js';
 import type { Asset } from '../types.js';
 import type { Storage, WriteHandle, WriteOptions } from './types.js';
 
@@ -43,6 +45,54 @@ export const PART_SIZE = 8 * 1024 * 1024;
 export const QUEUE_SIZE = 2;
 /** Attempts per S3 request, first try included: 3. */
 export const S3_MAX_ATTEMPTS = 3;
+
+/**
+ * The retry policy of every S3 request: {@link S3_MAX_ATTEMPTS} attempts,
+ * waits from up to 100 ms doubling to at most 20 s (the SDK's own base and
+ * cap), 409 (ConditionalRequestConflict) retried besides the usual statuses.
+ */
+export const S3_RETRY_POLICY: RetryPolicy = definePolicy({
+  maxAttempts: S3_MAX_ATTEMPTS,
+  minDelayMs: 100,
+  maxDelayMs: 20_000,
+  maxElapsedMs: 120_000,
+  statuses: [...DEFAULT_RETRY_POLICY.statuses, 409],
+});
+
+interface PolicyToken extends RetryToken {
+  readonly budget: RetryBudget;
+  readonly delay: number;
+}
+
+/**
+ * An AWS SDK v3 `retryStrategy` that applies `policy`: the SDK keeps its
+ * loop (and sleeps the delay we return, abort-aware) but asks us whether and
+ * when to retry. A failure is retried when the SDK calls it throttling or
+ * transient, or when {@link classifyFailure} does (status, network code
+ * anywhere along the cause chain); `Retry-After` comes from the SDK's hint.
+ */
+export function s3RetryStrategy(policy: RetryPolicy = S3_RETRY_POLICY): RetryStrategyV2 {
+  const token = (budget: RetryBudget, delay: number): PolicyToken => ({
+    budget,
+    delay,
+    getRetryCount: () => budget.attempts - 1,
+    getRetryDelay: () => delay,
+  });
+  return {
+    acquireInitialRetryToken: async () => token(new RetryBudget(policy), 0),
+    refreshRetryTokenForRetry: async (previous, info) => {
+      const budget = (previous as PolicyToken).budget;
+      const decision = classifyFailure(policy, info.error);
+      if (!(info.errorType === 'THROTTLING' || info.errorType === 'TRANSIENT' || decision.retry)) throw new Error('not retryable');
+      const hint = info.retryAfterHint instanceof Date ? Math.max(0, info.retryAfterHint.getTime() - Date.now()) : decision.retryAfterMs;
+      const delay = budget.nextDelay(hint);
+      if (delay === undefined) throw new Error(`retry policy spent (${budget.exhausted ?? 'attempts'})`);
+      budget.attempts++;
+      return token(budget, delay);
+    },
+    recordSuccess: () => undefined,
+  };
+}
 
 /** Bucket and key prefix of an `s3://bucket/prefix` (or `s3a://`) URI. Prefix has no leading/trailing slash. */
 export function parseS3Uri(uri: string): { bucket: string; prefix: string } {
@@ -95,6 +145,7 @@ export function createS3Storage(warehouse: string, settings?: S3Settings): S3Sto
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: S3_MAX_ATTEMPTS,
+    retryStrategy: s3RetryStrategy(),
     // A black-holed endpoint must fail, not hang; requestTimeout is a socket idle timeout.
     requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
   };
@@ -166,6 +217,7 @@ export function mapS3Error(err: unknown, where: { bucket: string; key?: string; 
   const what = `${s3Code ?? e.code ?? 'error'}${status !== undefined ? ` (HTTP ${status})` : ''}`;
   const detail = e.message !== undefined && e.message !== '' && e.message !== 'UnknownError' && e.message !== s3Code ? `: ${e.message}` : '';
   const opText = operation ?? 'request';
+  const syscallCode = transientCodeOf(err);
 
   if (e.name === 'AbortError') return new DativoError('ABORTED', `S3 ${opText} of ${target} was aborted`, { cause: err, context });
   if (status === 401 || status === 403 || (s3Code !== undefined && AUTH_CODES.has(s3Code))) {
@@ -193,9 +245,9 @@ export function mapS3Error(err: unknown, where: { bucket: string; key?: string; 
     e.$fault === 'server' ||
     e.name === 'TimeoutError' ||
     s3Code === 'RequestTimeout' ||
-    (e.code !== undefined && TRANSIENT_SYSCALL_CODES.has(e.code))
+    syscallCode !== undefined
   ) {
-    if (e.code !== undefined && TRANSIENT_SYSCALL_CODES.has(e.code)) context.syscallCode = e.code;
+    if (syscallCode !== undefined) context.syscallCode = syscallCode;
     return new DativoError('STORAGE_IO', `S3 ${opText} of ${target} failed: ${what}${detail}`, {
       cause: err,
       disposition: 'retryable',

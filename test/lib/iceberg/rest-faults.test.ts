@@ -195,7 +195,7 @@ describe('REST commit with Idempotency-Key (server advertises idempotency-key-li
   });
 
   async function idemTable(name: string) {
-    const cat = await createRestCatalog({ type: 'rest', name: 'lake', uri: idem.uri }, undefined, { idempotentRetryDelaysMs: [10, 10] });
+    const cat = await createRestCatalog({ type: 'rest', name: 'lake', uri: idem.uri }, undefined, { idempotentRetry: { minDelayMs: 10, maxDelayMs: 10 } });
     assert.equal(cat.idempotencyKeyLifetime, 'PT30M');
     await cat.createNamespaceIfMissing(['db']);
     const location = `${pathToFileURL(dir).href}/idem/${name}`;
