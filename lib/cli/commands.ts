@@ -8,7 +8,7 @@ import { getConnector } from '../../connectors/index.js';
 import { openStateStore } from '../../state/index.js';
 import { DativoError, ExitCode, toDativoError, type ExitCode as Exit } from '../errors.js';
 import { stringifyJson } from '../json.js';
-import { createLogger, scrub, type Logger } from '../log.js';
+import { createLogger, redactDeep, type Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
 import { runJob, type Progress, type RunOptions, type RunSummary } from '../run.js';
 import { formatProgress, formatSummary } from './format.js';
@@ -17,20 +17,6 @@ import type { CliIO, CliOptions } from './io.js';
 export type { CliIO, CliOptions } from './io.js';
 
 type Command = (args: string[], o: CliOptions, io: CliIO) => Promise<number>;
-
-/** `summary` with every secret value replaced in every string (stdout gets what the logs get). */
-function redacted<T>(value: T, secrets: readonly string[]): T {
-  if (secrets.length === 0) return value;
-  const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return scrub(v, secrets);
-    if (Array.isArray(v)) return v.map(walk);
-    if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
-    }
-    return v;
-  };
-  return walk(value) as T;
-}
 
 /** A status line rewritten in place on a terminal (`\r`), which log lines step around. */
 class ProgressLine {
@@ -88,17 +74,35 @@ function needArgs(args: string[], n: number, what: string): void {
   if (args.length < n) throw new DativoError('CONFIG_INVALID', `missing argument: ${what}`);
 }
 
+/** How long a `DATIVO_PAUSE_AT` pause lasts unless `DATIVO_PAUSE_MS` says otherwise. */
+export const DEFAULT_PAUSE_MS = 30_000;
+
 /**
- * `DATIVO_PAUSE_AT=before_commit|before_state_save` makes the run print
- * `dativo: paused at <point>` on stderr and wait there forever, so a crash
- * test can SIGKILL the process at exactly that moment.
+ * Fault injection for crash tests: `DATIVO_PAUSE_AT=before_commit|before_state_save`
+ * makes the run print `dativo: paused at <point> (<object>) for <n> ms` on
+ * stderr and wait there, so a test can SIGKILL the process at exactly that
+ * moment. The wait is bounded (`DATIVO_PAUSE_MS`, default 30 s; a stop signal
+ * ends it with ABORTED): a variable left set by mistake delays a production run,
+ * it never hangs it.
  */
 function pauseHooks(io: CliIO): RunOptions['hooks'] | undefined {
   const at = process.env['DATIVO_PAUSE_AT'];
   if (at !== 'before_commit' && at !== 'before_state_save') return undefined;
+  const raw = Number(process.env['DATIVO_PAUSE_MS']);
+  const ms = Number.isFinite(raw) && raw >= 0 ? Math.min(raw, DEFAULT_PAUSE_MS * 10) : DEFAULT_PAUSE_MS;
   const pause = (object: string): Promise<void> => {
-    io.stderr.write(`dativo: paused at ${at} (${object})\n`);
-    return new Promise<void>(() => setInterval(() => undefined, 60_000));
+    io.stderr.write(`dativo: paused at ${at} (${object}) for ${ms} ms\n`);
+    return new Promise<void>((resolve, reject) => {
+      const stop = (): void => {
+        clearTimeout(timer);
+        reject(new DativoError('ABORTED', `stopped while paused at ${at}`, { context: { object } }));
+      };
+      const timer = setTimeout(() => {
+        io.signal?.removeEventListener('abort', stop);
+        resolve();
+      }, ms);
+      io.signal?.addEventListener('abort', stop, { once: true });
+    });
   };
   return at === 'before_commit' ? { beforeCommit: pause } : { beforeStateSave: pause };
 }
@@ -137,8 +141,10 @@ const run: Command = async (args, o, io) => {
       level: o.logLevel ?? plan.logging.level,
       secrets: plan.logging.redaction === false ? [] : plan.secrets,
       // With a progress line on the terminal, a log line first takes it off
-      // and puts it back after, so the two never share a line.
+      // and puts it back after, so the two never share a line; and a person
+      // reads it there, so it is a human line, not JSON.
       destination: progress ? progress.logStream() : io.stderr === process.stderr ? 2 : io.stderr,
+      format: progress ? 'pretty' : 'json',
     });
     const onProgress = progress ? (p: Progress): void => progress.draw(formatProgress(p)) : undefined;
     const hooks = pauseHooks(io);
@@ -148,9 +154,10 @@ const run: Command = async (args, o, io) => {
       ...(onProgress ? { onProgress } : {}),
       ...(hooks ? { hooks } : {}),
     });
-    // Error messages can quote a secret (a path or URL built from one): the
-    // logs scrub them, and so must what goes to stdout.
-    const summary = plan.logging.redaction === false ? ran : redacted(ran, plan.secrets);
+    // Error messages can quote a secret (a URL built with one): the logs mask
+    // it, and so must what goes to stdout — the same function, so names and
+    // file URIs stay true in both.
+    const summary = plan.logging.redaction === false ? ran : redactDeep(ran, plan.secrets);
     progress?.clear();
     summaries.push(summary);
     exit = worst(exit, summary.exit_code);

@@ -24,6 +24,24 @@ after(async () => {
   await pr?.cleanup();
 });
 
+/** `dativo <args>` on a pseudo-terminal (util-linux `script`): everything it printed, in order. */
+function underScript(args: string[], cwd: string): Promise<{ code: number | null; text: string }> {
+  const command = [process.execPath, ...dativoArgv(args)].join(' ');
+  return new Promise((resolve, reject) => {
+    // -e: exit with the child's code; -q: no banner; the typescript goes to /dev/null.
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (text += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, text });
+    });
+  });
+}
+
 it('SIGTERM mid-run: exit 2 ABORTED, no data file, no state, one --json line still printed', async () => {
   const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, dativoArgv(['run', 'job.yaml', '--json']), { cwd: pr.dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -55,20 +73,7 @@ it('SIGTERM mid-run: exit 2 ABORTED, no data file, no state, one --json line sti
 });
 
 it('a pseudo-TTY gets a live progress line with rows, rows/s and bytes, cleared at the end', { skip: hasScript ? false : 'util-linux script is not installed' }, async () => {
-  const command = [process.execPath, ...dativoArgv(['run', 'job.yaml', '--log-level', 'info'])].join(' ');
-  const out = await new Promise<{ code: number | null; text: string }>((resolve, reject) => {
-    // -e: exit with the child's code; -q: no banner; the typescript goes to /dev/null.
-    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: pr.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (text += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, text });
-    });
-  });
+  const out = await underScript(['run', 'job.yaml', '--log-level', 'info'], pr.dir);
   assert.equal(out.code, 0, out.text);
   const ticks = [...out.text.matchAll(/\rorders: ([\d,]+) rows read, ([\d,]+) rows\/s, \d+(?:\.\d)? (?:B|KiB|MiB) written/g)].map((m) => [Number(m[1]!.replaceAll(',', '')), Number(m[2]!.replaceAll(',', ''))]);
   assert.ok(ticks.length >= 1, `no progress line in ${JSON.stringify(out.text.slice(0, 500))}`);
@@ -76,10 +81,26 @@ it('a pseudo-TTY gets a live progress line with rows, rows/s and bytes, cleared 
     assert.ok(rows! > 0 && rows! <= ROWS && rate! > 0, String([rows, rate]));
   }
   for (let i = 1; i < ticks.length; i++) assert.ok(ticks[i]![0]! >= ticks[i - 1]![0]!, 'rows only grow');
+  // On a terminal the log lines are for a person: `HH:MM:SS LEVEL message key=value`, never JSON.
+  assert.doesNotMatch(out.text, /\{"level"/);
+  assert.match(out.text, /(^|\n)\d\d:\d\d:\d\d INFO {2}reading orders object=orders full_refresh=false\r?\n/);
+  assert.match(out.text, /\d\d:\d\d:\d\d INFO {2}\S.* object=orders rows_read=200000 /);
   // Log lines never share a line with the progress text: it is blanked before each.
-  assert.doesNotMatch(out.text, /rows\/s[^\r\n]*\{"level"/);
-  assert.match(out.text, /"event_type":"object_finished"/);
+  assert.doesNotMatch(out.text, /rows\/s[^\r\n]*\d\d:\d\d:\d\d (INFO|WARN)/);
   // The line is blanked before the summary is printed.
   assert.match(out.text, /\r {10,}\r(\r?\n)?run \S+ of t1\/job: exit 0/);
   assert.match(out.text, new RegExp(`orders: ${ROWS.toLocaleString('en-US')} read, ${ROWS.toLocaleString('en-US')} written`));
+});
+
+it('a pseudo-TTY with --json: JSON log lines, no progress line, one JSON summary line', { skip: hasScript ? false : 'util-linux script is not installed' }, async () => {
+  const small = await ordersProject('tty-json');
+  const out = await underScript(['run', 'job.yaml', '--json'], small.dir).finally(() => small.cleanup());
+  assert.equal(out.code, 0, out.text);
+  const lines = out.text.split(/\r?\n/).filter((l) => l !== '');
+  assert.doesNotMatch(out.text, /\r[^\n]|rows\/s/, 'no progress line');
+  assert.ok(lines.length >= 3, out.text);
+  for (const l of lines) assert.ok(l.startsWith('{'), `not JSON: ${l}`);
+  const logs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.ok(logs.some((l) => l['event_type'] === 'object_finished' && l['object'] === 'orders'));
+  assert.ok(logs.some((l) => l['exit_code'] === 0 && Array.isArray(l['objects'])), 'the summary line');
 });
