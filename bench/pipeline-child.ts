@@ -8,7 +8,7 @@
  * - `arrow`:    connector stream → validate → rows appended into Arrow column
  *               buffers, a RecordBatch built every 10,000 rows (everything but
  *               the Parquet encoding and the commit)
- * - `full`:     runJob (source → validate → Parquet sink → commit); the bench
+ * - `full`:     runJobFile (load → source → validate → Parquet sink → commit); the bench
  *               itself measures the compiled CLI instead
  *
  * Prints one JSON line: `{mode, rows, seconds, cpu_seconds, peak_rss_mb, rss_sampled_mb, files, exit_code, error}`.
@@ -22,7 +22,7 @@ import { loadJob } from '../lib/config/index.js';
 import type { ReadContext, Reject, RejectSink } from '../lib/connector.js';
 import { silentLogger } from '../lib/log.js';
 import type { AssetField, Row } from '../lib/types.js';
-import { runJob } from '../lib/run.js';
+import { runJobFile } from '../lib/run/file.js';
 import { arrowSchema, RecordBatchBuilder } from '../lib/parquet/arrow.js';
 import { validate } from '../lib/stages/validate.js';
 
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const out: Record<string, unknown> = { mode: values.mode };
   try {
     if (values.mode === 'full') {
-      const s = await runJob(plan, { batchRows: Number(values['batch-rows']) });
+      const s = await runJobFile(values.job, { batchRows: Number(values['batch-rows']) });
       out['rows'] = s.objects.reduce((n, o) => n + o.rows_written, 0);
       out['rows_read'] = s.objects.reduce((n, o) => n + o.rows_read, 0);
       out['files'] = s.objects.flatMap((o) => o.files);

@@ -5,6 +5,7 @@
  */
 export { loadJob, loadAsset } from './config/index.js';
 export { runJob, newRunId, tableFields, type RunOptions, type RunSummary, type ObjectSummary, type Progress } from './run.js';
+export { runJobFile, type RunFileOptions } from './run/file.js';
 
 // Stages
 export { validate } from './stages/validate.js';
@@ -38,7 +39,7 @@ export * from './types.js';
 export type * from './plan.js';
 export { DativoError, ERROR_CODES, ExitCode, toDativoError, isDativoError, exitCodeOf } from './errors.js';
 export type { ErrorCode, Disposition, ConfigProblem, ErrorContext } from './errors.js';
-export { createLogger, silentLogger, type Logger } from './log.js';
+export { createLogger, silentLogger, redactDeep, type Logger } from './log.js';
 export { stringifyJson } from './json.js';
 
 // Iceberg

@@ -3,14 +3,15 @@
  * argument parsing, output formatting and exit codes, nothing else.
  */
 import { Writable } from 'node:stream';
-import { loadJob } from '../config/index.js';
+import { loadJob, type LoadOptions } from '../config/index.js';
 import { getConnector } from '../../connectors/index.js';
 import { openStateStore } from '../../state/index.js';
 import { DativoError, ExitCode, toDativoError, type ExitCode as Exit } from '../errors.js';
 import { stringifyJson } from '../json.js';
-import { createLogger, redactDeep, type Logger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
-import { runJob, type Progress, type RunOptions, type RunSummary } from '../run.js';
+import type { Progress, RunOptions, RunSummary } from '../run.js';
+import { runJobFile } from '../run/file.js';
 import { formatProgress, formatSummary } from './format.js';
 import type { CliIO, CliOptions } from './io.js';
 
@@ -50,11 +51,6 @@ class ProgressLine {
   }
 }
 
-/** The message, prefixed with the job file when it does not name it already. */
-function withFile(e: DativoError, file: string): string {
-  return e.message.includes(file) || e.problems.length > 0 ? e.message : `${file}: ${e.message}`;
-}
-
 function worst(a: Exit, b: Exit): Exit {
   return (Math.max(a, b) as Exit);
 }
@@ -66,8 +62,12 @@ function reportError(err: unknown, io: CliIO): Exit {
   return e.exitCode;
 }
 
+function loadOptions(o: CliOptions): LoadOptions {
+  return { mode: o.mode, ...(o.secretsDir ? { secretsDir: o.secretsDir } : {}) };
+}
+
 async function load(file: string, o: CliOptions): Promise<JobPlan> {
-  return loadJob(file, { mode: o.mode, ...(o.secretsDir ? { secretsDir: o.secretsDir } : {}) });
+  return loadJob(file, loadOptions(o));
 }
 
 function needArgs(args: string[], n: number, what: string): void {
@@ -116,52 +116,33 @@ const run: Command = async (args, o, io) => {
   const summaries: RunSummary[] = [];
   let exit: Exit = ExitCode.OK;
   for (const file of args) {
-    let plan: JobPlan;
-    try {
-      plan = await load(file, o);
-      await getConnector(plan.source.type);
-    } catch (err) {
-      const e = toDativoError(err, { file });
-      exit = worst(exit, e.exitCode);
-      if (!o.json) io.stderr.write(`error [${e.code}]: ${withFile(e, file)}\n`);
-      summaries.push({
-        run_id: '',
-        exit_code: e.exitCode,
-        job: file,
-        tenant: '',
-        started_at: new Date().toISOString(),
-        seconds: 0,
-        objects: [],
-        error: { code: e.code, message: withFile(e, file), ...(e.problems.length > 0 ? { problems: e.problems } : {}) },
-      });
-      continue;
-    }
     const progress = io.isTTY && !o.json ? new ProgressLine(io.stderr) : undefined;
-    const log: Logger = createLogger({
-      level: o.logLevel ?? plan.logging.level,
-      secrets: plan.logging.redaction === false ? [] : plan.secrets,
-      // With a progress line on the terminal, a log line first takes it off
-      // and puts it back after, so the two never share a line; and a person
-      // reads it there, so it is a human line, not JSON.
-      destination: progress ? progress.logStream() : io.stderr === process.stderr ? 2 : io.stderr,
-      format: progress ? 'pretty' : 'json',
-    });
+    const log = (plan: JobPlan): Logger =>
+      createLogger({
+        level: o.logLevel ?? plan.logging.level,
+        secrets: plan.logging.redaction === false ? [] : plan.secrets,
+        // With a progress line on the terminal, a log line first takes it off
+        // and puts it back after, so the two never share a line; and a person
+        // reads it there, so it is a human line, not JSON.
+        destination: progress ? progress.logStream() : io.stderr === process.stderr ? 2 : io.stderr,
+        format: progress ? 'pretty' : 'json',
+      });
     const onProgress = progress ? (p: Progress): void => progress.draw(formatProgress(p)) : undefined;
     const hooks = pauseHooks(io);
-    const ran = await runJob(plan, {
+    const summary = await runJobFile(file, {
+      ...loadOptions(o),
       log,
       ...(io.signal ? { signal: io.signal } : {}),
       ...(onProgress ? { onProgress } : {}),
       ...(hooks ? { hooks } : {}),
     });
-    // Error messages can quote a secret (a URL built with one): the logs mask
-    // it, and so must what goes to stdout — the same function, so names and
-    // file URIs stay true in both.
-    const summary = plan.logging.redaction === false ? ran : redactDeep(ran, plan.secrets);
     progress?.clear();
     summaries.push(summary);
     exit = worst(exit, summary.exit_code);
-    if (!o.json) io.stdout.write(formatSummary(summary));
+    if (o.json) continue;
+    // A job that did not load has no run to summarize: its error goes where errors go.
+    if (summary.run_id === '' && summary.error) io.stderr.write(`error [${summary.error.code}]: ${summary.error.message}\n`);
+    else io.stdout.write(formatSummary(summary));
   }
   if (o.json) {
     // Every object carries `cursor`: null when the object has none (file-incremental, no incremental).

@@ -57,6 +57,7 @@ export interface ObjectSummary {
 }
 
 export interface RunSummary {
+  /** The run's id; empty when the job never started because it did not load (see `runJobFile`). */
   run_id: string;
   exit_code: Exit;
   job: string;

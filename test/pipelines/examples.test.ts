@@ -77,6 +77,19 @@ it('custom-transform.ts runs as documented: masked, exact Parquet plus a reject 
   assert.deepEqual(lines[0]!.fields, ['signed_up_at']);
 });
 
+it('run-job-file.ts runs as documented: the redacted summary, exit 1 (one reject), the dataset in OUT_DIR', async () => {
+  const dir = path.join(out, 'run-job-file');
+  const r = await run([path.join(repo, 'pipelines/examples/run-job-file.ts'), dir]);
+  assert.equal(r.code, 1, r.stderr);
+  const s = JSON.parse(r.stdout) as { exit_code: number; job: string; objects: { name: string; rows_written: number; rows_rejected: number; files: string[] }[] };
+  assert.equal(s.exit_code, 1);
+  assert.equal(s.job, 'customers_csv');
+  assert.deepEqual(s.objects.map((o) => [o.name, o.rows_written, o.rows_rejected]), [['customers', 4, 1]]);
+  const file = fileURLToPath(s.objects[0]!.files[0]!);
+  assert.ok(file.startsWith(dir), file);
+  assert.equal((await readParquetWithHyparquet(file)).rows.length, 4);
+});
+
 it('every code excerpt in docs/library.md is verbatim in the example it quotes', async () => {
   const doc = await readFile(path.join(repo, 'docs/library.md'), 'utf8');
   const blocks = [...doc.matchAll(/<!-- from: (\S+) -->\n```ts\n([\s\S]*?)```/g)];
