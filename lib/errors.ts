@@ -52,6 +52,8 @@ export const ERROR_CODES = {
   RATE_LIMITED: 'retryable',
   /** The source's data cannot be read as declared (bad CSV quoting, invalid UTF-8, ...). */
   SOURCE_FORMAT: 'skippable',
+  /** A source file changed other than by appending after rows were taken from it: continuing would write them twice. */
+  SOURCE_REWRITTEN: 'fatal',
   /** The asset schema is incompatible with the existing table. */
   SCHEMA_INCOMPATIBLE: 'fatal',
   /** The catalog rejected the commit because the table moved on (lost race). */

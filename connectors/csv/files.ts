@@ -145,12 +145,3 @@ export function isoFromNs(ns: bigint): string {
 export function fileMark(st: BigIntStats): FileMark {
   return { size: Number(st.size), modifiedAt: isoFromNs(st.mtimeNs) };
 }
-
-/**
- * True when a file is the same as when it was last read: the saved size AND
- * modification time both match. A mark without a size (written by an older
- * tool) never matches, so the file is read again rather than missed.
- */
-export function isUnchanged(saved: FileMark | undefined, now: FileMark): boolean {
-  return saved !== undefined && saved.size !== undefined && saved.size === now.size && saved.modifiedAt === now.modifiedAt;
-}

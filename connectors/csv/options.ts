@@ -1,8 +1,10 @@
 /**
  * CSV reading options: the recipe's `default_engine.options.native` block,
- * overridden by the job, checked once before any file is opened.
+ * overridden by the job, plus `source.settle_seconds`, checked once before
+ * any file is opened.
  */
 import { DativoError, type ConfigProblem } from '../../lib/errors.js';
+import { DEFAULT_SETTLE_SECONDS } from './resume.js';
 
 /** Parsed, checked CSV options. */
 export interface CsvOptions {
@@ -18,6 +20,13 @@ export interface CsvOptions {
   chunkSize: number;
   /** Longest record accepted, in characters; longer ones are rejected. Default 16 MiB. */
   maxRecordChars: number;
+  /**
+   * `source.settle_seconds`: a file not modified for this long is finished,
+   * so a last line without a line break is a record; a file modified more
+   * recently may still be written, and its unfinished last record is left
+   * for the next run. Default 5.
+   */
+  settleSeconds: number;
 }
 
 /** Defaults of {@link CsvOptions}. */
@@ -28,6 +37,7 @@ export const CSV_DEFAULTS: Readonly<CsvOptions> = Object.freeze({
   header: true,
   chunkSize: 1000,
   maxRecordChars: 16 * 1024 * 1024,
+  settleSeconds: DEFAULT_SETTLE_SECONDS,
 });
 
 const ENCODINGS: Record<string, 'utf8' | 'latin1'> = {
@@ -103,6 +113,13 @@ export function parseCsvOptions(source: Record<string, unknown>, file = ''): Csv
     const n = positiveInt(raw.max_record_size);
     if (n === undefined) bad('max_record_size', 'must be a positive integer');
     else out.maxRecordChars = n;
+  }
+  const settle = source.settle_seconds;
+  if (settle !== undefined && settle !== null) {
+    const n = typeof settle === 'string' && settle.trim() !== '' ? Number(settle) : settle;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || n > 86_400) {
+      problems.push({ file, key: 'source.settle_seconds', message: 'must be a number of seconds from 0 to 86400' });
+    } else out.settleSeconds = n;
   }
   if (problems.length > 0) {
     throw new DativoError('CONFIG_INVALID', `invalid CSV options: ${problems.map((p) => `${p.key}: ${p.message}`).join('; ')}`, {

@@ -19,6 +19,18 @@
  *   lines — is one rejected record; reading resumes after it. If no such quote
  *   follows, the rest of the file is that one rejected record.
  *
+ * Line breaks: `\r\n`, `\n` and a lone `\r` all end a record, mixed freely in
+ * one file (files concatenated from different writers), as Python's csv module
+ * reads a file opened with `newline=''`. csv-parse would otherwise lock onto
+ * the first one it meets and merge the lines that end otherwise.
+ *
+ * The end of the input: with `final` (the file has settled) a last record
+ * without a line break, or an unclosed quote, is read as today (a record, or a
+ * reject). Without it (a writer may still be at work) that unfinished last
+ * record is held back — neither pushed nor rejected — and the
+ * {@link ByteTrail} given commits only the bytes of finished records, so the
+ * next run reads it whole.
+ *
  * What it cannot recover from: a record longer than `maxRecordChars`. csv-parse
  * then drops the rest of every chunk and never finds the record's end, so the
  * rest of the file would vanish without a trace; we report it at once as not
@@ -28,6 +40,11 @@ import { isUtf8 } from 'node:buffer';
 import type { TransformCallback } from 'node:stream';
 import { Parser, type CsvError } from 'csv-parse';
 import type { CsvOptions } from './options.js';
+import type { ByteTrail } from './resume.js';
+
+/** Every record delimiter, longest first (`\r\n` before `\r`). */
+const RECORD_DELIMITERS = ['\r\n', '\n', '\r'];
+const LF = 10;
 
 /** One parsed record with its location. */
 export interface CsvRecord {
@@ -191,7 +208,6 @@ export class Utf8LineCheck {
 interface ParserInternals {
   api: {
     info: { bytes: number };
-    options: { record_delimiter: Buffer[] };
     state: { recordHasError: boolean; quoting: boolean; rawBuffer: { toString(encoding: string): string } };
     __resetRecord: () => void;
   };
@@ -199,10 +215,16 @@ interface ParserInternals {
 
 /** Where a parser starts when it continues a file after bytes read by an earlier run. */
 export interface ParserResume {
-  /** Line number of the first byte parsed (the earlier bytes ended with a line break). */
+  /** Line number of the first byte parsed (see `continueAt` in resume.ts). */
   firstLine: number;
-  /** The file's record delimiter, as found after its header (`\n` or `\r\n`). */
-  recordDelimiter: string;
+}
+
+/** How the input ends, and where the consumed bytes are counted. */
+export interface ParserTail {
+  /** Counts the bytes of finished records: fed every chunk, committed at each record's end. */
+  trail: ByteTrail;
+  /** The input ends for good (the file has settled): an unfinished last record is read as it is. */
+  final: boolean;
 }
 
 /**
@@ -224,11 +246,21 @@ export class LocatedParser extends Parser {
   /** An error parsing cannot continue after was reported. */
   private failed = false;
   private endedInQuote = false;
+  private readonly trail: ByteTrail | undefined;
+  /** Absolute offset of the first byte parsed (the trail's bytes before it). */
+  private readonly base: number;
+  private readonly final: boolean;
+  /** Bytes parsed so far, and the last of them. */
+  private fed = 0;
+  private lastByte = -1;
+  private flushing = false;
+  private held = false;
 
   constructor(
     options: Pick<CsvOptions, 'delimiter' | 'quote' | 'encoding' | 'maxRecordChars' | 'chunkSize'>,
     private readonly onSkip: (s: SkippedRecord) => void,
     resume?: ParserResume,
+    tail?: ParserTail,
   ) {
     // `this` cannot be used in the arguments of super(): reach it through a box.
     const self: { parser?: LocatedParser } = {};
@@ -246,9 +278,7 @@ export class LocatedParser extends Parser {
       skip_records_with_error: true,
       skip_empty_lines: true,
       max_record_size: options.maxRecordChars,
-      // Resuming mid-file: the delimiter the whole file's parse would have
-      // found on its first line, not one guessed from the appended part.
-      ...(resume !== undefined ? { record_delimiter: resume.recordDelimiter } : {}),
+      record_delimiter: RECORD_DELIMITERS,
       on_skip: (err: CsvError | undefined, raw: string | undefined) => {
         const p = self.parser;
         if (p === undefined || err === undefined || p.failed) return undefined;
@@ -274,6 +304,9 @@ export class LocatedParser extends Parser {
       this.nextLine = resume.firstLine;
       this.records = 1; // the header came before
     }
+    this.trail = tail?.trail;
+    this.base = tail?.trail.fed ?? 0;
+    this.final = tail?.final ?? true;
     this.utf8 = options.encoding === 'utf8' ? new Utf8LineCheck() : undefined;
     this.encodingName = options.encoding;
     const api = (this as unknown as ParserInternals).api;
@@ -282,25 +315,41 @@ export class LocatedParser extends Parser {
     // where the whole raw text of a skipped record is still available.
     api.__resetRecord = () => {
       if (api.state.recordHasError && this.pendingSkip !== undefined && !this.failed) {
-        this.reportSkip(api.state.rawBuffer.toString(this.encodingName));
-        this.recordStart = api.info.bytes;
+        if (this.holdsEnd()) this.pendingSkip = undefined;
+        else {
+          this.reportSkip(api.state.rawBuffer.toString(this.encodingName));
+          this.recordStart = api.info.bytes;
+          this.trail?.commit(this.base + this.recordStart);
+        }
       }
       reset.call(api);
     };
   }
 
-  /**
-   * The record delimiter found on the first line (`\n`, `\r\n` or `\r`),
-   * or the one given to resume with; `undefined` before any was seen.
-   */
-  get recordDelimiter(): string | undefined {
-    const found = (this as unknown as ParserInternals).api.options.record_delimiter[0];
-    return found === undefined ? undefined : found.toString('latin1');
-  }
-
-  /** After the end of the input: it ended inside a quoted field (a quote never closed). */
+  /** After the end of a final input: it ended inside a quoted field (a quote never closed). */
   get endsInQuote(): boolean {
     return this.endedInQuote;
+  }
+
+  /** After the end of a non-final input: its last record was unfinished and held back. */
+  get heldTail(): boolean {
+    return this.held;
+  }
+
+  /**
+   * At the end of a non-final input, the record ending now reaches the end
+   * of the input without a line break after it (or inside a quote): it may
+   * not be finished, so hold it. A last byte `\n` outside quotes ends a
+   * record; anything else — a `\r` too, whose `\n` may still come — does not.
+   */
+  private holdsEnd(): boolean {
+    if (this.final || !this.flushing) return false;
+    const api = (this as unknown as ParserInternals).api;
+    // A record ending before the last byte ended with its line break.
+    if (api.info.bytes < this.fed) return false;
+    if (this.lastByte === LF && !api.state.quoting) return false;
+    this.held = true;
+    return true;
   }
 
   /** The line where a record with this raw text starts; moves past it. */
@@ -319,17 +368,32 @@ export class LocatedParser extends Parser {
   }
 
   override _transform(chunk: Buffer, encoding: BufferEncoding, callback: TransformCallback): void {
+    if (chunk.length > 0) {
+      this.fed += chunk.length;
+      this.lastByte = chunk[chunk.length - 1]!;
+    }
     this.utf8?.feed(chunk);
+    this.trail?.feed(chunk);
     super._transform(chunk, encoding, callback);
   }
 
   override _flush(callback: TransformCallback): void {
     this.utf8?.end();
+    this.flushing = true;
     super._flush((err?: Error | null) => {
-      this.endedInQuote = (this as unknown as ParserInternals).api.state.quoting || this.pendingSkip !== undefined || this.failed;
+      const quoting = (this as unknown as ParserInternals).api.state.quoting;
+      if (!this.final && (quoting || this.pendingSkip !== undefined) && !this.failed) {
+        // A quote still open (or a bad quote still looking for its end) at
+        // the end of a file that may grow: unfinished, not broken.
+        this.pendingSkip = undefined;
+        this.held = true;
+      }
+      this.endedInQuote = this.final && (quoting || this.pendingSkip !== undefined || this.failed);
       // An opening quote never closed: csv-parse reports it at the end of the
       // input and never finishes that record.
       if (this.pendingSkip !== undefined && !this.failed) this.reportSkip(this.pendingSkip.raw);
+      // Blank lines after the last record are consumed too, unless a record was held.
+      if (!this.held) this.trail?.commit(this.base + this.fed);
       callback(err);
     });
   }
@@ -341,6 +405,8 @@ export class LocatedParser extends Parser {
     const api = (this as unknown as ParserInternals).api;
     const { record, raw } = chunk as { record: string[]; raw: string };
     const end = api.info.bytes;
+    if (this.holdsEnd()) return true;
+    this.trail?.commit(this.base + end);
     const badUtf8 = this.utf8 !== undefined && raw.includes('\uFFFD') && this.utf8.hasBadIn(this.recordStart, end);
     this.recordStart = end;
     this.records++;

@@ -14,8 +14,8 @@ import { withLocation } from '../../lib/records/location.js';
 import type { FileMark, ObjectState, Row } from '../../lib/types.js';
 import { fileEntries, fileMark, resolveFiles, type ResolvedFile } from './files.js';
 import type { CsvOptions } from './options.js';
-import { LocatedParser, quotedFields, recordBody, type CsvRecord, type ParserResume, type SkippedRecord } from './parse.js';
-import { ByteTrail, hashPrefix, planFileRead } from './resume.js';
+import { LocatedParser, quotedFields, recordBody, type CsvRecord, type SkippedRecord } from './parse.js';
+import { ByteTrail, continueAt, hashPrefix, isSettled, planFileRead, prefixChanged, rewrittenError } from './resume.js';
 
 /** Where a CSV record came from; attached under `LOCATION` (lib/records/location.ts). */
 export interface CsvLocation {
@@ -25,6 +25,13 @@ export interface CsvLocation {
 }
 
 const NO_QUOTED: readonly boolean[] = [];
+
+/** Where a grown file is continued: after `offset` bytes (their trail), at line `firstLine`. */
+interface Resume {
+  offset: number;
+  trail: ByteTrail;
+  firstLine: number;
+}
 
 /** Map a file-system error on a source file to our error model. */
 export function fileError(err: unknown, file: string): DativoError {
@@ -182,23 +189,24 @@ export class CsvSourceStream extends Readable {
       const saved = this.ctx.state?.files?.[file.key];
       this.seen[file.key] = mark;
       const plan = planFileRead(saved, mark, this.config.skipUnchanged);
-      let skip = size === 0 || plan.kind === 'skip';
-      let rewritten = plan.kind === 'whole' ? plan.rewritten : undefined;
-      let resumeAt = 0;
-      let trail: ByteTrail | undefined;
-      if (!skip && plan.kind === 'verify') {
+      let skip = plan.kind === 'skip' || (plan.kind === 'whole' && size === 0);
+      let rewritten = plan.kind === 'rewritten' ? plan.reason : undefined;
+      let resume: Resume | undefined;
+      if (plan.kind === 'verify') {
         const prefix = await hashPrefix(handle, plan.prefix, () => this.destroyed);
         if (this.destroyed) return;
-        if (prefix === undefined || prefix.digest() !== plan.hash) {
-          rewritten = `the first ${plan.prefix} bytes are not those read before (the file was rewritten)`;
-        } else if (!plan.grew) {
-          skip = true; // only the mtime changed: the same bytes
-        } else if (!plan.resumable) {
-          rewritten = plan.reason;
-        } else {
-          resumeAt = plan.prefix;
-          trail = prefix;
+        if (prefix === undefined || prefix.digest() !== plan.hash) rewritten = prefixChanged(plan.prefix);
+        else if (!plan.grew) skip = true; // only the mtime changed: the same bytes
+        else {
+          const found = await this.resumeAfter(file, handle, saved!, prefix);
+          if (this.destroyed) return;
+          if (typeof found === 'string') rewritten = found;
+          else resume = found; // undefined: no header in the bytes taken before, so no row came from them
         }
+      }
+      if (rewritten !== undefined) {
+        // Rows came from this file; reading it again would write them twice.
+        throw rewrittenError({ connector: 'csv', file: file.path, object: this.ctx.object.name, reason: rewritten });
       }
       if (skip) {
         // Keep the hash and line count of the unchanged bytes for later runs.
@@ -208,22 +216,9 @@ export class CsvSourceStream extends Readable {
         await handle.close();
         continue;
       }
-      let resume: ParserResume | undefined;
-      if (resumeAt > 0) {
-        const found = await this.resumeAfter(file, handle, resumeAt, trail!);
-        if (this.destroyed) return;
-        if (typeof found === 'string') rewritten = found;
-        else resume = found;
-        // Else no header in the bytes read before: no row came from them.
-        if (resume === undefined) trail = undefined;
-      }
-      if (rewritten !== undefined) {
-        this.ctx.log.warn(
-          { event_type: 'csv_file_rewritten', file: file.path, previous_size: saved?.size, size, reason: rewritten },
-          `csv: ${file.path} changed other than by appending (${rewritten}); it is read again from its first line, so rows read before may be written again`,
-        );
-      }
-      this.startParsing(file, handle, size, resume !== undefined ? resumeAt : 0, trail ?? new ByteTrail(), resume);
+      // Settled at the stat: its writer is done, so its last line is whole.
+      const final = isSettled(mark.modifiedAt, Date.now(), this.config.options.settleSeconds * 1000);
+      this.startParsing(file, handle, size, resume, final);
       return;
     }
     this.current = undefined;
@@ -232,38 +227,43 @@ export class CsvSourceStream extends Readable {
   }
 
   /**
-   * Prepare to continue a file at `offset`: read its header from the start
-   * (the same bytes as last run, the hash says so) and take the record
-   * delimiter found after it. `undefined` when the earlier bytes hold no
-   * header (then nothing was read from them: read the file whole); a reason
-   * when the file cannot be resumed after all.
+   * Prepare to continue a file after the `prefix` bytes taken before (the
+   * hash says they are unchanged): check the byte after them can start new
+   * records, read the header from the start and take it. `undefined` when
+   * the earlier bytes hold no header (then nothing came from them: read the
+   * file whole); a reason when the file cannot be continued.
    */
-  private async resumeAfter(file: ResolvedFile, handle: FileHandle, offset: number, trail: ByteTrail): Promise<ParserResume | string | undefined> {
+  private async resumeAfter(file: ResolvedFile, handle: FileHandle, saved: FileMark, prefix: ByteTrail): Promise<Resume | string | undefined> {
+    const offset = prefix.bytes;
+    const next = Buffer.alloc(1);
+    const { bytesRead } = await handle.read(next, 0, 1, offset);
+    if (bytesRead === 0) return 'it shrank while being read';
+    const at = continueAt(saved, prefix, next[0]!);
+    if ('rewritten' in at) return at.rewritten;
     const first = await readFirstRecord(handle, offset, this.config.options);
     if (first === undefined || this.destroyed) return undefined;
     if (first.skipped !== undefined) {
       this.onSkipped(file, first.skipped);
       return undefined;
     }
-    const delimiter = first.recordDelimiter;
-    if ((delimiter !== '\n' && delimiter !== '\r\n') || !trail.endsWith(delimiter)) {
-      // The mark said the bytes end with a line break, but not with the
-      // file's own record delimiter (a state written by another tool).
-      return `byte ${offset} does not end a record of this file`;
-    }
     this.toRow(first.record); // sets this.header, or throws as on a whole read
-    return { firstLine: trail.lines + 1, recordDelimiter: delimiter };
+    return { offset, trail: prefix, firstLine: at.firstLine };
   }
 
-  private startParsing(file: ResolvedFile, handle: FileHandle, size: number, start: number, trail: ByteTrail, resume: ParserResume | undefined): void {
+  private startParsing(file: ResolvedFile, handle: FileHandle, size: number, resume: Resume | undefined, final: boolean): void {
     // Read only the bytes the mark describes; bytes appended later belong
     // to the next run.
-    const fileStream = handle.createReadStream({ start, end: size - 1, autoClose: false, highWaterMark: 64 * 1024 });
-    const parser = new LocatedParser(this.config.options, (s) => this.onSkipped(file, s), resume);
+    const fileStream = handle.createReadStream({ start: resume?.offset ?? 0, end: size - 1, autoClose: false, highWaterMark: 64 * 1024 });
+    const trail = resume?.trail ?? new ByteTrail();
+    const parser = new LocatedParser(
+      this.config.options,
+      (s) => this.onSkipped(file, s),
+      resume !== undefined ? { firstLine: resume.firstLine } : undefined,
+      { trail, final },
+    );
     this.fileStream = fileStream;
     this.parser = parser;
     this.trail = trail;
-    fileStream.on('data', (chunk: string | Buffer) => trail.feed(chunk as Buffer));
     fileStream.on('error', (err) => this.destroy(fileError(err, file.path)));
     parser.on('error', (err) => this.destroy(fileError(err, file.path)));
     parser.on('readable', () => this.pump());
@@ -275,21 +275,29 @@ export class CsvSourceStream extends Readable {
 
   private async finishFile(): Promise<void> {
     const file = this.current;
-    if (this.header === undefined && file !== undefined) {
+    const { trail, parser } = this;
+    if (this.header === undefined && file !== undefined && parser?.heldTail !== true) {
       this.ctx.log.warn({ file: file.path }, 'csv: file has no header line; nothing read');
     }
-    const { trail, parser } = this;
     const mark = file === undefined ? undefined : this.seen[file.key];
-    // Only a read that got every byte of the mark may vouch for them (a file
-    // truncated while read gives fewer).
-    if (file !== undefined && mark !== undefined && trail !== undefined && parser !== undefined && trail.bytes === mark.size) {
+    // Only a read that got every byte of the stat may vouch for them (a file
+    // truncated while read gives fewer). The mark covers the finished
+    // records: an unfinished last one held back is read by the next run.
+    if (file !== undefined && mark !== undefined && trail !== undefined && parser !== undefined && trail.fed === mark.size) {
       this.seen[file.key] = {
         ...mark,
+        size: trail.bytes,
         sha256: trail.digest(),
         lines: trail.lines,
-        endsWithNewline: trail.endsWith(parser.recordDelimiter),
+        endsWithNewline: trail.endsWithBreak,
         endsInQuote: parser.endsInQuote,
       };
+      if (parser.heldTail) {
+        this.ctx.log.info(
+          { event_type: 'csv_tail_held', file: file.path, taken_bytes: trail.bytes, size: mark.size, settle_seconds: this.config.options.settleSeconds },
+          `csv: the last record of ${file.path} is not finished yet (the file changed less than ${this.config.options.settleSeconds} s ago); the next run reads it`,
+        );
+      }
     }
     await this.closeFile();
   }
@@ -419,8 +427,8 @@ export class CsvSourceStream extends Readable {
 }
 
 /**
- * The first record of a file (its header) and the record delimiter found
- * after it, parsed from bytes [0, `size`) of an open handle. Reads through
+ * The first record of a file (its header), parsed from bytes [0, `size`) of
+ * an open handle. Reads through
  * `handle.read` so the handle stays open for the read that follows (a file
  * read stream would close it when stopped early). `skipped` when the header
  * itself cannot be parsed; `undefined` when the bytes hold no record.
@@ -429,7 +437,7 @@ async function readFirstRecord(
   handle: FileHandle,
   size: number,
   options: CsvOptions,
-): Promise<{ record: CsvRecord; recordDelimiter: string | undefined; skipped?: undefined } | { skipped: SkippedRecord } | undefined> {
+): Promise<{ record: CsvRecord; skipped?: undefined } | { skipped: SkippedRecord } | undefined> {
   async function* chunks(): AsyncGenerator<Buffer> {
     for (let pos = 0; pos < size; ) {
       const buf = Buffer.allocUnsafe(Math.min(64 * 1024, size - pos));
@@ -448,7 +456,7 @@ async function readFirstRecord(
   try {
     source.pipe(parser);
     for await (const rec of parser) {
-      return skipped !== undefined ? { skipped } : { record: rec as CsvRecord, recordDelimiter: parser.recordDelimiter };
+      return skipped !== undefined ? { skipped } : { record: rec as CsvRecord };
     }
     return skipped !== undefined ? { skipped } : undefined;
   } finally {

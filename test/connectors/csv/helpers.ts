@@ -32,6 +32,11 @@ export interface CsvPlanInput {
   /** Incremental on (file_modified) unless false. */
   incremental?: boolean;
   lookbackDays?: number;
+  /**
+   * `source.settle_seconds`. Default 0 here: a file the test just wrote is
+   * finished (read to its end); tests of files still being written set more.
+   */
+  settleSeconds?: number;
 }
 
 /** A JobPlan as loadJob would return it for a CSV job in `dir`. */
@@ -44,7 +49,7 @@ export function makeCsvPlan(p: CsvPlanInput): JobPlan {
     mode: 'self_hosted',
     source: {
       type: 'csv',
-      options: { files: p.files, ...(p.options ? { engine: { type: 'native', options: { native: p.options } } } : {}) },
+      options: { files: p.files, settle_seconds: p.settleSeconds ?? 0, ...(p.options ? { engine: { type: 'native', options: { native: p.options } } } : {}) },
       objects: names.map((name) => ({
         name,
         config: { files: p.files.filter((f) => String(f.object ?? 'data') === name) },
