@@ -112,7 +112,11 @@ export interface DataFile {
 
 /** A file seen by a file-based connector (CSV, Google Drive). */
 export interface FileMark {
-  /** Bytes read: the size stat'ed before reading (bytes appended meanwhile are left for the next run). */
+  /**
+   * Bytes taken: every record in them was written or rejected. At most the
+   * size stat'ed before reading (bytes appended meanwhile are left for the
+   * next run), less when the last record was not finished yet.
+   */
   size?: number;
   /** ISO-8601 UTC modification time. */
   modifiedAt: string;
@@ -124,9 +128,9 @@ export interface FileMark {
   sha256?: string;
   /** Line breaks (`\n`, `\r\n` or a lone `\r`) in the first `size` bytes: the next line is `lines + 1`. */
   lines?: number;
-  /** The first `size` bytes end with a complete record: its line break (`\n` or `\r\n`), outside quotes. */
+  /** The first `size` bytes end with a line break (`\n`, or a `\r` a `\n` may follow); false: a last line taken without one. */
   endsWithNewline?: boolean;
-  /** The read ended inside a quoted field (an unclosed quote): never resumed. */
+  /** The read ended inside a quoted field (an unclosed quote, rejected once the file had settled): never continued. */
   endsInQuote?: boolean;
 }
 

@@ -13,18 +13,21 @@
  *
  * Options (recipe `default_engine.options.native`, see `options.ts`):
  * `delimiter` (`,`), `quote_char` (`"`), `encoding` (`utf8`; or `latin1`),
- * `chunk_size` (1000 records read ahead), `max_record_size` (16 Mi chars).
+ * `chunk_size` (1000 records read ahead), `max_record_size` (16 Mi chars);
+ * `source.settle_seconds` (5).
  *
  * State: `files` maps `file_<id>` (the entry's `id`, else its path relative
  * to the job folder — the path as written — or absolute outside it; a glob
- * adds one key per matched file) to the size and mtime read, plus the sha256
- * and line count of the bytes read and whether they ended a line. A file
- * whose size and mtime both match is skipped; one that grew, whose first
- * bytes still hash the same and ended on a line break, is read from there on
- * (`resume.ts`); any other change reads it whole again with a
- * `csv_file_rewritten` warning. All of this unless the run is a full refresh,
- * incremental is off, or `lookback_days` > 0 (as in the Python tool, lookback
- * only turns skipping off for files): then every file is read whole.
+ * adds one key per matched file) to the size and mtime seen, plus the sha256
+ * and line count of the bytes taken (`resume.ts`). A file whose size and
+ * mtime both match is skipped; one that grew, whose first bytes still hash
+ * the same, is read from there on; any other change fails the read with
+ * `SOURCE_REWRITTEN` (reading it again would write its rows twice). A file
+ * modified less than `source.settle_seconds` ago may still be written: its
+ * unfinished last record is left for the next run. All of this unless the
+ * run is a full refresh, incremental is off, or `lookback_days` > 0 (as in
+ * the Python tool, lookback only turns skipping off for files): then every
+ * file is read whole.
  */
 import { once } from 'node:events';
 import { open } from 'node:fs/promises';

@@ -168,6 +168,8 @@ export function ordersJob(extra: { mode?: 'warn' | 'strict'; lines?: string[] } 
     'source:',
     '  files: [{path: "data/*.csv", object: orders}]',
     '  incremental: {strategy: file_modified_time}',
+    // The tests write whole files: finished at once (no wait for a writer).
+    '  settle_seconds: 0',
     'target:',
     '  warehouse: wh',
     'state: {path: state/job.json}',
