@@ -157,7 +157,29 @@ export function createS3Storage(warehouse: string, settings?: S3Settings): S3Sto
       ...(settings.sessionToken !== undefined ? { sessionToken: settings.sessionToken } : {}),
     };
   }
-  return new S3Storage(bucket, prefix, new S3Client(config));
+  return new S3Storage(bucket, prefix, quietClient(config));
+}
+
+const NODE_NOTICE_SWITCH = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+/**
+ * `new S3Client(config)` without the SDK's Node-version notice. On Node < 22
+ * the SDK warns, once per process, that its releases published after the
+ * first week of January 2027 will require Node 22. The releases we lock
+ * (engines `>=20.0.0`, like every runtime dependency: see
+ * test/lib/cli/quiet.test.ts) support Node 20 fully, so on every run the
+ * notice is noise; it cannot be avoided by pinning (each client release
+ * takes the newest `@aws-sdk/core`, which carries it). docs/cli.md states the
+ * requirement. A user who sets the SDK's own switch decides.
+ */
+function quietClient(config: S3ClientConfig): S3Client {
+  if (process.env[NODE_NOTICE_SWITCH] !== undefined) return new S3Client(config);
+  process.env[NODE_NOTICE_SWITCH] = 'true';
+  try {
+    return new S3Client(config);
+  } finally {
+    delete process.env[NODE_NOTICE_SWITCH];
+  }
 }
 
 // ---------------------------------------------------------------------------
