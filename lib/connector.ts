@@ -72,7 +72,10 @@ export interface DiscoveredColumn {
   /** Asset type string, e.g. `long`, `decimal(12,2)`, `timestamp`. */
   type: string;
   required: boolean;
+  /** The column's type in the source's own words, e.g. `bigint(20) unsigned`. */
   sourceType?: string;
+  /** A sentence for the asset's `description` (default: one built from `sourceType`). */
+  description?: string;
 }
 
 export interface DiscoveredObject {

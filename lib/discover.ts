@@ -3,7 +3,7 @@
  * YAML (flat ODCS) that a job can use as is.
  */
 import { stringify } from 'yaml';
-import type { Connector, DiscoveredObject } from './connector.js';
+import type { Connector, DiscoveredColumn, DiscoveredObject } from './connector.js';
 import { DativoError } from './errors.js';
 import { silentLogger } from './log.js';
 import type { JobPlan } from './plan.js';
@@ -13,11 +13,17 @@ export function assetNameOf(object: string): string {
   return object.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '') || 'table';
 }
 
+/** `Source column type: bigint(20) unsigned (mysql).`, or the connector's own sentence. */
+function describeColumn(c: DiscoveredColumn, sourceType: string): string | undefined {
+  if (c.description !== undefined) return c.description;
+  return c.sourceType === undefined ? undefined : `Source column type: ${c.sourceType} (${sourceType}).`;
+}
+
 /**
  * Render discovered objects as asset YAML documents (one per object,
  * separated by `---`): `apiVersion: v3.0.2`, `kind: DataContract`, name,
  * version `1.0`, `source_type`, `object`, `schema` (type, `required` from
- * NOT NULL, source type in the description), `primary_key`, and
+ * NOT NULL, a description naming the source column type), `primary_key`, and
  * `cursor_field` when the job names one that the object has. Domain, data
  * product, tenant and team are taken from the job's current asset when set.
  */
@@ -41,7 +47,7 @@ export function renderAssetYaml(plan: JobPlan, sourceType: string, objects: read
           name: c.name,
           type: c.type,
           required: c.required,
-          ...(c.sourceType !== undefined ? { description: `${sourceType} ${c.sourceType}` } : {}),
+          ...(describeColumn(c, sourceType) !== undefined ? { description: describeColumn(c, sourceType) } : {}),
         })),
         ...(o.primaryKey.length > 0 ? { primary_key: o.primaryKey } : {}),
         ...(cursor !== undefined && o.columns.some((c) => c.name === cursor) ? { cursor_field: cursor } : {}),

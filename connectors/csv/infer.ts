@@ -94,5 +94,6 @@ export function inferTypes(header: readonly string[], rows: readonly (readonly (
       if (v !== null && v !== undefined && v !== '') observe(guesses[c]!, v);
     }
   }
-  return header.map((name, c) => ({ name, type: typeOf(guesses[c]!), required: false, sourceType: 'csv' }));
+  const sampled = `${rows.length.toLocaleString('en-US')} sampled row${rows.length === 1 ? '' : 's'}`;
+  return header.map((name, c) => ({ name, type: typeOf(guesses[c]!), required: false, description: `Type guessed from ${sampled} of the CSV file.` }));
 }

@@ -6,7 +6,8 @@
  * Date), `jsonStrings` (JSON as the server's text; MariaDB's JSON is a
  * LONGTEXT flagged as json) and `decimalNumbers: false` (DECIMAL as text).
  * Rows come as arrays; a per-query compiled builder then makes the record:
- * - BIGINT → bigint; TINYINT/SMALLINT/MEDIUMINT/INT/YEAR → number;
+ * - BIGINT → bigint (exact text when the asset says decimal, as for BIGINT
+ *   UNSIGNED, discovered as decimal(20,0)); TINYINT/SMALLINT/MEDIUMINT/INT/YEAR → number;
  * - DECIMAL → exact text; FLOAT/DOUBLE → number;
  * - DATE → days; DATETIME/TIMESTAMP → bigint µs (the session is UTC, so
  *   TIMESTAMP is converted by the server; DATETIME has no zone and is taken
@@ -81,7 +82,8 @@ function isBinaryString(f: MysqlField): boolean {
 export function converterFor(f: MysqlField, assetKind?: FieldKind): Converter | undefined {
   switch (f.columnType) {
     case T.LONGLONG:
-      return toBigInt;
+      // BIGINT UNSIGNED into decimal(20,0): the driver's exact digits are the canonical decimal text.
+      return assetKind === 'decimal' || assetKind === 'string' ? undefined : toBigInt;
     case T.DATETIME:
     case T.TIMESTAMP:
       return toMicros;
@@ -126,7 +128,11 @@ export function assetTypeOf(f: MysqlField, info?: ColumnInfo): string {
   if (f.extendedFormat === 'json' || f.columnType === T.JSON) return 'json';
   switch (f.columnType) {
     case T.TINY:
-      if (info ? /^tinyint\(1\)/i.test(info.columnType) : f.columnLength === 1) return 'boolean';
+      // TINYINT(1) holds -128..127 (0..255 unsigned). BOOL/BOOLEAN are only its
+      // alias: MySQL and MariaDB store and report both as `tinyint(1)`
+      // (COLUMN_TYPE, SHOW CREATE TABLE, result metadata), so they cannot be
+      // told apart and every TINYINT is an `int`; an asset that says
+      // `boolean` reads 0/1 as false/true (docs/connectors/mysql.md).
       return 'int';
     case T.SHORT:
     case T.INT24:
@@ -135,8 +141,8 @@ export function assetTypeOf(f: MysqlField, info?: ColumnInfo): string {
     case T.LONG:
       return unsigned ? 'long' : 'int';
     case T.LONGLONG:
-      // BIGINT UNSIGNED above 2^63-1 does not fit a long: validate refuses such values.
-      return 'long';
+      // BIGINT UNSIGNED reaches 18446744073709551615 (20 digits), beyond a long.
+      return unsigned ? 'decimal(20,0)' : 'long';
     case T.FLOAT:
       return 'float';
     case T.DOUBLE:

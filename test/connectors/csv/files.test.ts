@@ -90,7 +90,7 @@ describe('csv: files', () => {
           ['id', 'long'],
           ['name', 'string'],
           ['amount', 'long'],
-        ].map(([name, type]) => ({ name, type, required: false, sourceType: 'csv' })),
+        ].map(([name, type]) => ({ name, type, required: false, description: 'Type guessed from 1 sampled row of the CSV file.' })),
       },
     ]);
   });
