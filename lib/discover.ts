@@ -2,10 +2,13 @@
  * `dativo discover`: turn a connector's view of its objects into an asset
  * YAML (flat ODCS) that a job can use as is.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { stringify } from 'yaml';
 import type { Connector, DiscoveredColumn, DiscoveredObject } from './connector.js';
 import { DativoError } from './errors.js';
 import { silentLogger } from './log.js';
+import { fsError } from './storage/local.js';
 import type { JobPlan } from './plan.js';
 
 /** Asset name of an object: lower case, `[a-z0-9_]` only. */
@@ -58,13 +61,35 @@ export function renderAssetYaml(plan: JobPlan, sourceType: string, objects: read
     .join('---\n');
 }
 
-/** Ask the job's connector for its objects and render them as asset YAML. */
-export async function discoverAssetYaml(plan: JobPlan, connector: Connector, signal: AbortSignal): Promise<string> {
+/** Ask the job's connector for its objects (columns, types, primary key). */
+export async function discoverAssets(plan: JobPlan, connector: Connector, signal: AbortSignal): Promise<DiscoveredObject[]> {
   if (!connector.discover) {
     throw new DativoError('CONFIG_INVALID', `connector "${connector.descriptor.name}" cannot discover its objects`, {
       context: { connector: connector.descriptor.name },
     });
   }
-  const objects = await connector.discover(plan, { signal, log: silentLogger() });
-  return renderAssetYaml(plan, connector.descriptor.name, objects);
+  return connector.discover(plan, { signal, log: silentLogger() });
+}
+
+/** Ask the job's connector for its objects and render them as asset YAML. */
+export async function discoverAssetYaml(plan: JobPlan, connector: Connector, signal: AbortSignal): Promise<string> {
+  return renderAssetYaml(plan, connector.descriptor.name, await discoverAssets(plan, connector, signal));
+}
+
+/**
+ * Write a discovered asset to `file` (folders created), refusing to replace
+ * an existing file: an asset may carry edits (descriptions, classification)
+ * that a new discover would lose. Throws CONFIG_INVALID when it exists,
+ * STORAGE_NOT_WRITABLE / STORAGE_IO when it cannot be written.
+ */
+export async function writeNewAsset(file: string, yaml: string): Promise<void> {
+  try {
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, yaml, { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new DativoError('CONFIG_INVALID', `${file} exists: discover --write never replaces an asset (remove it, or redirect stdout)`, { cause: err, context: { path: file } });
+    }
+    throw fsError(err, 'write', file);
+  }
 }

@@ -184,11 +184,23 @@ const validateCmd: Command = async (args, o, io) => {
 const discover: Command = async (args, o, io) => {
   try {
     needArgs(args, 1, '<job.yaml>');
-    const plan = await load(args[0] as string, o);
+    const file = args[0] as string;
+    // Only the source part of the job is needed: the asset is what discover makes.
+    const plan = await loadJob(file, { ...loadOptions(o), purpose: 'discover' });
     const connector = await getConnector(plan.source.type);
     const mod = (await import('../discover.js')) as typeof import('../discover.js');
-    const yaml = await mod.discoverAssetYaml(plan, connector, io.signal ?? new AbortController().signal);
+    const found = await mod.discoverAssets(plan, connector, io.signal ?? new AbortController().signal);
+    const yaml = mod.renderAssetYaml(plan, connector.descriptor.name, found);
     io.stdout.write(yaml);
+    if (o.write) {
+      const target = plan.asset.file;
+      if (target === '') throw new DativoError('CONFIG_INVALID', `${file}: --write needs the job's asset_path (or asset: <name>) to know where to write`, { context: { file } });
+      if (found.length !== 1) {
+        throw new DativoError('CONFIG_INVALID', `${file}: --write writes one asset and the job has ${found.length} objects (${found.map((x) => x.name).join(', ')}); redirect stdout instead`, { context: { file } });
+      }
+      await mod.writeNewAsset(target, yaml);
+      io.stderr.write(`wrote ${target}\n`);
+    }
     return ExitCode.OK;
   } catch (err) {
     return reportError(err, io);

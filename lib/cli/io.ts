@@ -15,4 +15,6 @@ export interface CliOptions {
   mode: 'self_hosted' | 'cloud';
   object: string | undefined;
   warehouse: string | undefined;
+  /** `discover --write`: also write the asset to the job's asset file (never over an existing one). */
+  write: boolean;
 }

@@ -3,7 +3,7 @@
  *
  *   dativo run <job.yaml...> [--json] [--log-level L] [--secrets-dir D] [--mode self_hosted|cloud]
  *   dativo validate <job.yaml...> [--secrets-dir D]
- *   dativo discover <job.yaml> [--secrets-dir D]
+ *   dativo discover <job.yaml> [--write] [--secrets-dir D]
  *   dativo state show <job.yaml>
  *   dativo state reset <job.yaml> [--object NAME]
  *   dativo tables list [<job.yaml> | --warehouse DIR]
@@ -20,7 +20,7 @@ import { LOG_LEVELS } from '../config/schema.js';
 const USAGE = `usage:
   dativo run <job.yaml...> [--json] [--log-level L] [--secrets-dir D] [--mode self_hosted|cloud]
   dativo validate <job.yaml...> [--json] [--secrets-dir D] [--mode M]
-  dativo discover <job.yaml> [--secrets-dir D]
+  dativo discover <job.yaml> [--write] [--secrets-dir D]
   dativo state show <job.yaml> [--secrets-dir D]
   dativo state reset <job.yaml> [--object NAME] [--secrets-dir D]
   dativo tables list [<job.yaml>] [--warehouse DIR] [--json]
@@ -43,6 +43,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         mode: { type: 'string', default: 'self_hosted' },
         object: { type: 'string' },
         warehouse: { type: 'string' },
+        write: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -87,5 +88,6 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     mode: values.mode,
     object: values.object,
     warehouse: values.warehouse,
+    write: values.write ?? false,
   }, io);
 }

@@ -8,23 +8,28 @@ import path from 'node:path';
 import { glob } from 'tinyglobby';
 import type { Asset } from '../types.js';
 import type { JobContext } from './context.js';
+import { readAsset } from './asset.js';
 import { deepMerge } from './merge.js';
+import { Problems } from './problems.js';
 import { resolveJobPath } from './paths.js';
 import type { JobInput } from './schema.js';
 
-/** The asset file of the job, or undefined (with the problem recorded). */
-export async function resolveAssetPath(ctx: JobContext, job: Partial<JobInput>, sourceType: string | undefined): Promise<string | undefined> {
+/** The asset file of the job, or undefined (with the problem recorded, unless `report` is false). */
+export async function resolveAssetPath(ctx: JobContext, job: Partial<JobInput>, sourceType: string | undefined, report = true): Promise<string | undefined> {
+  const problem = (key: string | string[], message: string): void => {
+    if (report) ctx.problem(key, message);
+  };
   if (typeof job.asset_path === 'string') {
     const r = resolveJobPath(job.asset_path, ctx.jobDir, ctx.cwd);
     if (!r.exists) {
-      ctx.problem(['asset_path'], `asset file not found: ${job.asset_path} (looked for ${r.tried.join(' and ')})`);
+      problem(['asset_path'], `asset file not found: ${job.asset_path} (looked for ${r.tried.join(' and ')})`);
       return undefined;
     }
     return r.path;
   }
   const name = job.asset;
   if (typeof name !== 'string') {
-    ctx.problem('asset_path', 'required (the path of the asset definition)');
+    problem('asset_path', 'required (the path of the asset definition)');
     return undefined;
   }
   if (/\.ya?ml$/i.test(name)) {
@@ -43,9 +48,35 @@ export async function resolveAssetPath(ctx: JobContext, job: Partial<JobInput>, 
     for (const p of await glob([`${under}/**/${base}.yaml`, `${under}/**/${base}.yml`], { cwd: ctx.cwd, absolute: true })) candidates.add(p);
   }
   if (candidates.size === 1) return [...candidates][0];
-  if (candidates.size === 0) ctx.problem(['asset'], `no asset_path given and no ${base}.yaml found next to the job or under ${path.join(ctx.cwd, 'schemas')}`);
-  else ctx.problem(['asset'], `no asset_path given and "${base}" is ambiguous: ${[...candidates].sort().join(', ')}`);
+  if (candidates.size === 0) problem(['asset'], `no asset_path given and no ${base}.yaml found next to the job or under ${path.join(ctx.cwd, 'schemas')}`);
+  else problem(['asset'], `no asset_path given and "${base}" is ambiguous: ${[...candidates].sort().join(', ')}`);
   return undefined;
+}
+
+/**
+ * The asset for `dativo discover`, which needs only the source: the job's
+ * asset when its file exists and loads (its domain, data product and team
+ * carry over into what discover writes), else a placeholder with no columns
+ * whose `file` is where the asset would be (`asset_path` against the job
+ * folder, or `<asset>.yaml` next to the job; `''` when the job names none).
+ * Never records a problem. `placeholder` tells which.
+ */
+export async function assetForDiscover(ctx: JobContext, job: Partial<JobInput>, sourceType: string | undefined): Promise<{ asset: Asset; placeholder: boolean }> {
+  const found = await resolveAssetPath(ctx, job, sourceType, false);
+  if (found !== undefined) {
+    const asset = await readAsset(found, new Problems());
+    if (asset !== undefined) return { asset, placeholder: false };
+  }
+  const file =
+    found ??
+    (typeof job.asset_path === 'string'
+      ? resolveJobPath(job.asset_path, ctx.jobDir, ctx.cwd).path
+      : typeof job.asset === 'string'
+        ? path.join(ctx.jobDir, `${job.asset.replace(/\.ya?ml$/i, '')}.yaml`)
+        : '');
+  const stem = file === '' ? ctx.name : path.basename(file).replace(/\.ya?ml$/i, '');
+  const name = stem.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '') || 'asset';
+  return { asset: { name, version: '0', fields: [], primaryKey: [], file, raw: {} }, placeholder: true };
 }
 
 /**

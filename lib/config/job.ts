@@ -4,9 +4,10 @@
  */
 import path from 'node:path';
 import type { JobPlan, RetryConfig } from '../plan.js';
+import type { Asset } from '../types.js';
 import { scrub } from '../log.js';
 import { readAsset } from './asset.js';
-import { applyOverrides, resolveAssetPath } from './asset-lookup.js';
+import { applyOverrides, assetForDiscover, resolveAssetPath } from './asset-lookup.js';
 import { JobContext } from './context.js';
 import { incrementalBlock, incrementalSpec } from './incremental.js';
 import { connectorName, recipeFor, recipeMissing, sourceDefaults } from './job-recipes.js';
@@ -32,6 +33,12 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Folder for cwd-relative fallbacks and default locations. Default `process.cwd()`. */
   cwd?: string;
+  /**
+   * `run` (default): the asset must exist and load. `discover`: only the
+   * source part is needed; a missing or unloadable asset becomes a
+   * placeholder with no columns (see `assetForDiscover`).
+   */
+  purpose?: 'run' | 'discover';
 }
 
 /**
@@ -92,7 +99,7 @@ export async function loadJob(jobPath: string, opts: LoadOptions = {}): Promise<
     await probeFiles(ctx, jobData);
     throw problemsError(problems, ctx.secretValues());
   }
-  const plan = await buildPlan(ctx, parsed.data, opts.mode ?? 'self_hosted');
+  const plan = await buildPlan(ctx, parsed.data, opts.mode ?? 'self_hosted', opts.purpose ?? 'run');
   if (problems.size > 0 || plan === undefined) throw problemsError(problems, ctx.secretValues());
   return plan;
 }
@@ -127,15 +134,25 @@ async function probeFiles(ctx: JobContext, job: Record<string, unknown>): Promis
 }
 
 /** A schema-valid job → its plan, or undefined when a problem (recorded in `ctx`) prevents one. */
-async function buildPlan(ctx: JobContext, job: JobInput, mode: 'self_hosted' | 'cloud'): Promise<JobPlan | undefined> {
+async function buildPlan(ctx: JobContext, job: JobInput, mode: 'self_hosted' | 'cloud', purpose: 'run' | 'discover'): Promise<JobPlan | undefined> {
   if (job.source_connector === undefined && job.source_connector_path === undefined) {
     ctx.problem('source_connector_path', 'required (or source_connector: <name> for a built-in connector)');
   }
   const src = await recipeFor(ctx, 'source', job);
   const tgt = await recipeFor(ctx, 'target', job);
   const sourceType = src?.recipe.type ?? connectorName(ctx, job.source_connector) ?? job.source?.type;
-  const assetPath = await resolveAssetPath(ctx, job, sourceType);
-  const asset = assetPath === undefined ? undefined : await readAsset(assetPath, ctx.problems);
+  let asset: Asset | undefined;
+  // A discover placeholder has no columns to check a cursor or an object against.
+  let checkedAsset: Asset | undefined;
+  if (purpose === 'discover') {
+    const d = await assetForDiscover(ctx, job, sourceType);
+    asset = d.asset;
+    checkedAsset = d.placeholder ? undefined : d.asset;
+  } else {
+    const assetPath = await resolveAssetPath(ctx, job, sourceType);
+    asset = assetPath === undefined ? undefined : await readAsset(assetPath, ctx.problems);
+    checkedAsset = asset;
+  }
 
   // ---- source: recipe defaults deep-merged under the job's block
   const jobSource: Record<string, unknown> = { ...(job.source ?? {}) };
@@ -149,10 +166,10 @@ async function buildPlan(ctx: JobContext, job: JobInput, mode: 'self_hosted' | '
   if (src !== undefined) recipeMissing(ctx, src, job.source, syncMode === 'incremental_append');
 
   const objects = await sourceObjects(ctx, options, asset);
-  const incremental = syncMode === 'incremental_append' ? incrementalSpec(ctx, inc.merged ?? {}, options, asset, inc.jobCursorField) : undefined;
+  const incremental = syncMode === 'incremental_append' ? incrementalSpec(ctx, inc.merged ?? {}, options, checkedAsset, inc.jobCursorField) : undefined;
   if (syncMode === 'incremental_append') options['incremental'] = inc.merged ?? {};
-  if (job.source?.object !== undefined && asset?.object !== undefined && job.source.object !== asset.object) {
-    ctx.problem(['source', 'object'], `"${job.source.object}" is not the asset's object "${asset.object}"`);
+  if (job.source?.object !== undefined && checkedAsset?.object !== undefined && job.source.object !== checkedAsset.object) {
+    ctx.problem(['source', 'object'], `"${job.source.object}" is not the asset's object "${checkedAsset.object}"`);
   }
 
   // ---- target
