@@ -13,6 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { join, normalize, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { icebergRead } from 'icebird';
+import { openCatalog } from '../../lib/iceberg/index.js';
+import { openStorage } from '../../lib/storage/index.js';
 
 export interface StaticServer {
   /** `http://127.0.0.1:<port>` */
@@ -121,5 +123,23 @@ export async function readIcebergVia(opts: { location: string; metadataLocation:
     return await icebergRead({ tableUrl: opts.rewrite(opts.location), metadataFileName: name });
   } finally {
     globalThis.fetch = realFetch;
+  }
+}
+
+/**
+ * Every row of table `namespace.name` in a local warehouse's embedded
+ * catalog (`<warehouseDir>/catalog.db`), read with icebird; `[]` when the
+ * table does not exist yet or has no snapshot.
+ */
+export async function readWarehouseTable(warehouseDir: string, namespace: string, name: string): Promise<Record<string, unknown>[]> {
+  const storage = await openStorage(pathToFileURL(warehouseDir).href);
+  const catalog = await openCatalog({ type: 'sql', name: 'dativo', uri: `sqlite:${join(warehouseDir, 'catalog.db')}` }, storage);
+  if (!catalog) throw new Error(`no catalog in ${warehouseDir}`);
+  try {
+    const t = await catalog.loadTable({ namespace: [namespace], name });
+    if (!t || t.metadata['current-snapshot-id'] === undefined || String(t.metadata['current-snapshot-id']) === '-1') return [];
+    return await readIcebergTable({ warehouseDir, location: t.metadata.location, metadataLocation: t.metadataLocation });
+  } finally {
+    await catalog.close();
   }
 }

@@ -6,12 +6,9 @@
 import { mkdtemp, mkdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openCatalog } from '../../../lib/iceberg/index.js';
-import { openStorage } from '../../../lib/storage/index.js';
-import { readIcebergTable } from '../../helpers/iceberg-read.js';
+import { readWarehouseTable } from '../../helpers/iceberg-read.js';
 import { dativo, type Ran } from '../cli/helpers.js';
 
 let dir: string;
@@ -73,18 +70,8 @@ function runCli(pauseAt?: 'before_commit' | 'before_state_save'): Promise<Ran> {
 }
 
 async function tableIds(): Promise<bigint[]> {
-  const wh = path.join(dir, 'wh');
-  const storage = await openStorage(pathToFileURL(wh).href);
-  const catalog = await openCatalog({ type: 'sql', name: 'dativo', uri: `sqlite:${path.join(wh, 'catalog.db')}` }, storage);
-  assert.ok(catalog);
-  try {
-    const t = await catalog.loadTable({ namespace: ['crash'], name: 'events' });
-    if (!t || t.metadata['current-snapshot-id'] === undefined || String(t.metadata['current-snapshot-id']) === '-1') return [];
-    const rows = await readIcebergTable({ warehouseDir: wh, location: t.metadata.location, metadataLocation: t.metadataLocation });
-    return rows.map((r) => r['id'] as bigint).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  } finally {
-    await catalog.close();
-  }
+  const rows = await readWarehouseTable(path.join(dir, 'wh'), 'crash', 'events');
+  return rows.map((r) => r['id'] as bigint).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 const range = (from: number, count: number): bigint[] => Array.from({ length: count }, (_, i) => BigInt(from + i));
