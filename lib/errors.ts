@@ -64,6 +64,8 @@ export const ERROR_CODES = {
   CATALOG_INVALID: 'fatal',
   /** The run was aborted (signal). */
   ABORTED: 'retryable',
+  /** Another run of the same job holds the job's lock (pid, host, since in the context): retry later. */
+  JOB_LOCKED: 'retryable',
   /** A bug: something we did not expect. */
   INTERNAL: 'fatal',
 } as const satisfies Record<string, Disposition>;

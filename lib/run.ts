@@ -8,10 +8,13 @@
  *   → commit (Iceberg snapshot carrying the cursor) → state.save
  *
  * The commit is the checkpoint: the object's new state goes into the
- * snapshot summary of the same commit as its data (`dativo.cursor.<object>`,
- * `dativo.run-id`), and the state store is written only afterwards. At start
- * the job reconciles its state with the table's newest dativo snapshot, so a
- * crash between commit and state save neither loses nor duplicates rows.
+ * snapshot summary of the same commit as its data
+ * (`dativo.state/<tenant>/<job>/<object>`, `dativo.run-id`), and the state
+ * store is written only afterwards. At start the job reconciles its state
+ * with this job's newest committed state in the table, so a crash between
+ * commit and state save neither loses nor duplicates rows; the commit lands
+ * only if the table still holds that state (compare-and-set), and the run
+ * holds the job's lock (lib/lock.ts) throughout.
  * Without a catalog the state is saved once every file of the object is durable.
  */
 import { randomBytes } from 'node:crypto';
@@ -26,6 +29,7 @@ import { tableHandle } from './run/table.js';
 import type { ObjectSummary, RunOptions, RunSummary } from './run/types.js';
 import { openStorage } from './storage/index.js';
 import type { TableHandle } from './table-target.js';
+import { fileJobLock, jobLockPath, type HeldLock } from './lock.js';
 
 export type { ObjectSummary, Progress, RunOptions, RunSummary } from './run/types.js';
 export { tableFields } from './run/layout.js';
@@ -71,7 +75,10 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
   };
 
   let table: TableHandle | undefined;
+  let held: HeldLock | undefined;
   try {
+    const lock = opts.lock === false ? undefined : (opts.lock ?? fileJobLock(jobLockPath(plan.state.path), log));
+    held = await lock?.acquire({ runId });
     const connector = opts.connector ?? (await getConnector(plan.source.type, { cwd: plan.file ? undefined : process.cwd() }));
     if (plan.mode === 'cloud' && !connector.descriptor.allowedInCloud) {
       throw new DativoError(
@@ -121,6 +128,7 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
     log.error({ event_type: 'job_error', err: e, code: e.code }, e.message);
   } finally {
     await table?.close().catch(() => undefined);
+    await held?.release().catch(() => undefined);
   }
   return finish();
 }

@@ -14,6 +14,15 @@ export interface CommitInput {
   runId: string;
   /** The object's state after this run; committed with the data. */
   state: ObjectState;
+  /**
+   * Compare-and-set: the `runId` of this job's committed state for the object
+   * when the run started (`null`: none). The commit lands only if the table
+   * still holds that state, checked on the metadata each commit attempt
+   * swaps from; otherwise COMMIT_CONFLICT (`context.reason: 'state_moved'`)
+   * and nothing is committed. Undefined: no check (catalog `none` cannot
+   * check; the per-job lock is its protection).
+   */
+  expectedRunId?: string | null;
 }
 
 export interface TableHandle {
@@ -35,8 +44,45 @@ export function tableRelativeLocation(plan: JobPlan): string {
   return parts.map((p) => p.replace(/[^A-Za-z0-9_.=-]/g, '_')).join('/');
 }
 
-/** Snapshot summary key of an object's state. */
-export const stateSummaryKey = (object: string): string => `dativo.cursor.${object}`;
+/** Who a committed state belongs to: a cursor belongs to a job, never to a table. */
+export interface StateOwner {
+  tenant: string;
+  job: string;
+}
+
+/** Prefix of the snapshot-summary keys holding a job's committed object state. */
+export const STATE_KEY_PREFIX = 'dativo.state/';
+
+/** Components are percent-encoded (`/` → `%2F`), so `/` separates them unambiguously whatever the names hold (dots included). */
+const encodeComponent = (s: string): string => encodeURIComponent(s);
+
+/**
+ * Snapshot-summary key of one object's state of one job:
+ * `dativo.state/<tenant>/<job>/<object>`, each component percent-encoded.
+ */
+export function stateSummaryKey(owner: StateOwner, object: string): string {
+  return `${STATE_KEY_PREFIX}${encodeComponent(owner.tenant)}/${encodeComponent(owner.job)}/${encodeComponent(object)}`;
+}
+
+/** Tenant, job and object of a {@link stateSummaryKey}; undefined for any other key. */
+export function parseStateSummaryKey(key: string): (StateOwner & { object: string }) | undefined {
+  if (!key.startsWith(STATE_KEY_PREFIX)) return undefined;
+  const parts = key.slice(STATE_KEY_PREFIX.length).split('/');
+  if (parts.length !== 3) return undefined;
+  try {
+    const [tenant, job, object] = parts.map((p) => decodeURIComponent(p)) as [string, string, string];
+    return { tenant, job, object };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The key earlier versions wrote (`dativo.cursor.<object>`), with no job in
+ * it. Read when a table has no key of this job yet, and replaced by
+ * {@link stateSummaryKey} on the job's next commit (never written again).
+ */
+export const legacyStateSummaryKey = (object: string): string => `dativo.cursor.${object}`;
 
 /** Parse the object state stored in a snapshot summary. */
 export function parseCommittedState(text: string, where: string): ObjectState {

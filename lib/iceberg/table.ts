@@ -236,6 +236,15 @@ export interface CommitFilesOptions {
    * Default: none.
    */
   summaryFrom?: (metadata: TableMetadata) => Record<string, string>;
+  /**
+   * Compare-and-set hook, called on the metadata of every attempt (after the
+   * check for an already-landed commit, before anything is written for the
+   * attempt). Throwing stops the commit: nothing of this call stays in the
+   * table, the manifests it wrote are removed, and the error is rethrown with
+   * `context.committed = false`. Because the swap asserts `main` is still the
+   * snapshot this metadata shows, the check and the swap are one atomic step.
+   */
+  precondition?: (metadata: TableMetadata) => void;
   /** The columns the files were written with (asset + system columns; field ids as returned by {@link ensureTable}). */
   fields: AssetField[];
   /** Location for a table that does not exist yet. */
@@ -509,6 +518,18 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
     checkWritable(md0, name);
     const landed = await findLanded(md0, snapshotId, runId, ours, manifestFilter(md0, opts.files), cache, name);
     if (landed) return landedResult(landed, base, attempt - 1);
+    if (opts.precondition) {
+      try {
+        opts.precondition(md0);
+      } catch (err) {
+        if (!uncertain) await removeQuietly(storage, [...lists, ...written.keys()]);
+        if (isDativoError(err)) {
+          err.context.committed = uncertain ? 'unknown' : false;
+          err.context.table ??= name;
+        }
+        throw err;
+      }
+    }
 
     const plan = planSchema(md0, opts.fields);
     checkFieldIds(opts.files, plan.schema, name);
@@ -664,7 +685,7 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
   const spent = budget.exhausted === 'time' ? `${budget.attempts} attempts (commit.retry.total-timeout-ms reached)` : `${budget.attempts} attempts`;
   throw new DativoError(code, `could not commit to table ${name} after ${spent}: ${reason}`, {
     cause: lastError,
-    context: { table: name, snapshotId: snapshotId.toString() },
+    context: { table: name, snapshotId: snapshotId.toString(), committed: uncertain ? 'unknown' : false },
   });
 }
 

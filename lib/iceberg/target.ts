@@ -8,16 +8,82 @@ import { DativoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
 import type { Storage } from '../storage/types.js';
-import { parseCommittedState, stateSummaryKey, type TableHandle } from '../table-target.js';
+import {
+  legacyStateSummaryKey,
+  parseCommittedState,
+  STATE_KEY_PREFIX,
+  stateSummaryKey,
+  type StateOwner,
+  type TableHandle,
+} from '../table-target.js';
 import type { AssetField, ObjectState } from '../types.js';
-import type { TableIdent } from './catalog.js';
+import type { TableIdent, TableMetadata } from './catalog.js';
 import { openCatalog } from './index.js';
+import { asLong } from './json.js';
 import { ancestry, assetTableProperties, latestSummary, RUN_ID_SUMMARY_KEY } from './metadata.js';
 import { storageKey } from './paths.js';
 import { commitFiles, ensureTable, identName } from './table.js';
 
-/** Prefix of the summary keys holding each object's committed state. */
-const STATE_KEY_PREFIX = stateSummaryKey('');
+/**
+ * At most this many job states ride along in one snapshot summary: the
+ * committing job's own plus the most recently updated others carried from
+ * the newest dativo snapshot. A job pushed out of the carried set is still
+ * found by walking back through the ancestry of `main` (see
+ * {@link committedStateIn}).
+ */
+export const MAX_CARRIED_STATES = 32;
+
+/** A job's committed state of one object as found in table metadata. */
+export interface CommittedState {
+  state: ObjectState;
+  /** The snapshot whose summary holds it (carried forward or written by the commit itself). */
+  snapshotId: bigint;
+  /** Found under the pre-job key `dativo.cursor.<object>` of earlier versions. */
+  legacy: boolean;
+}
+
+/**
+ * This job's newest committed state of `object`: the first snapshot on
+ * `main`, walking back from the current one, whose summary has the job's key
+ * (other jobs' commits after it are passed over). Only when no snapshot has
+ * it, the newest legacy `dativo.cursor.<object>` key (tables written by
+ * earlier versions). Reads only the metadata already loaded: the cost is
+ * one pass over the snapshot list, stopping at the first hit, which the
+ * carried keys keep near the head.
+ */
+export function committedStateIn(metadata: TableMetadata, owner: StateOwner, object: string, where: string): CommittedState | undefined {
+  const key = stateSummaryKey(owner, object);
+  const legacyKey = legacyStateSummaryKey(object);
+  let legacy: { text: string; snapshotId: bigint } | undefined;
+  for (const s of ancestry(metadata)) {
+    const text = s.summary?.[key];
+    const id = asLong(s['snapshot-id']) ?? 0n;
+    if (text !== undefined) return { state: parseCommittedState(text, `snapshot ${id} of ${where}`), snapshotId: id, legacy: false };
+    if (legacy === undefined && s.summary?.[legacyKey] !== undefined) legacy = { text: s.summary[legacyKey]!, snapshotId: id };
+  }
+  if (!legacy) return undefined;
+  return { state: parseCommittedState(legacy.text, `snapshot ${legacy.snapshotId} of ${where}`), snapshotId: legacy.snapshotId, legacy: true };
+}
+
+/**
+ * The other jobs' state keys to carry into the next snapshot: those of the
+ * newest dativo snapshot, the most recently updated first, at most
+ * `MAX_CARRIED_STATES - 1` (the committing job's own key is the last slot).
+ * Legacy keys are not carried: a job migrates its own on its next commit.
+ */
+export function carriedStates(metadata: TableMetadata, ownKey: string): Record<string, string> {
+  const keys = Object.entries(latestSummary(metadata, STATE_KEY_PREFIX) ?? {}).filter(([k]) => k !== ownKey);
+  const updated = (text: string): string => {
+    try {
+      const v = JSON.parse(text) as { updatedAt?: unknown };
+      return typeof v.updatedAt === 'string' ? v.updatedAt : '';
+    } catch {
+      return '';
+    }
+  };
+  keys.sort((a, b) => (updated(a[1]) < updated(b[1]) ? 1 : updated(a[1]) > updated(b[1]) ? -1 : 0));
+  return Object.fromEntries(keys.slice(0, MAX_CARRIED_STATES - 1));
+}
 
 /** Summary key naming the object a snapshot was committed for. */
 export const OBJECT_SUMMARY_KEY = 'dativo.object';
@@ -44,35 +110,54 @@ export async function icebergTable(plan: JobPlan, storage: Storage, fields: Asse
     }
     if (ev.absent.length > 0) log.warn({ event_type: 'columns_absent', table: name, columns: ev.absent }, `table columns not in the asset are written as null`);
     const tableLocation = String(ensured.table.metadata.location);
+    const owner: StateOwner = { tenant: plan.tenantId, job: plan.name };
     return {
       fields: ensured.fields,
       relativeLocation: storageKey(storage, tableLocation),
       async committedState(object: string): Promise<ObjectState | undefined> {
         const t = await catalog.loadTable(ident);
         if (!t) return undefined;
-        const key = stateSummaryKey(object);
-        // Every commit carries the state keys of all objects (see commit), so
-        // the newest snapshot that has the key is enough, even on catalogs
-        // that do not expose history (Nessie). Walking the ancestry finds it
-        // first where history is kept, and also finds tables written before
-        // the keys were carried forward.
-        const snap = ancestry(t.metadata).find((s) => s.summary?.[key] !== undefined);
-        if (!snap) return undefined;
-        return parseCommittedState(snap.summary[key]!, `snapshot ${snap['snapshot-id']} of ${name}`);
+        const found = committedStateIn(t.metadata, owner, object, name);
+        if (found?.legacy) {
+          log.info(
+            { event_type: 'state_key_migrated', table: name, snapshot_id: found.snapshotId.toString(), key: legacyStateSummaryKey(object) },
+            `read ${object}'s state from the legacy key ${legacyStateSummaryKey(object)}; the next commit stores it under this job's key`,
+          );
+        }
+        return found?.state;
       },
       async commit(input) {
+        const ownKey = stateSummaryKey(owner, input.object);
+        const expected = input.expectedRunId;
         const res = await commitFiles(catalog, ident, {
           files: input.files,
           mode: input.mode,
           summary: {
             [RUN_ID_SUMMARY_KEY]: input.runId,
             [OBJECT_SUMMARY_KEY]: input.object,
-            [stateSummaryKey(input.object)]: JSON.stringify(input.state),
+            [ownKey]: JSON.stringify(input.state),
           },
-          // Carry the other objects' committed states forward, re-read from the
-          // table on every attempt, so the newest dativo snapshot alone holds
-          // every object's checkpoint (Nessie shows no ancestry).
-          summaryFrom: (md) => latestSummary(md, STATE_KEY_PREFIX) ?? {},
+          // Carry other jobs' (and this job's other objects') committed states
+          // forward, re-read from the table on every attempt, so the newest
+          // dativo snapshot holds the recent checkpoints even where history is
+          // not shown (Nessie) or old snapshots were expired.
+          summaryFrom: (md) => carriedStates(md, ownKey),
+          // Compare-and-set on the metadata this attempt swaps from: the
+          // catalog's assert-ref-snapshot-id makes check and swap one step.
+          ...(expected === undefined
+            ? {}
+            : {
+                precondition: (md: TableMetadata) => {
+                  const now = committedStateIn(md, owner, input.object, name)?.state.runId ?? null;
+                  if (now === expected) return;
+                  throw new DativoError(
+                    'COMMIT_CONFLICT',
+                    `another run of job ${owner.job} (tenant ${owner.tenant}) committed ${input.object} to ${name} since this run started ` +
+                      `(committed state is now from run ${now ?? 'none'}, this run started from ${expected ?? 'none'}); nothing was committed`,
+                    { context: { table: name, object: input.object, reason: 'state_moved', expectedRunId: expected, foundRunId: now } },
+                  );
+                },
+              }),
           fields: ensured.fields,
           location: tableLocation,
           storage,

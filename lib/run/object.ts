@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Transform } from 'node:stream';
 import type { JobState, StateStore } from '../../state/index.js';
 import type { Connector, ReadContext } from '../connector.js';
-import { DativoError } from '../errors.js';
+import { DativoError, isDativoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
 import { parquetSink } from '../stages/parquet-sink.js';
@@ -43,14 +43,21 @@ export interface ObjectRun {
  * committed, so if a run committed and then died before saving state, take
  * the state from the table.
  */
-async function startState(r: ObjectRun): Promise<ObjectState | undefined> {
+async function startState(r: ObjectRun): Promise<{ saved: ObjectState | undefined; committedRunId: string | null }> {
   const saved: ObjectState | undefined = r.state.objects[r.object.name];
   const committed = await r.table.committedState(r.object.name);
+  // What the commit's compare-and-set expects the table still to hold.
+  const committedRunId = committed?.runId ?? null;
   if (committed && committed.runId !== saved?.runId) {
     r.log.warn({ event_type: 'state_reconciled', table_run_id: committed.runId, state_run_id: saved?.runId }, 'state store is behind the table: using the state committed with the data');
-    return committed;
+    return { saved: committed, committedRunId };
   }
-  return saved;
+  return { saved, committedRunId };
+}
+
+/** Remove data files that belong to no table or state (a failed or losing run). */
+async function removeFiles(r: ObjectRun, files: readonly DataFile[]): Promise<void> {
+  await Promise.all(files.map((f) => r.storage.delete(`${r.table.relativeLocation}/${f.relativePath}`).catch(() => undefined)));
 }
 
 /** The cursor tracker of an incremental object (none for file-incremental or non-incremental jobs). */
@@ -81,7 +88,7 @@ export async function runObject(r: ObjectRun): Promise<void> {
   const { plan, object, obj, log, opts } = r;
   const fullRefresh = plan.syncMode === 'full_refresh';
   const incremental = plan.source.incremental;
-  const saved = await startState(r);
+  const { saved, committedRunId } = await startState(r);
 
   const rejects = createRejectWriter({ dir: plan.rejectDir, object: object.name, runId: r.runId });
   const strict = plan.validationMode === 'strict' ? strictGate(rejects, object.name) : undefined;
@@ -151,7 +158,7 @@ export async function runObject(r: ObjectRun): Promise<void> {
   } catch (err) {
     // Finished files are not part of any table or state: remove them so a
     // plain Parquet dataset never shows rows of a failed run.
-    await Promise.all(sink.files.map((f) => r.storage.delete(`${r.table.relativeLocation}/${f.relativePath}`).catch(() => undefined)));
+    await removeFiles(r, sink.files);
     throw err;
   } finally {
     if (progress) clearInterval(progress);
@@ -180,13 +187,27 @@ export async function runObject(r: ObjectRun): Promise<void> {
 
   if (commits) {
     await opts.hooks?.beforeCommit?.(object.name);
-    const committedInfo = await r.table.commit({
-      object: object.name,
-      files,
-      mode: fullRefresh ? 'overwrite' : 'append',
-      runId: r.runId,
-      state: next,
-    });
+    let committedInfo: { snapshotId?: string };
+    try {
+      committedInfo = await r.table.commit({
+        object: object.name,
+        files,
+        mode: fullRefresh ? 'overwrite' : 'append',
+        runId: r.runId,
+        state: next,
+        // Compare-and-set: lands only if the table still holds the state this run started from.
+        expectedRunId: committedRunId,
+      });
+    } catch (err) {
+      // Definitely not committed (lost the compare-and-set, or conflicts
+      // exhausted): our data files belong to nothing, remove them. After an
+      // unknown outcome they stay: the commit may yet be live.
+      if (isDativoError(err) && err.context.committed === false) {
+        await removeFiles(r, files);
+        r.log.warn({ event_type: 'commit_abandoned', code: err.code, reason: err.context['reason'], files: files.length }, `not committed: removed this run's ${files.length} data file(s)`);
+      }
+      throw err;
+    }
     if (committedInfo.snapshotId) obj.snapshot_id = committedInfo.snapshotId;
   }
 

@@ -5,6 +5,7 @@
 import type { Connector } from '../connector.js';
 import type { ExitCode as Exit } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { JobLock } from '../lock.js';
 import type { CursorState } from '../types.js';
 
 /** Progress of one object, reported about twice a second while it runs. */
@@ -40,6 +41,13 @@ export interface RunOptions {
    * (the CLI maps `DATIVO_PAUSE_AT=before_commit|before_state_save` to a pause).
    */
   hooks?: { beforeCommit?: (object: string) => Promise<void>; beforeStateSave?: (object: string) => Promise<void> };
+  /**
+   * The per-job lock held for the whole run. Default: a file lock next to
+   * the job's state file (`<state dir>/<tenant>/<job>.lock`, see lib/lock.ts).
+   * `false` runs without one (the commit's compare-and-set still keeps two
+   * runs from both landing).
+   */
+  lock?: JobLock | false;
 }
 
 export interface ObjectSummary {

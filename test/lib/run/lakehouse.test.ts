@@ -22,6 +22,7 @@ import { openCatalog } from '../../../lib/iceberg/index.js';
 import { createRestCatalog } from '../../../lib/iceberg/rest.js';
 import { currentSnapshot, snapshotsOf } from '../../../lib/iceberg/metadata.js';
 import { runJob, type RunOptions, type RunSummary } from '../../../lib/run.js';
+import { stateSummaryKey } from '../../../lib/table-target.js';
 import { createS3Storage, type S3Storage } from '../../../lib/storage/s3.js';
 import { readIcebergVia } from '../../helpers/iceberg-read.js';
 import { startRestCatalog, type RestCatalogServer } from '../../helpers/rest-catalog-server.js';
@@ -31,6 +32,8 @@ import { pgAdmin } from '../../helpers/postgres.js';
 const DB = `dativo_lakehouse_${randomBytes(4).toString('hex')}`;
 const PG_URI = `postgres://postgres@127.0.0.1:5432/${DB}`;
 const BUCKET = 'lake';
+/** Summary key of an object's state: every job here is tenant `acme`, job `job` (the file stem). */
+const stateKey = (object: string): string => stateSummaryKey({ tenant: 'acme', job: 'job' }, object);
 
 let dir: string;
 let s3: S3rverHandle;
@@ -228,7 +231,7 @@ for (const kind of ['sql', 'rest'] as const) {
     assert.deepEqual(snaps.map((s) => s.summary.operation), ['append', 'append']);
     assert.deepEqual(snaps.map((s) => s.summary['dativo.run-id']), [r1.run_id, r2.run_id]);
     assert.equal(currentSnapshot(t.metadata)?.summary['total-records'], '500');
-    assert.equal(JSON.parse(currentSnapshot(t.metadata)!.summary['dativo.cursor.events']!).runId, r2.run_id);
+    assert.equal(JSON.parse(currentSnapshot(t.metadata)!.summary[stateKey('events')]!).runId, r2.run_id);
     await checkFiles(t, r1);
     await checkFiles(t, r2);
     const dataKeys = (await storage.list(`lake/clicks/${name}/data/`)).filter((k) => k.endsWith('.parquet'));
@@ -373,9 +376,9 @@ describe('two objects into one table on a Nessie-style catalog (metadata shows o
     assert.equal(snapshotsOf(t.metadata).length, 1, 'Nessie style: no history in the metadata');
     const newest = currentSnapshot(t.metadata)!;
     assert.equal(newest.summary['dativo.object'], 'more');
-    assert.ok(newest.summary['dativo.cursor.events'], 'the newest snapshot carries the other object’s checkpoint');
-    assert.equal(JSON.parse(newest.summary['dativo.cursor.events']!).runId, r2.run_id);
-    assert.equal(JSON.parse(newest.summary['dativo.cursor.more']!).runId, r2.run_id);
+    assert.ok(newest.summary[stateKey('events')], 'the newest snapshot carries the other object’s checkpoint');
+    assert.equal(JSON.parse(newest.summary[stateKey('events')]!).runId, r2.run_id);
+    assert.equal(JSON.parse(newest.summary[stateKey('more')]!).runId, r2.run_id);
 
     // The state store still has run 1 for `events`: the table must win, so e2.csv is not read again.
     const r3 = await run(job);
@@ -412,7 +415,7 @@ test('Nessie style: a lost commit response while another job commits to the same
   assert.equal(snapshotsOf(t.metadata).length, 1);
   const newest = currentSnapshot(t.metadata)!;
   assert.equal(newest.summary['dativo.run-id'], otherRun.run_id, 'the other job committed last');
-  assert.equal(JSON.parse(newest.summary['dativo.cursor.events']!).runId, r.run_id, 'and carried our checkpoint forward');
+  assert.equal(JSON.parse(newest.summary[stateKey('events')]!).runId, r.run_id, 'and carried our checkpoint forward');
   const rows = await readBack(t);
   assert.deepEqual(rows.map((row) => row['id']), [...range(1, 200), ...range(5001, 30)]);
   // our state was saved: nothing is read again
