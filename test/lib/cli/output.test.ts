@@ -108,10 +108,11 @@ describe('CLI output', { concurrency: 2 }, () => {
 
   for (const job of ['secret-source.yaml', 'secret-target.yaml']) {
     it(`a secret quoted by an error (${job}) is redacted on stdout and stderr, with --json and without`, async () => {
-      const runs = await Promise.all([
-        dativo(['run', job, '--secrets-dir', 'secrets', '--log-level', 'debug'], { cwd: pr.dir }),
-        dativo(['run', job, '--secrets-dir', 'secrets', '--json'], { cwd: pr.dir }),
-      ]);
+      // One after the other: a second run of a running job exits at once with JOB_LOCKED.
+      const runs = [
+        await dativo(['run', job, '--secrets-dir', 'secrets', '--log-level', 'debug'], { cwd: pr.dir }),
+        await dativo(['run', job, '--secrets-dir', 'secrets', '--json'], { cwd: pr.dir }),
+      ];
       for (const r of runs) {
         assert.equal(r.code, 3, r.stderr);
         assert.ok(!r.stdout.includes(SECRET), `stdout: ${r.stdout}`);
