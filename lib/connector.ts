@@ -5,6 +5,8 @@
  * maps names to modules.
  */
 import type { Readable } from 'node:stream';
+import type { HttpFactory } from './http.js';
+import type { Limiter } from './limiter.js';
 import type { Logger } from './log.js';
 import type { JobPlan, SourceObjectSpec } from './plan.js';
 import type { ObjectState, Row } from './types.js';
@@ -55,6 +57,21 @@ export interface ReadContext {
   signal: AbortSignal;
   log: Logger;
   rejects: RejectSink;
+  /**
+   * The rate limiter of this job's (connector, account), from `rate_limits`.
+   * Requests made through {@link http} already use it; an SDK call runs under
+   * it with `http(endpoint).withPolicy(fn)`. Set by `runJob`; a context built
+   * by hand may leave it out: connectors read both through `networkOf(ctx)`
+   * (lib/run/network.ts), which falls back to a process-wide limiter.
+   */
+  limiter?: Limiter;
+  /**
+   * HTTP clients bound to the job's retry policy, the limiter, this object's
+   * API call count (the summary's `api_calls`), `signal` and `log`; the
+   * connector adds base URL, auth headers and the credential's config key.
+   * Set by `runJob`; see {@link limiter} for hand-built contexts.
+   */
+  http?: HttpFactory;
 }
 
 /**

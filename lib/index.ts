@@ -35,10 +35,19 @@ export type {
   DiscoveredColumn,
 } from './connector.js';
 
+// Network: retry policy, rate limiter, HTTP layer, pagination
+export { DEFAULT_RETRY_POLICY, definePolicy, backoffDelay, parseRetryAfter, classifyFailure, failureInfo, retry, RetryBudget, retryOverrides, systemClock } from './retry.js';
+export type { RetryPolicy, RetryDecision, RetryOptions, RetryRunOptions, RetryAfter, Clock, Jitter, FailureInfo } from './retry.js';
+export { createLimiter, acquireLimiter, rateLimitsFrom, DEFAULT_CONCURRENCY, type Limiter, type RateLimits, type LimiterOptions } from './limiter.js';
+export { HttpClient, ApiCallCounter, withPolicy, httpError, sdkError, apiErrorMessage, DEFAULT_HTTP_TIMEOUT_MS } from './http.js';
+export type { HttpClientOptions, HttpEndpoint, HttpFactory, HttpResponse, RequestOptions, WithPolicyOptions } from './http.js';
+export { networkOf, requestPolicy } from './run/network.js';
+export { Paginator, pages, type PaginatorOptions, type PageToken } from './paginate.js';
+
 // Model, errors, logging
 export * from './types.js';
 export type * from './plan.js';
-export { DativoError, ERROR_CODES, ExitCode, toDativoError, isDativoError, exitCodeOf } from './errors.js';
+export { DativoError, ERROR_CODES, ExitCode, toDativoError, isDativoError, exitCodeOf, TRANSIENT_NETWORK_CODES, errorChain, transientCodeOf } from './errors.js';
 export type { ErrorCode, Disposition, ConfigProblem, ErrorContext } from './errors.js';
 export { createLogger, silentLogger, redactDeep, type Logger } from './log.js';
 export { stringifyJson } from './json.js';

@@ -3,6 +3,7 @@
  * expanded and validated. It is the only input `runJob()` needs, and what
  * `loadJob()` returns. Library users may also build one by hand.
  */
+import type { RetryPolicy } from './retry.js';
 import type { Asset } from './types.js';
 
 export type ValidationMode = 'strict' | 'warn';
@@ -68,12 +69,20 @@ export interface TargetPlan {
   compression: 'zstd' | 'snappy' | 'gzip' | 'uncompressed';
 }
 
+/**
+ * `retry_config`. `maxRetries`, delays and `retryableExitCodes` are the
+ * run-level values a scheduler reads; `request` holds only the keys the job
+ * gave, as overrides of the network layer's per-request policy
+ * (docs/network.md).
+ */
 export interface RetryConfig {
   maxRetries: number;
   initialDelaySeconds: number;
   maxDelaySeconds: number;
   backoffMultiplier: number;
   retryableExitCodes: number[];
+  /** The keys the job set, as per-request policy overrides (lib/retry.ts `retryOverrides`). Default `{}`. */
+  request?: Partial<RetryPolicy>;
 }
 
 /** One object (stream/table/file set) of the source that this job reads. */

@@ -236,6 +236,8 @@ export function classifyFailure(policy: RetryPolicy, err: unknown, nowMs: number
   if (info.aborted) return { retry: false, reason: 'aborted' };
   const decision = ((): RetryDecision => {
     if (isDativoError(err) && err.disposition !== 'retryable') return { retry: false, reason: `${err.disposition} ${err.code}` };
+    // Whatever the status (Google sends quota exhaustion as 403): a rate limit is waited out.
+    if (isDativoError(err) && err.code === 'RATE_LIMITED') return { retry: true, reason: `rate limited${info.status !== undefined ? ` (status ${info.status})` : ''}` };
     if (info.status !== undefined) {
       return policy.statuses.includes(info.status) ? { retry: true, reason: `status ${info.status}` } : { retry: false, reason: `status ${info.status}` };
     }
@@ -389,8 +391,8 @@ function abortedError(signal: AbortSignal): DativoError {
 export interface RetryOptions extends RetryRunOptions {
   /** Decide per failure. Default {@link classifyFailure} under the policy. */
   classify?: (err: unknown, attempt: number) => RetryDecision;
-  /** Called before each wait: e.g. to pause a shared limiter, or count retries. */
-  onRetry?: (info: { attempt: number; delayMs: number; error: unknown; decision: RetryDecision }) => void;
+  /** Called (and awaited) before each wait: e.g. to pause a shared limiter, or count retries. */
+  onRetry?: (info: { attempt: number; delayMs: number; error: unknown; decision: RetryDecision }) => void | Promise<void>;
 }
 
 /**
@@ -416,7 +418,7 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, policy: Retr
         { ...options.logContext, attempt: budget.attempts, delayMs: delay, reason: decision.reason },
         `attempt ${budget.attempts} failed (${decision.reason}); retrying in ${delay} ms`,
       );
-      options.onRetry?.({ attempt: budget.attempts, delayMs: delay, error: err, decision });
+      await options.onRetry?.({ attempt: budget.attempts, delayMs: delay, error: err, decision });
       await budget.wait(delay);
       budget.attempts++;
     }
@@ -429,4 +431,39 @@ function annotate(err: unknown, budget: RetryBudget, spent: boolean): unknown {
     if (spent && budget.exhausted) err.context.retriesExhausted = budget.exhausted;
   }
   return err;
+}
+
+/**
+ * Per-request policy overrides from config keys, as in `retry_config` and
+ * `rate_limits.retry`: `max_retries` (or `max_attempts`), `initial_delay_seconds`
+ * (or `retry_delay_seconds`), `max_delay_seconds` (or `max_backoff_seconds`),
+ * `backoff_multiplier`, `backoff: constant` (factor 1), `max_elapsed_seconds`,
+ * `max_retry_after_seconds`. Keys not given stay the policy's; values are
+ * assumed schema-validated.
+ */
+export function retryOverrides(raw: Record<string, unknown> | null | undefined): Partial<RetryPolicy> {
+  const r = raw ?? {};
+  const n = (k: string): number | undefined => {
+    const v = r[k];
+    if (typeof v === 'number') return v;
+    if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+    return undefined;
+  };
+  const out: { -readonly [K in keyof RetryPolicy]?: RetryPolicy[K] } = {};
+  const retries = n('max_retries');
+  const attempts = n('max_attempts');
+  if (retries !== undefined) out.maxAttempts = retries + 1;
+  else if (attempts !== undefined) out.maxAttempts = attempts;
+  const initial = n('initial_delay_seconds') ?? n('retry_delay_seconds');
+  if (initial !== undefined) out.minDelayMs = initial * 1000;
+  const max = n('max_delay_seconds') ?? n('max_backoff_seconds');
+  if (max !== undefined) out.maxDelayMs = max * 1000;
+  const factor = n('backoff_multiplier');
+  if (factor !== undefined) out.factor = factor;
+  if (r['backoff'] === 'constant') out.factor = 1;
+  const elapsed = n('max_elapsed_seconds');
+  if (elapsed !== undefined) out.maxElapsedMs = elapsed * 1000;
+  const ra = n('max_retry_after_seconds');
+  if (ra !== undefined) out.maxRetryAfterMs = ra * 1000;
+  return out;
 }

@@ -24,6 +24,7 @@ import { DativoError, ExitCode, toDativoError, type ExitCode as Exit } from './e
 import { silentLogger } from './log.js';
 import type { JobPlan } from './plan.js';
 import { tableFields } from './run/layout.js';
+import { openNetwork, type RunNetwork } from './run/network.js';
 import { runObject } from './run/object.js';
 import { tableHandle } from './run/table.js';
 import type { ObjectSummary, RunOptions, RunSummary } from './run/types.js';
@@ -76,6 +77,7 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
 
   let table: TableHandle | undefined;
   let held: HeldLock | undefined;
+  let network: RunNetwork | undefined;
   try {
     const lock = opts.lock === false ? undefined : (opts.lock ?? fileJobLock(jobLockPath(plan.state.path), log));
     held = await lock?.acquire({ runId });
@@ -93,6 +95,7 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
     const state = await stateStore.load();
 
     table = await tableHandle(plan, storage, tableFields(plan.asset.fields), log);
+    network = openNetwork(plan, connector.descriptor.name, log);
     log.info({ event_type: 'job_started', objects: plan.source.objects.map((o) => o.name), sync_mode: plan.syncMode }, 'job started');
 
     let failures = 0;
@@ -102,7 +105,12 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
       const obj: ObjectSummary = { name: object.name, rows_read: 0, rows_written: 0, rows_rejected: 0, files: [] };
       summary.objects.push(obj);
       try {
-        await runObject({ plan, connector, storage, stateStore, state, table, object, obj, runId, started, log: objLog, opts });
+        try {
+          await runObject({ plan, connector, storage, stateStore, state, table, object, obj, runId, started, log: objLog, opts, network });
+        } finally {
+          const calls = network.calls.count(object.name);
+          if (calls > 0) obj.api_calls = calls;
+        }
       } catch (err) {
         const e = toDativoError(err, { object: object.name });
         failures++;
@@ -129,6 +137,7 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
   } finally {
     await table?.close().catch(() => undefined);
     await held?.release().catch(() => undefined);
+    await network?.close().catch(() => undefined);
   }
   return finish();
 }

@@ -20,6 +20,7 @@ import { targetPlan } from './target.js';
 import { expandTree, expandVars, isPlainObject, type VarLookup } from './vars.js';
 import { readYamlFile } from './yaml.js';
 import { addZodProblems } from './zod-util.js';
+import { retryOverrides } from '../retry.js';
 
 export { DEFAULT_TARGET } from './job-recipes.js';
 
@@ -226,5 +227,6 @@ function retryConfig(job: JobInput): RetryConfig {
     maxDelaySeconds: r.max_delay_seconds ?? 300,
     backoffMultiplier: r.backoff_multiplier ?? 2,
     retryableExitCodes: r.retryable_exit_codes ?? [1, 2],
+    request: retryOverrides(r),
   };
 }

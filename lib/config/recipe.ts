@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { Problems } from './problems.js';
-import { CatalogSchema, nonNegInt, nonNegNumber } from './schema.js';
+import { CatalogSchema, nonNegInt, nonNegNumber, RateLimitsSchema } from './schema.js';
 import { expandTree, type MissingVar, type VarLookup } from './vars.js';
 import { readYamlFile, type YamlFile } from './yaml.js';
 import { addZodProblems, anyRecord } from './zod-util.js';
@@ -34,7 +34,7 @@ export const RecipeSchema = z.strictObject({
   connection_template: anyRecord.nullable().optional(),
   connection: anyRecord.nullable().optional(),
   incremental: RecipeIncrementalSchema.nullable().optional(),
-  rate_limits: anyRecord.nullable().optional(),
+  rate_limits: RateLimitsSchema.nullable().optional(),
   catalog: CatalogSchema.nullable().optional(),
   file_format: z.string().optional(),
   partitioning_default: z.array(z.string()).nullable().optional(),

@@ -54,6 +54,38 @@ const fileEntry = z.preprocess(
   z.looseObject({ path: z.string().optional(), file: z.string().optional(), object: stringLike.optional(), id: stringLike.optional() }),
 );
 
+/** Per-request retry overrides (`rate_limits.retry`, Python recipes: `max_retries`, `backoff`, `max_backoff_seconds`). */
+export const RequestRetrySchema = z.strictObject({
+  max_retries: nonNegInt.optional(),
+  max_attempts: posInt.optional(),
+  initial_delay_seconds: nonNegNumber.optional(),
+  max_delay_seconds: posNumber.optional(),
+  max_backoff_seconds: posNumber.optional(),
+  backoff: z.enum(['exponential', 'constant']).optional(),
+  backoff_multiplier: z.preprocess(toNumber, z.number().min(1)).optional(),
+  max_elapsed_seconds: posNumber.optional(),
+  max_retry_after_seconds: nonNegNumber.optional(),
+});
+
+/**
+ * `rate_limits` of a recipe or a job's `source` (docs/network.md): a rate
+ * per second and/or minute (> 0), a burst and a concurrency (>= 1), an
+ * optional Redis URL for a budget shared across processes, an account key,
+ * and per-request retry overrides. Python spellings `rps_default` and
+ * `burst_default` are accepted.
+ */
+export const RateLimitsSchema = z.strictObject({
+  requests_per_second: posNumber.optional(),
+  requests_per_minute: posNumber.optional(),
+  rps_default: posNumber.optional(),
+  burst: posInt.optional(),
+  burst_default: posInt.optional(),
+  concurrency: posInt.optional(),
+  redis: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  account: stringLike.optional(),
+  retry: RequestRetrySchema.optional(),
+});
+
 /** The job's `source` block: the keys the engine reads are typed, the rest is the connector's. */
 export const SourceSchema = z.looseObject({
   type: z.string().optional(),
@@ -66,7 +98,7 @@ export const SourceSchema = z.looseObject({
   connection: anyRecord.optional(),
   credentials: anyRecord.optional(),
   engine: anyRecord.optional(),
-  rate_limits: anyRecord.optional(),
+  rate_limits: RateLimitsSchema.optional(),
 });
 
 /** `target.connection.s3` (also the flat `target.connection` of S3/MinIO recipes). */
@@ -119,7 +151,7 @@ export const RetrySchema = z.strictObject({
   max_attempts: posInt.optional(),
   initial_delay_seconds: nonNegNumber.optional(),
   retry_delay_seconds: nonNegNumber.optional(),
-  max_delay_seconds: nonNegNumber.optional(),
+  max_delay_seconds: posNumber.optional(),
   backoff_multiplier: z.preprocess(toNumber, z.number().min(1)).optional(),
   retryable_exit_codes: z.array(intLike).optional(),
   retryable_error_patterns: z.array(z.string()).nullable().optional(),

@@ -20,6 +20,7 @@ import type { Storage } from '../storage/types.js';
 import type { TableHandle } from '../table-target.js';
 import type { DataFile, ObjectState } from '../types.js';
 import { dataFileLayout } from './layout.js';
+import type { RunNetwork } from './network.js';
 import { strictGate } from './strict-gate.js';
 import type { ObjectSummary, RunOptions } from './types.js';
 
@@ -36,6 +37,7 @@ export interface ObjectRun {
   started: Date;
   log: Logger;
   opts: RunOptions;
+  network: RunNetwork;
 }
 
 /**
@@ -105,6 +107,8 @@ export async function runObject(r: ObjectRun): Promise<void> {
     signal: controller.signal,
     log,
     rejects: strict?.sourceRejects ?? rejects,
+    limiter: r.network.limiter,
+    http: r.network.http(object.name, controller.signal, log),
   };
 
   const source = r.connector.read(ctx);

@@ -61,6 +61,8 @@ export interface ObjectSummary {
   /** Snapshot id of the commit (catalog targets). */
   snapshot_id?: string;
   reject_file?: string;
+  /** API calls (HTTP attempts, retries included) made for this object; absent when it made none. */
+  api_calls?: number;
   error?: { code: string; message: string };
 }
 

@@ -149,7 +149,7 @@ logging: {level: WARNING, redaction: true}
     assert.equal(plan.target.rowGroupRows, 100_000);
     assert.equal(plan.target.compression, 'zstd');
 
-    assert.deepEqual(plan.retry, { maxRetries: 2, initialDelaySeconds: 30, maxDelaySeconds: 300, backoffMultiplier: 2, retryableExitCodes: [1, 2] });
+    assert.deepEqual(plan.retry, { maxRetries: 2, initialDelaySeconds: 30, maxDelaySeconds: 300, backoffMultiplier: 2, retryableExitCodes: [1, 2], request: { maxAttempts: 3, minDelayMs: 30_000 } });
     assert.deepEqual(plan.logging, { level: 'warn', redaction: true });
     assert.equal(plan.state.path, path.join(t.dir, 'var/state/globex/pg_invoices.json'));
     assert.equal(plan.rejectDir, path.join(t.dir, '.local/rejects/globex/pg_invoices'));
@@ -194,7 +194,7 @@ source:
     assert.equal(plan.target.namespace, 'sales');
     assert.equal(plan.target.table, 'orders_main');
     assert.equal(plan.validationMode, 'strict');
-    assert.deepEqual(plan.retry, { maxRetries: 3, initialDelaySeconds: 5, maxDelaySeconds: 300, backoffMultiplier: 2, retryableExitCodes: [1, 2] });
+    assert.deepEqual(plan.retry, { maxRetries: 3, initialDelaySeconds: 5, maxDelaySeconds: 300, backoffMultiplier: 2, retryableExitCodes: [1, 2], request: {} });
     assert.deepEqual(plan.logging, { level: 'info', redaction: true });
     assert.equal(plan.state.path, path.join(t.dir, '.local/state/acme/demo.json'));
     assert.deepEqual(plan.secrets, []);

@@ -1,0 +1,347 @@
+/**
+ * One rate limiter per (connector, account), on bottleneck, configured from
+ * the recipe's `rate_limits` (a job's `source.rate_limits` overrides it key
+ * by key). A 429 pauses the whole limiter until `Retry-After`: every request
+ * passes a gate right before it is sent, so requests already released by
+ * bottleneck and requests still queued wait alike. (Pausing bottleneck with
+ * `updateSettings` stops its reservoir heartbeat for good, and a reservoir
+ * of 0 does not hold jobs it already released: reference/sources-lab.md §5.)
+ *
+ * With `rate_limits.redis` the budget lives in Redis (bottleneck's own
+ * `ioredis` datastore) so several processes share one rate, and the gate's
+ * pause-until time is a Redis key, so a 429 seen by one process pauses all.
+ */
+import { createHash } from 'node:crypto';
+import Bottleneck from 'bottleneck';
+import { Redis } from 'ioredis';
+import { DativoError } from './errors.js';
+import type { Logger } from './log.js';
+import { systemClock, type Clock } from './retry.js';
+
+/** Normalised `rate_limits`. */
+export interface RateLimits {
+  /** Steady rate in requests per second. Default: none (no rate limit). */
+  requestsPerSecond?: number;
+  /** Steady rate in requests per minute; with `requestsPerSecond` too, the stricter wins. Default: none. */
+  requestsPerMinute?: number;
+  /** Requests that may start back to back before the steady rate applies (bucket size). Default 1. */
+  burst: number;
+  /** Requests in flight at once. Default {@link DEFAULT_CONCURRENCY}. */
+  concurrency: number;
+  /** Redis URL for a budget shared by every process with the same limiter id. Default: none (in-process). */
+  redis?: string;
+  /** Budget key inside the connector: jobs with the same account share one limiter. Default: a hash of `source.credentials`. */
+  account?: string;
+}
+
+/** Requests in flight per limiter when `rate_limits.concurrency` is not set. */
+export const DEFAULT_CONCURRENCY = 4;
+
+const num = (v: unknown): number | undefined => {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  return undefined;
+};
+
+/**
+ * Normalise a (schema-validated) `rate_limits` block. Accepts our keys
+ * (`requests_per_second`, `requests_per_minute`, `burst`, `concurrency`,
+ * `redis`, `account`) and the Python recipe spellings (`rps_default`,
+ * `burst_default`).
+ */
+export function rateLimitsFrom(raw: Record<string, unknown> | undefined): RateLimits {
+  const r = raw ?? {};
+  const out: RateLimits = {
+    burst: num(r['burst']) ?? num(r['burst_default']) ?? 1,
+    concurrency: num(r['concurrency']) ?? DEFAULT_CONCURRENCY,
+  };
+  const rps = num(r['requests_per_second']) ?? num(r['rps_default']);
+  const rpm = num(r['requests_per_minute']);
+  if (rps !== undefined) out.requestsPerSecond = rps;
+  if (rpm !== undefined) out.requestsPerMinute = rpm;
+  if (typeof r['redis'] === 'string' && r['redis'] !== '') out.redis = r['redis'];
+  if (typeof r['account'] === 'string' && r['account'] !== '') out.account = r['account'];
+  return out;
+}
+
+/** The ms between two requests at the steady rate (the stricter of per second and per minute), or undefined. */
+export function intervalMs(limits: RateLimits): number | undefined {
+  const a = limits.requestsPerSecond !== undefined ? 1000 / limits.requestsPerSecond : 0;
+  const b = limits.requestsPerMinute !== undefined ? 60_000 / limits.requestsPerMinute : 0;
+  const ms = Math.max(a, b);
+  return ms > 0 ? ms : undefined;
+}
+
+/** The bottleneck options for `limits`: spacing (`minTime`) without burst, a token bucket with one. */
+export function bottleneckOptions(limits: RateLimits): Bottleneck.ConstructorOptions & { heartbeatInterval?: number } {
+  const opts: Bottleneck.ConstructorOptions & { heartbeatInterval?: number } = { maxConcurrent: limits.concurrency };
+  const every = intervalMs(limits);
+  if (every === undefined) return opts;
+  if (limits.burst <= 1) return { ...opts, minTime: Math.ceil(every) };
+  // Token bucket: starts full, one token back per interval, at most `burst`.
+  // The heartbeat adds at most one increment per tick, so it ticks at the interval.
+  const tick = Math.max(5, Math.round(every));
+  return {
+    ...opts,
+    reservoir: limits.burst,
+    reservoirIncreaseAmount: Math.max(1, Math.round(tick / every)),
+    reservoirIncreaseInterval: tick,
+    reservoirIncreaseMaximum: limits.burst,
+    heartbeatInterval: tick,
+  };
+}
+
+/** Options of {@link createLimiter}. */
+export interface LimiterOptions {
+  /**
+   * Limiter id: the Redis key prefix when clustered, so every process that
+   * must share a budget uses the same id. Default `dativo:<key>`.
+   */
+  id?: string;
+  /** Warn line on every pause. Default: none. */
+  log?: Logger;
+  /** Default the system clock (the gate's time and waits). */
+  clock?: Clock;
+}
+
+/** Options of one {@link Limiter.schedule} call. */
+export interface ScheduleOptions {
+  /** Stop waiting for a slot, a token or the gate: rejects with ABORTED. */
+  signal?: AbortSignal;
+  /** Tokens this request costs. Default 1. */
+  weight?: number;
+}
+
+/**
+ * A limiter for one (connector, account). Every request of a connector goes
+ * through {@link schedule}; a 429 calls {@link pause}.
+ */
+export interface Limiter {
+  /** `<connector>:<account>`. */
+  readonly key: string;
+  readonly limits: RateLimits;
+  /** True when the budget and the gate live in Redis. */
+  readonly clustered: boolean;
+  /**
+   * Run `fn` when the limiter allows: a concurrency slot and a rate token,
+   * then the 429 gate (checked right before `fn`, after any pause set while
+   * this request was queued).
+   */
+  schedule<T>(fn: () => Promise<T>, options?: ScheduleOptions): Promise<T>;
+  /** Hold every request of this limiter (every process, when clustered) until `untilMs` (epoch ms). Never shortens a pause. */
+  pause(untilMs: number): Promise<void>;
+  /** The epoch ms until which requests are held (0 when not paused). */
+  pausedUntil(): Promise<number>;
+  /** Requests started so far through this limiter (in this process). */
+  readonly started: number;
+  /** Close bottleneck and, when clustered, the Redis connections. */
+  close(): Promise<void>;
+}
+
+/** The Redis key of a clustered limiter's gate. */
+export function gateKey(id: string): string {
+  return `${id}:gate`;
+}
+
+/**
+ * Create a limiter for `key` (`<connector>:<account>`). With `limits.redis`
+ * the limiter connects to Redis (bottleneck's `ioredis` datastore); when
+ * Redis cannot be reached, {@link Limiter.schedule} rejects with retryable
+ * SOURCE_UNAVAILABLE naming the limiter.
+ */
+export function createLimiter(key: string, limits: RateLimits, options: LimiterOptions = {}): Limiter {
+  return new BottleneckLimiter(key, limits, options);
+}
+
+class BottleneckLimiter implements Limiter {
+  readonly clustered: boolean;
+  started = 0;
+  private readonly bottleneck: Bottleneck;
+  private readonly id: string;
+  private readonly clock: Clock;
+  private readonly redis: Redis | undefined;
+  private readonly connection: Bottleneck.IORedisConnection | undefined;
+  private localPause = 0;
+  private closed = false;
+
+  constructor(
+    readonly key: string,
+    readonly limits: RateLimits,
+    private readonly options: LimiterOptions,
+  ) {
+    this.id = options.id ?? `dativo:${key}`;
+    this.clock = options.clock ?? systemClock;
+    const base = { ...bottleneckOptions(limits), id: this.id };
+    if (limits.redis !== undefined) {
+      this.clustered = true;
+      this.redis = new Redis(limits.redis, { maxRetriesPerRequest: 2, enableOfflineQueue: true, connectTimeout: 5000 });
+      // Errors surface through the calls that fail; an unhandled 'error' event would crash the process.
+      this.redis.on('error', () => undefined);
+      const connection = new Bottleneck.IORedisConnection({ client: this.redis, Redis });
+      connection.on('error', () => undefined);
+      this.connection = connection;
+      this.bottleneck = new Bottleneck({ ...base, datastore: 'ioredis', connection, clearDatastore: false, timeout: 3_600_000 } as Bottleneck.ConstructorOptions);
+    } else {
+      this.clustered = false;
+      this.redis = undefined;
+      this.connection = undefined;
+      this.bottleneck = new Bottleneck(base as Bottleneck.ConstructorOptions);
+    }
+    this.bottleneck.on('error', () => undefined);
+  }
+
+  async schedule<T>(fn: () => Promise<T>, options: ScheduleOptions = {}): Promise<T> {
+    if (this.closed) throw new DativoError('INTERNAL', `limiter ${this.key} is closed`);
+    const signal = options.signal;
+    if (signal?.aborted) throw aborted(signal, this.key);
+    // The request's own outcome travels as a value, so that only the
+    // limiter's failures (Redis down) are wrapped.
+    const job = async (): Promise<Outcome<T>> => {
+      try {
+        if (signal?.aborted) throw aborted(signal, this.key);
+        await this.passGate(signal);
+        this.started++;
+        return { ok: true, value: await fn() };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    };
+    const scheduled = this.bottleneck.schedule({ weight: options.weight ?? 1 }, job).then(
+      (o) => {
+        if (o.ok) return o.value;
+        throw o.error;
+      },
+      (err: unknown) => {
+        throw this.wrap(err);
+      },
+    );
+    if (!signal) return scheduled;
+    // Bottleneck cannot drop a queued job: answer the abort at once; the job,
+    // when its turn comes, sees the signal and returns without a request.
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(aborted(signal, this.key));
+      signal.addEventListener('abort', onAbort, { once: true });
+      scheduled.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  /** Wait while paused; re-read after each wait, since another 429 may extend the pause. */
+  private async passGate(signal: AbortSignal | undefined): Promise<void> {
+    for (let i = 0; i < 1000; i++) {
+      const until = await this.pausedUntil();
+      const wait = until - this.clock.now();
+      if (wait <= 0) return;
+      await this.clock.sleep(wait, signal).catch((err: unknown) => {
+        throw signal?.aborted ? aborted(signal, this.key) : err;
+      });
+    }
+  }
+
+  async pause(untilMs: number): Promise<void> {
+    if (untilMs <= this.localPause) return;
+    this.localPause = untilMs;
+    this.options.log?.warn({ limiter: this.key, pausedForMs: Math.max(0, untilMs - this.clock.now()) }, `rate limited: pausing every request of ${this.key}`);
+    if (this.redis) {
+      const ttl = Math.max(1, Math.ceil(untilMs - this.clock.now()) + 1000);
+      // Keep the later of two pauses (another process may have set a longer one).
+      await this.redis
+        .eval(
+          "local cur = tonumber(redis.call('get', KEYS[1]) or '0') if tonumber(ARGV[1]) > cur then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) end return 1",
+          1,
+          gateKey(this.id),
+          String(untilMs),
+          String(ttl),
+        )
+        .catch((err: unknown) => {
+          throw this.wrap(err);
+        });
+    }
+  }
+
+  async pausedUntil(): Promise<number> {
+    if (!this.redis) return this.localPause;
+    const shared = await this.redis.get(gateKey(this.id)).catch((err: unknown) => {
+      throw this.wrap(err);
+    });
+    return Math.max(this.localPause, Number(shared ?? 0) || 0);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.bottleneck.stop({ dropWaitingJobs: true }).catch(() => undefined);
+    // A limiter on a passed-in connection leaves it open: close ours (client and subscriber).
+    await Promise.resolve(this.connection?.disconnect(false)).catch(() => undefined);
+    this.redis?.disconnect();
+  }
+
+  private wrap(err: unknown): unknown {
+    if (err instanceof Error) {
+      return new DativoError('SOURCE_UNAVAILABLE', `rate limiter ${this.key}${this.clustered ? ' (Redis)' : ''}: ${(err as Error).message}`, {
+        cause: err,
+        context: { limiter: this.key },
+      });
+    }
+    return err;
+  }
+}
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+function aborted(signal: AbortSignal, key: string): DativoError {
+  const reason: unknown = signal.reason;
+  return new DativoError('ABORTED', `request aborted while waiting for rate limiter ${key}`, { cause: reason, context: { limiter: key } });
+}
+
+/**
+ * The account part of a limiter key when `rate_limits.account` is not set:
+ * a short hash of the credentials (the same key shares a budget; the value
+ * never appears), else the tenant.
+ */
+export function accountOf(tenantId: string, credentials: unknown, limits: RateLimits): string {
+  if (limits.account !== undefined) return limits.account;
+  if (credentials === undefined || credentials === null) return tenantId;
+  return `${tenantId}.${createHash('sha256').update(JSON.stringify(credentials)).digest('hex').slice(0, 12)}`;
+}
+
+interface Shared {
+  limiter: Limiter;
+  refs: number;
+}
+const registry = new Map<string, Shared>();
+
+/**
+ * The process-wide limiter of `key`, created on first use with `limits`
+ * (later callers share it, whatever limits they pass: one budget per
+ * account). `release()` closes it when the last user is done.
+ */
+export function acquireLimiter(key: string, limits: RateLimits, options: LimiterOptions = {}): { limiter: Limiter; release: () => Promise<void> } {
+  let shared = registry.get(key);
+  if (!shared) {
+    shared = { limiter: createLimiter(key, limits, options), refs: 0 };
+    registry.set(key, shared);
+  }
+  shared.refs++;
+  const s = shared;
+  let released = false;
+  return {
+    limiter: s.limiter,
+    release: async () => {
+      if (released) return;
+      released = true;
+      if (--s.refs === 0) {
+        registry.delete(key);
+        await s.limiter.close();
+      }
+    },
+  };
+}
