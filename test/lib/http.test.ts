@@ -238,8 +238,9 @@ test('limiter: 10 requests per second spaces 11 requests over ~1 s', async () =>
     await Promise.all(Array.from({ length: 11 }, (_, i) => http.json(`/r/${i}`)));
     const at = api.requests.map((r) => r.at).sort((a, b) => a - b);
     const span = at[10]! - at[0]!;
-    assert.ok(span >= 950 && span < 1600, `11 requests took ${span} ms`);
-    for (let i = 1; i < at.length; i++) assert.ok(at[i]! - at[i - 1]! >= 50, `gap ${at[i]! - at[i - 1]!} ms`);
+    assert.ok(span >= 900 && span < 1800, `11 requests took ${span} ms`);
+    // Starts are 100 ms apart; arrivals jitter on a loaded box, but no half second holds more than 6.
+    for (const t of at) assert.ok(at.filter((u) => u >= t && u < t + 500).length <= 6, 'burst above the rate');
     assert.equal(limiter.started, 11);
   } finally {
     await limiter.close();
