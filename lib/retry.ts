@@ -220,6 +220,8 @@ export interface RetryDecision {
   retryAfterMs?: number;
   /** Why, for logs: `status 429`, `ECONNRESET`, `fatal AUTH_FAILED`, ... */
   reason: string;
+  /** A `Retry-After` that was neither seconds nor an HTTP date (ignored; the backoff applies). */
+  retryAfterInvalid?: string;
 }
 
 /**
@@ -252,7 +254,10 @@ export function classifyFailure(policy: RetryPolicy, err: unknown, nowMs: number
     else {
       const ra = parseRetryAfter(info.header?.('retry-after'), nowMs);
       if (ra.kind === 'delay') decision.retryAfterMs = ra.ms;
-      else if (ra.kind === 'invalid') decision.reason += ` (Retry-After "${ra.raw}" ignored: not seconds or an HTTP date)`;
+      else if (ra.kind === 'invalid') {
+        decision.reason += ` (Retry-After "${ra.raw}" ignored: not seconds or an HTTP date)`;
+        decision.retryAfterInvalid = ra.raw;
+      }
     }
   }
   return decision;
@@ -412,6 +417,9 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, policy: Retr
     } catch (err) {
       const decision = options.classify ? options.classify(err, budget.attempts) : classifyFailure(policy, err, clock.now());
       if (!decision.retry || options.signal?.aborted) throw annotate(err, budget, false);
+      if (decision.retryAfterInvalid !== undefined) {
+        options.log?.warn({ ...options.logContext, retryAfter: decision.retryAfterInvalid }, `Retry-After "${decision.retryAfterInvalid}" is not seconds or an HTTP date; backing off instead`);
+      }
       const delay = budget.nextDelay(decision.retryAfterMs);
       if (delay === undefined) throw annotate(err, budget, true);
       options.log?.debug(

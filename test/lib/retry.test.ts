@@ -93,6 +93,7 @@ test('failureInfo / classifyFailure understand SDK errors: Stripe, HubSpot, gaxi
   const p = DEFAULT_RETRY_POLICY;
   const stripe = Object.assign(new Error('Rate limited'), { type: 'StripeRateLimitError', statusCode: 429, headers: { 'retry-after': '2' } });
   assert.deepEqual(classifyFailure(p, stripe), { retry: true, retryAfterMs: 2000, reason: 'status 429' });
+  assert.equal(classifyFailure(p, Object.assign(new Error('x'), { statusCode: 429, headers: { 'retry-after': 'soon' } })).retryAfterInvalid, 'soon');
   const hubspot = Object.assign(new Error('HTTP-Code: 429'), { code: 429, headers: { 'Retry-After': '1' } });
   assert.equal(classifyFailure(p, hubspot).retryAfterMs, 1000);
   const gaxios = Object.assign(new Error('quota'), { status: 403, response: { status: 403, headers: new Headers({ 'retry-after': '5' }) } });
@@ -184,7 +185,7 @@ test('retry(): Retry-After longer than the backoff is honoured; absurd values ar
   const warnings: unknown[] = [];
   const log = { warn: (o: unknown) => warnings.push(o), debug: () => undefined } as unknown as import('../../lib/log.js').Logger;
   const policy = definePolicy({ minDelayMs: 10, jitter: 'none', maxRetryAfterMs: 60_000, maxElapsedMs: 10_000_000 });
-  const answers = ['2', '86400'];
+  const answers = ['2', '86400', 'tomorrow'];
   await retry(
     async () => {
       const ra = answers.shift();
@@ -194,9 +195,10 @@ test('retry(): Retry-After longer than the backoff is honoured; absurd values ar
     policy,
     { clock, log },
   );
-  assert.deepEqual(clock.waits, [2000, 60_000]);
-  assert.equal(warnings.length, 1);
+  assert.deepEqual(clock.waits, [2000, 60_000, 40]);
+  assert.equal(warnings.length, 2);
   assert.deepEqual(warnings[0], { retryAfterMs: 86_400_000, cappedMs: 60_000 });
+  assert.deepEqual(warnings[1], { retryAfter: 'tomorrow' });
 });
 
 test('retry(): an abort during the wait rejects with ABORTED at once (mock timers)', async (t) => {
