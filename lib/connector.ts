@@ -9,7 +9,10 @@ import type { HttpFactory } from './http.js';
 import type { Limiter } from './limiter.js';
 import type { Logger } from './log.js';
 import type { JobPlan, SourceObjectSpec } from './plan.js';
+import type { CursorWindow } from './records/cursor.js';
 import type { ObjectState, Row } from './types.js';
+
+export type { CursorWindow } from './records/cursor.js';
 
 export interface ConnectorDescriptor {
   /** Stable name used in recipes and state keys. Never derived from a class name. */
@@ -72,6 +75,15 @@ export interface ReadContext {
    * Set by `runJob`; see {@link limiter} for hand-built contexts.
    */
   http?: HttpFactory;
+  /**
+   * A source that bounds its read at both ends (`from <= cursor < watermark`,
+   * the watermark from the source's own clock or data) reports the window
+   * here, once, before its first record: the engine then saves the
+   * watermark as the next cursor and keeps no tie keys. A source that does
+   * not call it gets the tie-key protocol (lib/records/cursor.ts). Absent
+   * when the engine tracks no cursor (full refresh, file-based incremental).
+   */
+  reportWindow?: (window: CursorWindow) => void;
 }
 
 /**

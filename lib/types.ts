@@ -138,6 +138,17 @@ export interface FileMark {
  * The saved cursor of one object. `value` is the canonical value serialised
  * as a string: ISO-8601 with microseconds and `Z` for timestamps, decimal
  * digits for integers.
+ *
+ * Two shapes (docs/configuration.md "Incremental sync"):
+ * - a window (`upper` set, `written` empty): the source read every row up to
+ *   its high watermark `value`; the next run reads `cursor >= value`
+ *   (`upper: 'exclusive'`) or `cursor > value` (`'inclusive'`). Constant size.
+ * - tie keys (`upper` absent): the next run reads `cursor >= value` and drops
+ *   the rows whose identity is in `written` (at most a fixed number, see
+ *   lib/records/cursor.ts; past it, `overflow` or a settled `upper`).
+ *   State files of earlier versions have this shape with any number of
+ *   keys: a window source reads them once, drops those rows, and saves a
+ *   window.
  */
 export interface CursorState {
   field: string;
@@ -149,6 +160,21 @@ export interface CursorState {
    * no misses at ties, no duplicates.
    */
   written: string[];
+  /** Set when `value` is a high watermark that bounded the read: whether rows AT it were read (`inclusive`) or not (`exclusive`). */
+  upper?: 'exclusive' | 'inclusive';
+  /**
+   * More rows shared `value` than tie keys are kept for (see
+   * lib/records/cursor.ts), and the value could not be settled: their
+   * number. The next run reads the rows at `value` again and writes them
+   * again (never a lost row; duplicates are warned with this count).
+   */
+  overflow?: number;
+  /**
+   * Rows whose cursor was below the watermark (at or below it for `inclusive`)
+   * in the snapshot of that read, when the source counted them: a later run
+   * that counts more rows behind `value` warns that rows moved backwards.
+   */
+  below?: number;
 }
 
 /** Everything saved for one object between runs. */

@@ -15,12 +15,26 @@ import type { ReadContext } from '../../lib/connector.js';
 import { formatTimestampMicros, parseTimestampMicros } from '../../lib/records/time.js';
 import { selectColumns, sourceLabel } from '../sql/columns.js';
 import { SOURCE_BUFFER_ROWS } from '../sql/rows.js';
-import { cursorFilter, type CursorFilter } from '../sql/cursor.js';
+import {
+  clockBound,
+  clockMicros,
+  cursorFilter,
+  filterKind,
+  readWindow,
+  windowCounts,
+  windowCountSql,
+  windowWhere,
+  type CursorFilter,
+  type CursorKind,
+  type DbClock,
+  type ReadWindow,
+  type WindowDialect,
+} from '../sql/cursor.js';
 import type { SqlConnectionSettings, TableSpec } from '../sql/options.js';
 import { isoToSqlDateTime } from '../sql/time.js';
 import { mapMysqlError } from './errors.js';
 import { createPool, endPool, getConnection, prepareSession, quoteIdent, resolveSource, run } from './session.js';
-import { compileRowBuilder, converterFor, type MysqlField } from './types.js';
+import { compileRowBuilder, converterFor, T, type MysqlField } from './types.js';
 
 /** The SELECT of one read and its parameters. */
 export interface MysqlReadSql {
@@ -29,30 +43,53 @@ export interface MysqlReadSql {
 }
 
 /**
- * The cursor bound as MySQL compares it exactly: timestamps as
+ * A cursor bound as MySQL compares it exactly: timestamps as
  * `YYYY-MM-DD HH:MM:SS.ffffff` (UTC session), integers as bigint (a string
  * would be compared as a double and lose digits beyond 2^53).
  */
-export function boundValue(filter: Extract<CursorFilter, { mode: 'from' }>): unknown {
-  switch (filter.kind) {
+export function boundValue(kind: CursorKind, value: string): unknown {
+  switch (kind) {
     case 'timestamp': {
-      const us = parseTimestampMicros(filter.value);
-      return typeof us === 'string' ? filter.value : isoToSqlDateTime(formatTimestampMicros(us));
+      const us = parseTimestampMicros(value);
+      return typeof us === 'string' ? value : isoToSqlDateTime(formatTimestampMicros(us));
     }
     case 'integer':
-      return /^-?\d+$/.test(filter.value) ? BigInt(filter.value) : filter.value;
+      return /^-?\d+$/.test(value) ? BigInt(value) : value;
     default:
-      return filter.value;
+      return value;
   }
 }
 
-/** Build the SELECT of one read (see {@link boundValue}). */
-export function buildSelect(from: string, columns: readonly string[], filter: CursorFilter): MysqlReadSql {
+/** Window SQL for MySQL/MariaDB: `?` parameters bound by {@link boundValue}. */
+export const MYSQL_WINDOW: WindowDialect = {
+  quote: quoteIdent,
+  param: () => '?',
+  bind: boundValue,
+  countIf: (cond) => `COALESCE(SUM(${cond}), 0)`,
+};
+
+const CANONICAL_TS = `'%Y-%m-%dT%H:%i:%s.%fZ'`;
+
+/**
+ * The database clock: UTC_TIMESTAMP(6) and the same instant in the server's
+ * default time zone (`@@global.time_zone`, what a writer's session gets
+ * unless it sets its own; NULL when the zone is not known to the server).
+ * Read before the snapshot is taken.
+ */
+async function databaseClock(conn: PoolConnection): Promise<DbClock> {
+  const r = await run<DbClock[]>(
+    conn,
+    `SELECT DATE_FORMAT(UTC_TIMESTAMP(6), ${CANONICAL_TS}) AS utc, DATE_FORMAT(CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', @@global.time_zone), ${CANONICAL_TS}) AS local`,
+  );
+  return r.rows[0]!;
+}
+
+/** Build the SELECT of one read, filtered by the cursor window (everything without one). */
+export function buildSelect(from: string, columns: readonly string[], window: ReadWindow | undefined): MysqlReadSql {
   const base = `SELECT ${columns.map(quoteIdent).join(', ')} FROM ${from}`;
-  if (filter.mode === 'all') return { sql: base, values: [] };
-  const c = quoteIdent(filter.field);
-  const cond = filter.includeNulls ? `(${c} >= ? OR ${c} IS NULL)` : `${c} >= ?`;
-  return { sql: `${base} WHERE ${cond}`, values: [boundValue(filter)] };
+  if (window === undefined) return { sql: base, values: [] };
+  const w = windowWhere(window, MYSQL_WINDOW);
+  return { sql: `${base} WHERE ${w.cond}`, values: w.values };
 }
 
 /** Object-mode Readable of one MySQL table; see the module comment. */
@@ -105,12 +142,15 @@ export class MysqlSourceStream extends Readable {
     this.conn = conn;
     conn.on('error', (err) => this.fail(err));
     await prepareSession(conn, this.settings);
+    const incremental = !ctx.fullRefresh && ctx.plan.syncMode !== 'full_refresh' && ctx.plan.source.incremental !== undefined && ctx.plan.source.incremental.strategy !== 'file_modified';
+    // The clock before the snapshot: every row committed before the instant is in it.
+    const clock = incremental ? await databaseClock(conn) : undefined;
     // One snapshot for the whole table: a row updated during the scan is read
     // as it was at the start and picked up by the next run, never missed.
     await run(conn, 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     await run(conn, 'START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
 
-    const filter = cursorFilter(ctx, table);
+    const filter = cursorFilter(ctx, table, clock ? clockMicros(clock, false) : undefined);
     const cursorField = filter.field;
     const src = await resolveSource(conn, table);
     const columns = selectColumns(ctx.plan.asset, src.fields.map((f) => f.name), table, {
@@ -120,18 +160,21 @@ export class MysqlSourceStream extends Readable {
       log,
     });
 
-    if (filter.mode === 'from' && !filter.includeNulls) {
-      const r = await run<{ n: string | number }[]>(conn, `SELECT COUNT(*) AS n FROM ${src.from} WHERE ${quoteIdent(filter.field)} IS NULL`);
-      const n = Number(r.rows[0]?.n ?? 0);
-      if (n > 0) {
+    const window = clock ? await this.window(conn, src.from, src.fields, filter, clock) : undefined;
+    if (window) {
+      const count = windowCountSql(window, src.from, MYSQL_WINDOW);
+      const r = await run<Record<string, unknown>[]>(conn, count.sql, count.values);
+      const nulls = windowCounts(window, r.rows[0]);
+      if (!window.includeNulls && nulls > 0) {
         log.warn(
-          { event_type: 'cursor_nulls_skipped', count: n, cursor_field: filter.field, table: sourceLabel(table) },
-          `${n} row(s) of ${sourceLabel(table)} have a NULL ${filter.field}: they were read by the first run only and are not re-read incrementally`,
+          { event_type: 'cursor_nulls_skipped', count: nulls, cursor_field: window.field, table: sourceLabel(table) },
+          `${nulls} row(s) of ${sourceLabel(table)} have a NULL ${window.field}: they were read by the first run only and are not re-read incrementally`,
         );
       }
+      ctx.reportWindow?.(window.report);
     }
 
-    const q = buildSelect(src.from, columns, filter);
+    const q = buildSelect(src.from, columns, window);
     log.debug({ event_type: 'source_query', sql: q.sql, params: q.values.map(String) }, 'mysql query');
     const kinds = new Map(ctx.plan.asset.fields.map((f) => [f.name, f.type.kind]));
     let build: ((a: unknown[]) => Record<string, unknown>) | undefined;
@@ -158,6 +201,22 @@ export class MysqlSourceStream extends Readable {
         (err: unknown) => this.fail(err),
       );
     });
+  }
+
+  /** The window of this read: watermark from the database clock (timestamps, dates) or MAX(cursor) in the snapshot. */
+  private async window(conn: PoolConnection, from: string, fields: MysqlField[], filter: CursorFilter, clock: DbClock): Promise<ReadWindow | undefined> {
+    const kind = filterKind(this.ctx, filter);
+    if (kind === undefined || filter.field === undefined) return undefined;
+    if (clockBound(kind)) {
+      // TIMESTAMP is stored in UTC; DATETIME and DATE are wall-clock values.
+      const type = fields.find((f) => f.name === filter.field)?.columnType;
+      return readWindow(filter, kind, { clock, naive: type !== T.TIMESTAMP, lagSeconds: this.ctx.plan.source.incremental?.lagSeconds ?? 0 });
+    }
+    const c = quoteIdent(filter.field);
+    const where = filter.mode === 'from' ? ` WHERE ${c} ${filter.inclusive ? '>=' : '>'} ?` : '';
+    const r = await run<{ max: unknown }[]>(conn, `SELECT MAX(${c}) AS max FROM ${from}${where}`, filter.mode === 'from' ? [boundValue(kind, filter.value)] : []);
+    const max = r.rows[0]?.max;
+    return readWindow(filter, kind, { max: max === null || max === undefined ? null : String(max) });
   }
 
   private fail(err: unknown): void {

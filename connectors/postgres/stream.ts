@@ -18,10 +18,23 @@ import { DativoError } from '../../lib/errors.js';
 import type { ReadContext } from '../../lib/connector.js';
 import type { Row } from '../../lib/types.js';
 import { selectColumns, sourceLabel } from '../sql/columns.js';
-import { cursorFilter, type CursorFilter } from '../sql/cursor.js';
+import {
+  clockBound,
+  clockMicros,
+  cursorFilter,
+  type CursorFilter,
+  filterKind,
+  readWindow,
+  windowCounts,
+  windowCountSql,
+  windowWhere,
+  type DbClock,
+  type ReadWindow,
+  type WindowDialect,
+} from '../sql/cursor.js';
 import type { SqlConnectionSettings, TableSpec } from '../sql/options.js';
 import { mapPgError } from './errors.js';
-import { lookupUserTypes, poolConfig, quoteIdent, resolveSource, SESSION_SQL } from './session.js';
+import { lookupUserTypes, poolConfig, quoteIdent, resolveSource, SESSION_SQL, type ResolvedSource } from './session.js';
 import { compileRowBuilder, SOURCE_BUFFER_ROWS } from '../sql/rows.js';
 import { converterForOid, keepText } from './types.js';
 
@@ -31,21 +44,57 @@ export interface PgReadSql {
   values: string[];
 }
 
+/** Window SQL for Postgres: `$n` parameters bound as text (typed by the column they are compared with). */
+export const PG_WINDOW: WindowDialect = {
+  quote: quoteIdent,
+  param: (n) => `$${n}`,
+  bind: (_kind, value) => value,
+  countIf: (cond) => `count(*) FILTER (WHERE ${cond})`,
+};
+
+const CANONICAL_TS = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+
 /**
- * Build the SELECT of one read: the chosen columns of `from`, filtered by the
- * cursor (`>= $1`, plus `OR cursor IS NULL` on a first run with lookback).
+ * The database clock: now() in UTC and in the database's default time zone
+ * (what a writer's session gets unless it sets its own). Read before the
+ * snapshot, so every row committed before the instant is in the snapshot.
  */
-export function buildSelect(from: string, columns: readonly string[], filter: CursorFilter): PgReadSql {
+async function databaseClock(client: pg.PoolClient): Promise<DbClock> {
+  const utc = `to_char(now() AT TIME ZONE 'UTC', ${CANONICAL_TS})`;
+  try {
+    const r = await client.query<DbClock>(
+      `SELECT ${utc} AS utc, to_char(now() AT TIME ZONE (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'), ${CANONICAL_TS}) AS local`,
+    );
+    return r.rows[0]!;
+  } catch {
+    // A default zone AT TIME ZONE does not take: UTC alone.
+    const r = await client.query<{ utc: string }>(`SELECT ${utc} AS utc`);
+    return { utc: r.rows[0]!.utc, local: null };
+  }
+}
+
+/**
+ * Build the SELECT of one read: the chosen columns of `from`, filtered by
+ * the cursor window (plus `OR cursor IS NULL` on a first run); everything
+ * without a window (full refresh).
+ */
+export function buildSelect(from: string, columns: readonly string[], window: ReadWindow | undefined): PgReadSql {
   const cols = columns.map(quoteIdent).join(', ');
   const base = `SELECT ${cols} FROM ${from}`;
-  if (filter.mode === 'all') return { text: base, values: [] };
-  const c = quoteIdent(filter.field);
-  const cond = filter.includeNulls ? `(${c} >= $1 OR ${c} IS NULL)` : `${c} >= $1`;
-  return { text: `${base} WHERE ${cond}`, values: [filter.value] };
+  if (window === undefined) return { text: base, values: [] };
+  const w = windowWhere(window, PG_WINDOW);
+  return { text: `${base} WHERE ${w.cond}`, values: w.values as string[] };
 }
 
 interface PortalCursor {
   read(rows: number, cb: (err: Error | undefined, rows: unknown[][]) => void): void;
+}
+
+/** pg_type oid of `timestamptz`: a column that knows its zone (the others are wall-clock time). */
+const TIMESTAMPTZ_OID = 1184;
+
+function clockMicrosUtc(clock: DbClock): bigint {
+  return clockMicros(clock, false);
 }
 
 /** Rows of the first fetch, before the row width is known. */
@@ -135,11 +184,13 @@ export class PgSourceStream extends Readable {
     this.client = await this.pool.connect();
     this.client.on('error', (err) => this.destroy(mapPgError(err, this.errorContext())));
     await this.client.query(SESSION_SQL);
+    const incremental = !ctx.fullRefresh && ctx.plan.syncMode !== 'full_refresh' && ctx.plan.source.incremental !== undefined && ctx.plan.source.incremental.strategy !== 'file_modified';
+    const clock = incremental ? await databaseClock(this.client) : undefined;
     // One snapshot for the whole table: a row updated during the scan is seen
     // as it was at the start (and picked up by the next run), never missed.
     await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
 
-    const filter = cursorFilter(ctx, table);
+    const filter = cursorFilter(ctx, table, clock ? clockMicrosUtc(clock) : undefined);
     const cursorField = filter.field;
     const src = await resolveSource(this.client, table);
     const columns = selectColumns(
@@ -149,16 +200,18 @@ export class PgSourceStream extends Readable {
       { connector: 'postgres', ...(cursorField !== undefined ? { cursorField } : {}), ...(table.primaryKey ? { primaryKey: table.primaryKey } : {}), log },
     );
 
-    if (filter.mode === 'from' && !filter.includeNulls) {
-      const c = quoteIdent(filter.field);
-      const r = await this.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${src.from} WHERE ${c} IS NULL`);
-      const n = Number(r.rows[0]?.n ?? 0);
-      if (n > 0) {
+    const window = clock ? await this.window(src, filter, clock) : undefined;
+    if (window) {
+      const count = windowCountSql(window, src.from, PG_WINDOW);
+      const r = await this.client.query<Record<string, unknown>>(count.sql, count.values as string[]);
+      const nulls = windowCounts(window, r.rows[0]);
+      if (!window.includeNulls && nulls > 0) {
         log.warn(
-          { event_type: 'cursor_nulls_skipped', count: n, cursor_field: filter.field, table: sourceLabel(table) },
-          `${n} row(s) of ${sourceLabel(table)} have a NULL ${filter.field}: they were read by the first run only and are not re-read incrementally`,
+          { event_type: 'cursor_nulls_skipped', count: nulls, cursor_field: window.field, table: sourceLabel(table) },
+          `${nulls} row(s) of ${sourceLabel(table)} have a NULL ${window.field}: they were read by the first run only and are not re-read incrementally`,
         );
       }
+      ctx.reportWindow?.(window.report);
     }
 
     const byName = new Map(src.fields.map((f) => [f.name, f]));
@@ -173,11 +226,25 @@ export class PgSourceStream extends Readable {
       columns,
       columns.map((c) => converterForOid(byName.get(c)!.dataTypeID, userTypes) as ((v: unknown) => unknown) | undefined),
     );
-    const sql = buildSelect(src.from, columns, filter);
+    const sql = buildSelect(src.from, columns, window);
     log.debug({ event_type: 'source_query', sql: sql.text, params: sql.values }, 'postgres query');
     const qs = new QueryStream(sql.text, sql.values, { batchSize: this.settings.batchSize, rowMode: 'array', types: { getTypeParser: () => keepText } });
     this.client.query(qs);
     this.cursor = qs.cursor as PortalCursor;
+  }
+
+  /** The window of this read: watermark from the database clock (timestamps, dates) or max(cursor) in the snapshot. */
+  private async window(src: ResolvedSource, filter: CursorFilter, clock: DbClock): Promise<ReadWindow | undefined> {
+    const kind = filterKind(this.ctx, filter);
+    if (kind === undefined || filter.field === undefined) return undefined;
+    if (clockBound(kind)) {
+      const type = src.fields.find((f) => f.name === filter.field)?.dataTypeID;
+      return readWindow(filter, kind, { clock, naive: type !== TIMESTAMPTZ_OID, lagSeconds: this.ctx.plan.source.incremental?.lagSeconds ?? 0 });
+    }
+    const c = quoteIdent(filter.field);
+    const where = filter.mode === 'from' ? ` WHERE ${c} ${filter.inclusive ? '>=' : '>'} $1` : '';
+    const r = await this.client!.query<{ max: string | null }>(`SELECT max(${c})::text AS max FROM ${src.from}${where}`, filter.mode === 'from' ? [filter.value] : []);
+    return readWindow(filter, kind, { max: r.rows[0]?.max ?? null });
   }
 
   override _read(): void {

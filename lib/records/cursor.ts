@@ -1,13 +1,23 @@
 /**
- * Cursor semantics of incremental sync (DESIGN.md "Incremental sync"), as a
- * plain reducer over canonical rows. The source reads `cursor >= saved.value`;
- * this tracker drops what an earlier run already wrote, and computes the
- * cursor state to save once the data is committed.
+ * Cursor semantics of incremental sync (DESIGN.md "Incremental sync",
+ * docs/configuration.md), as a plain reducer over canonical rows.
+ *
+ * Two protocols, one state type (CursorState in lib/types.ts):
+ * - window: the source bounds the read itself (`from <= cursor < watermark`,
+ *   the watermark taken from the source's own clock) and reports the window
+ *   with {@link CursorTracker.window}; the state saved is the watermark, no
+ *   tie keys, constant size.
+ * - tie keys, for sources that cannot bound the window: the source reads
+ *   `cursor >= saved.value`; this tracker drops what an earlier run already
+ *   handled and keeps the identities of the rows at the new value, at most
+ *   {@link MAX_TIE_KEYS} of them; past that it falls back to a bounded rule
+ *   (see {@link CursorTracker}).
  */
 import { createHash } from 'node:crypto';
 import { DativoError } from '../errors.js';
 import { stringifyJson } from '../json.js';
-import type { CursorState, FieldKind, Row } from '../types.js';
+import type { AssetField, CursorState, FieldKind, Row } from '../types.js';
+import { compileCoercer, type Coercer } from './coerce.js';
 import { compareCanonical } from './compare.js';
 import { parseDecimal } from './decimal.js';
 import { formatDateDays, formatTimestampMicros, parseDateDays, parseTimestampMicros } from './time.js';
@@ -138,6 +148,44 @@ export function rowIdentity(cursorText: string, primaryKey: readonly string[], r
   return cursorText + IDENTITY_SEPARATOR + stringifyJson(key);
 }
 
+/**
+ * Tie keys kept at most in a saved cursor: past this many rows at the newest
+ * value the tracker uses its bounded fallback (see {@link CursorTracker}).
+ */
+export const MAX_TIE_KEYS = 1000;
+
+/** The window a source that bounds its reads reports (see lib/connector.ts ReadContext.reportWindow). */
+export interface CursorWindow {
+  /** Cursor column. */
+  field: string;
+  /** Lower bound as read, canonical text; undefined: from the beginning of the source. */
+  from?: string;
+  /** Whether rows AT `from` were read (`>=`) or not (`>`). */
+  fromInclusive?: boolean;
+  /**
+   * The high watermark, canonical text; undefined when the window holds no
+   * row (an empty table, or a watermark not past `from`): the saved cursor
+   * is kept as it was.
+   */
+  to?: string;
+  /** Whether rows AT `to` were read (`inclusive`, e.g. `max(id)`) or left for the next run (`exclusive`). */
+  upper: 'exclusive' | 'inclusive';
+  /** How `to` was chosen, for the log (e.g. `database clock minus lag_seconds`). */
+  basis: string;
+  /**
+   * Counts in the read's snapshot, when the source measured them (rows with
+   * a NULL cursor are in none): `rows` with a cursor; `behind` the window
+   * (below `from`, or at it when `from` is exclusive); `ahead` of it (at or
+   * after an exclusive `to`, after an inclusive one); `below` the next
+   * cursor (before `to`, or through it when inclusive). The engine saves
+   * `below` and compares the next run's `behind` with it.
+   */
+  rows?: number;
+  behind?: number;
+  ahead?: number;
+  below?: number;
+}
+
 /** Options of {@link CursorTracker}. */
 export interface CursorTrackerOptions {
   /** Cursor column (canonical rows). */
@@ -150,26 +198,51 @@ export interface CursorTrackerOptions {
   saved?: CursorState | undefined;
   /**
    * Upper bound of the new cursor, as a canonical value (run start minus lag,
-   * for timestamp cursors). Rows beyond it are written and remembered in
-   * `written`; the next run reads them again and drops them. Default none.
+   * for timestamp and date cursors). Rows beyond it are written and
+   * remembered in `written`; the next run reads them again and drops them.
+   * Also where the tie-key fallback may settle a value. Default none.
    */
   cap?: unknown;
+  /** Tie keys kept at most (default {@link MAX_TIE_KEYS}). */
+  maxTieKeys?: number;
+  /**
+   * The asset fields of the cursor and primary-key columns: with them
+   * {@link CursorTracker.acceptRejected} can place a record validate refused.
+   */
+  keyFields?: readonly AssetField[];
+}
+
+/** Rows at the threshold beyond the tie-key limit: only counted. */
+interface Overflow {
+  at: unknown;
+  count: number;
 }
 
 /**
  * Reduces the canonical rows of one object to the cursor state to save.
  *
  * `accept(row)` decides whether a row is new: it drops rows below the saved
- * cursor (for sources that cannot filter exactly) and rows whose identity is
- * in `saved.written`. Rows with a null cursor pass and do not move the cursor.
- * `result()` gives `value = max(saved, min(max seen, cap))`, where "seen"
- * counts rows passed and rows dropped as known identities, and `written` =
- * identities of every row written, in this run or before, whose cursor is >=
- * that value.
+ * cursor (at or below it for an `inclusive` window) and rows whose identity
+ * is in `saved.written`. Rows with a null cursor pass and do not move the
+ * cursor.
  *
- * Memory: the identities (or, for whole-row identity, the rows) of passed rows
- * at or above the running threshold `min(max seen, cap)`; rows that fall below
- * it are pruned in amortised O(1).
+ * Window protocol: once the source reported its window ({@link window}),
+ * `result()` is that window's watermark, with no tie keys.
+ *
+ * Tie-key protocol: `result()` gives `value = max(saved, min(max seen, cap))`
+ * ("seen" counts rows passed, rows rejected by validate and rows dropped as
+ * known identities) and `written` = identities of every row handled, in this
+ * run or before, whose cursor is >= that value — while there are at most
+ * `maxTieKeys` of them. Past that, no keys are kept:
+ * - a timestamp or date cursor whose value is below the cap (older than run
+ *   start minus lag) is settled: the state says `upper: 'inclusive'` and the
+ *   next run reads only rows after it (exact under the same assumption as
+ *   lag_seconds: no row appears later with a cursor older than the lag);
+ * - otherwise the state records `overflow: <count>`: the next run reads the
+ *   rows at `value` again and writes them again (never a lost row; those
+ *   rows may be duplicated, and the run warns with their count).
+ *
+ * Memory: at most `maxTieKeys` + 1024 candidate identities, whatever the data.
  */
 export class CursorTracker {
   readonly field: string;
@@ -177,6 +250,8 @@ export class CursorTracker {
   readonly primaryKey: readonly string[];
   /** Rows refused as already written (below the saved cursor or a known identity). */
   dropped = 0;
+  /** Records validate refused that an earlier run already handled: dropped before the reject file. */
+  droppedRejects = 0;
   /** Rows passed with a null cursor. */
   nullCursor = 0;
   /** Rows passed (including null-cursor rows). */
@@ -188,13 +263,18 @@ export class CursorTracker {
   /** Highest cursor text prefix among saved identities, parsed; identity lookups above it are pointless. */
   readonly #writtenMax: unknown;
   readonly #cap: unknown;
+  readonly #maxKeys: number;
   readonly #jsType: string | undefined;
+  readonly #keyFields: readonly AssetField[];
+  #keyCoercer: Coercer | undefined;
+  #window: CursorWindow | undefined;
   #max: unknown = undefined;
   // Candidates for `written`: cursor value and what identifies the row
   // (key value, key array or whole row), kept in parallel arrays.
   #candCursor: unknown[] = [];
   #candKey: unknown[] = [];
   #pruneAt = 1024;
+  #overflow: Overflow | undefined;
 
   constructor(opts: CursorTrackerOptions) {
     if (!CURSOR_KINDS.includes(opts.kind)) {
@@ -205,6 +285,8 @@ export class CursorTracker {
     this.primaryKey = [...opts.primaryKey];
     this.#saved = opts.saved;
     this.#cap = opts.cap;
+    this.#maxKeys = opts.maxTieKeys ?? MAX_TIE_KEYS;
+    this.#keyFields = opts.keyFields ?? [];
     this.#savedWritten = new Set(opts.saved?.written ?? []);
     this.#jsType = CANONICAL_TYPEOF[opts.kind];
     if (opts.saved !== undefined && opts.saved.field !== opts.field) {
@@ -224,6 +306,29 @@ export class CursorTracker {
       }
       this.#writtenMax = wmax;
     }
+  }
+
+  /**
+   * The source bounds its own read and reports the window it read (before
+   * its first row). The saved tie keys of an earlier version still drop
+   * their rows in this run; the state saved is the window's watermark.
+   */
+  window(w: CursorWindow): void {
+    if (this.#max !== undefined || this.passed > 0) {
+      throw new DativoError('INTERNAL', 'a source reported its cursor window after its first row', { context: { key: this.field } });
+    }
+    if (w.to !== undefined) cursorFromString(this.kind, w.to);
+    this.#window = w;
+  }
+
+  /** The window the source reported, if any. */
+  get reportedWindow(): CursorWindow | undefined {
+    return this.#window;
+  }
+
+  /** True when the saved state is `overflow` (rows at its value are read and written again). */
+  get savedOverflow(): number | undefined {
+    return this.#saved?.overflow;
   }
 
   #identityCursor(id: string): unknown {
@@ -259,6 +364,23 @@ export class CursorTracker {
     return key;
   }
 
+  /** False when the saved state says a row at cursor `c` with this key was handled before. */
+  #isNew(c: unknown, key: () => unknown): boolean {
+    if (this.#saved === undefined) return true;
+    const kind = this.kind;
+    const cmp = compareCanonical(kind, c, this.#savedValue);
+    if (cmp < 0 || (cmp === 0 && this.#saved.upper === 'inclusive')) return false;
+    if (this.#writtenMax !== undefined && compareCanonical(kind, c, this.#writtenMax) <= 0) {
+      if (this.#savedWritten.has(this.#identity(c, key()))) {
+        // Known to be handled, so it may advance the cursor: its identity
+        // is carried forward from the saved list if it stays >= the value.
+        if (this.#window === undefined && (this.#max === undefined || compareCanonical(kind, c, this.#max) > 0)) this.#max = c;
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** True when `row` is new and must be written; false when it was written before. */
   accept(row: Row): boolean {
     const c = row[this.field];
@@ -273,29 +395,56 @@ export class CursorTracker {
         context: { key: this.field, kind },
       });
     }
-    if (this.#saved !== undefined) {
-      if (compareCanonical(kind, c, this.#savedValue) < 0) {
-        this.dropped++;
-        return false;
-      }
-      if (this.#writtenMax !== undefined && compareCanonical(kind, c, this.#writtenMax) <= 0) {
-        if (this.#savedWritten.has(this.#identity(c, this.#keyOf(row)))) {
-          // Known to be written, so it may advance the cursor: its identity
-          // is carried forward from the saved list if it stays >= the value.
-          if (this.#max === undefined || compareCanonical(kind, c, this.#max) > 0) this.#max = c;
-          this.dropped++;
-          return false;
-        }
-      }
+    if (!this.#isNew(c, () => this.#keyOf(row))) {
+      this.dropped++;
+      return false;
     }
-    if (this.#max === undefined || compareCanonical(kind, c, this.#max) > 0) this.#max = c;
     this.passed++;
-    // The threshold never decreases, so a row below it now can never be in `written`.
-    if (compareCanonical(kind, c, this.#threshold()) < 0) return true;
-    this.#candCursor.push(c);
-    this.#candKey.push(this.#keyOf(row));
-    if (this.#candCursor.length >= this.#pruneAt) this.#prune();
+    if (this.#window === undefined) this.#candidate(c, this.#keyOf(row));
     return true;
+  }
+
+  /**
+   * A record validate refused: true when it is new (it goes to the reject
+   * file and, for the tie-key protocol, moves the cursor like a written
+   * row, so it is not read again and again); false when an earlier run
+   * already handled it (dropped silently). A record whose cursor or key
+   * values are themselves invalid cannot be placed and is always new.
+   */
+  acceptRejected(raw: Row): boolean {
+    if (this.#keyFields.length === 0) return true;
+    this.#keyCoercer ??= compileCoercer(this.#keyFields.map((f) => ({ ...f, required: false })));
+    const r = this.#keyCoercer(raw);
+    if (!r.ok) return true;
+    const c = r.row[this.field];
+    if (c === null || c === undefined) return true;
+    // Without a primary key the identity hashes the record as read.
+    const key = (): unknown => (this.primaryKey.length === 0 ? raw : this.#keyOf(r.row));
+    if (!this.#isNew(c, key)) {
+      this.droppedRejects++;
+      return false;
+    }
+    if (this.#window === undefined) this.#candidate(c, key());
+    return true;
+  }
+
+  #candidate(c: unknown, key: unknown): void {
+    const kind = this.kind;
+    if (this.#max === undefined || compareCanonical(kind, c, this.#max) > 0) this.#max = c;
+    // The threshold never decreases, so a row below it now can never be in `written`.
+    const t = this.#threshold();
+    if (this.#overflow !== undefined && compareCanonical(kind, t, this.#overflow.at) > 0) {
+      // Every overflowed row was at the old threshold (see #prune): none is needed any more.
+      this.#overflow = undefined;
+    }
+    if (compareCanonical(kind, c, t) < 0) return;
+    if (this.#overflow !== undefined) {
+      this.#overflow.count++;
+      return;
+    }
+    this.#candCursor.push(c);
+    this.#candKey.push(key);
+    if (this.#candCursor.length >= this.#pruneAt) this.#prune();
   }
 
   #prune(): void {
@@ -312,28 +461,52 @@ export class CursorTracker {
     }
     cc.length = w;
     ck.length = w;
-    this.#pruneAt = Math.max(1024, w * 2);
+    if (w > this.#maxKeys) {
+      // Too many rows at or above the threshold to remember: count them only.
+      // Either the threshold is below the cap, so it is the max seen and all
+      // of them are at exactly it, or it is the cap, which does not move.
+      this.#overflow = { at: t, count: w };
+      cc.length = 0;
+      ck.length = 0;
+    }
+    this.#pruneAt = this.#maxKeys + 1024;
   }
 
   /**
    * The cursor state to save after this run's data is committed; undefined
-   * when there was no saved state and no row with a cursor was seen. When no
-   * row with a cursor passed or matched a saved identity, the saved state is
-   * returned unchanged.
+   * when there was no saved state and no row with a cursor was seen (or the
+   * reported window was empty). When nothing moved the cursor, the saved
+   * state is returned unchanged.
    */
   result(): CursorState | undefined {
-    if (this.#max === undefined) {
-      return this.#saved === undefined ? undefined : { field: this.#saved.field, value: this.#saved.value, written: [...this.#saved.written] };
+    const saved = this.#saved;
+    const unchanged = (): CursorState | undefined => (saved === undefined ? undefined : { ...saved, written: [...saved.written] });
+    const w = this.#window;
+    if (w !== undefined) {
+      if (w.to === undefined) return unchanged();
+      return { field: this.field, value: w.to, written: [], upper: w.upper, ...(w.below !== undefined ? { below: w.below } : {}) };
     }
+    if (this.#max === undefined) return unchanged();
     const value = this.#threshold();
+    const text = cursorToString(this.kind, value);
+    let count = 0;
+    let overflow = this.#overflow !== undefined && compareCanonical(this.kind, this.#overflow.at, value) === 0;
     const written = new Set<string>();
-    for (const id of this.#savedWritten) {
-      if (compareCanonical(this.kind, this.#identityCursor(id), value) >= 0) written.add(id);
+    if (overflow) count = this.#overflow!.count;
+    else {
+      for (const id of this.#savedWritten) {
+        if (compareCanonical(this.kind, this.#identityCursor(id), value) >= 0) written.add(id);
+      }
+      const cc = this.#candCursor;
+      for (let i = 0; i < cc.length; i++) {
+        if (compareCanonical(this.kind, cc[i], value) >= 0) written.add(this.#identity(cc[i], this.#candKey[i]));
+      }
+      overflow = written.size > this.#maxKeys;
+      count = written.size;
     }
-    const cc = this.#candCursor;
-    for (let i = 0; i < cc.length; i++) {
-      if (compareCanonical(this.kind, cc[i], value) >= 0) written.add(this.#identity(cc[i], this.#candKey[i]));
-    }
-    return { field: this.field, value: cursorToString(this.kind, value), written: [...written] };
+    if (!overflow) return { field: this.field, value: text, written: [...written] };
+    const settles = (this.kind === 'timestamp' || this.kind === 'date') && this.#cap !== undefined && compareCanonical(this.kind, value, this.#cap) < 0;
+    if (settles) return { field: this.field, value: text, written: [], upper: 'inclusive' };
+    return { field: this.field, value: text, written: [], overflow: count };
   }
 }

@@ -30,5 +30,7 @@ export {
   CURSOR_KINDS,
   IDENTITY_SEPARATOR,
   type CursorTrackerOptions,
+  type CursorWindow,
+  MAX_TIE_KEYS,
 } from './cursor.js';
 export { LOCATION, locationOf, withLocation, type RecordLocation } from './location.js';

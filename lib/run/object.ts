@@ -8,17 +8,17 @@
 import { pipeline } from 'node:stream/promises';
 import type { Transform } from 'node:stream';
 import type { JobState, StateStore } from '../../state/index.js';
-import type { Connector, ReadContext } from '../connector.js';
+import type { Connector, CursorWindow, ReadContext } from '../connector.js';
 import { DativoError, isDativoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
 import { parquetSink } from '../stages/parquet-sink.js';
 import { createRejectWriter } from '../stages/rejects.js';
-import { track } from '../stages/track.js';
 import { validate } from '../stages/validate.js';
 import type { Storage } from '../storage/types.js';
 import type { TableHandle } from '../table-target.js';
-import type { DataFile, ObjectState } from '../types.js';
+import type { DataFile, ObjectState, Row } from '../types.js';
+import { cursorTracker, explainWindow, windowReported } from './cursor.js';
 import { dataFileLayout } from './layout.js';
 import type { RunNetwork } from './network.js';
 import { strictGate } from './strict-gate.js';
@@ -62,29 +62,6 @@ async function removeFiles(r: ObjectRun, files: readonly DataFile[]): Promise<vo
   await Promise.all(files.map((f) => r.storage.delete(`${r.table.relativeLocation}/${f.relativePath}`).catch(() => undefined)));
 }
 
-/** The cursor tracker of an incremental object (none for file-incremental or non-incremental jobs). */
-function cursorTracker(r: ObjectRun, saved: ObjectState | undefined, fullRefresh: boolean): ReturnType<typeof track> | undefined {
-  const { plan, object } = r;
-  const incremental = plan.source.incremental;
-  const cursorField = incremental?.cursorField;
-  if (!incremental || !cursorField || incremental.strategy === 'file_modified') return undefined;
-  const field = plan.asset.fields.find((f) => f.name === cursorField);
-  if (!field) {
-    throw new DativoError('CONFIG_INVALID', `cursor field "${cursorField}" is not a column of asset ${plan.asset.name}`, {
-      context: { file: plan.file, key: 'source.incremental.cursor_field', object: object.name },
-    });
-  }
-  const lagMicros = BigInt(Math.round(incremental.lagSeconds * 1e6));
-  const startMicros = BigInt(r.started.getTime()) * 1000n;
-  return track({
-    field: cursorField,
-    kind: field.type.kind,
-    primaryKey: r.connector.primaryKey?.(object, plan) ?? plan.asset.primaryKey,
-    ...(fullRefresh || !saved?.cursor ? {} : { saved: saved.cursor }),
-    ...(field.type.kind === 'timestamp' ? { cap: startMicros - lagMicros } : {}),
-  });
-}
-
 /** Run one object; fills `r.obj`. Throws on failure (the caller records it). */
 export async function runObject(r: ObjectRun): Promise<void> {
   const { plan, object, obj, log, opts } = r;
@@ -97,6 +74,8 @@ export async function runObject(r: ObjectRun): Promise<void> {
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const savedCursor = fullRefresh ? undefined : saved?.cursor;
+  const tracker = cursorTracker(plan, r.connector, object, savedCursor, r.started, log);
   const ctx: ReadContext = {
     plan,
     object,
@@ -109,13 +88,20 @@ export async function runObject(r: ObjectRun): Promise<void> {
     rejects: strict?.sourceRejects ?? rejects,
     limiter: r.network.limiter,
     http: r.network.http(object.name, controller.signal, log),
+    ...(tracker ? { reportWindow: (w: CursorWindow) => windowReported(tracker.tracker, w, savedCursor, log) } : {}),
   };
 
   const source = r.connector.read(ctx);
-  const validator = validate(plan.asset, { mode: plan.validationMode, rejects, log, object: object.name });
+  const validator = validate(plan.asset, {
+    mode: plan.validationMode,
+    rejects,
+    log,
+    object: object.name,
+    // Rejected rows move the cursor too: what an earlier run rejected is not rejected again.
+    ...(tracker ? { admitReject: (raw: Row) => tracker.tracker.acceptRejected(raw) } : {}),
+  });
   const stages: Transform[] = [validator];
   if (strict) stages.unshift(strict.gate);
-  const tracker = cursorTracker(r, saved, fullRefresh);
   if (tracker) stages.push(tracker);
 
   const layout = await dataFileLayout(plan, r.table.relativeLocation, object.name, r.runId, r.started);
@@ -177,6 +163,7 @@ export async function runObject(r: ObjectRun): Promise<void> {
   const rowsWritten = files.reduce((n, f) => n + f.recordCount, 0);
   const checkpoint = source.checkpoint?.() ?? {};
   const cursor = tracker?.result();
+  if (tracker) explainWindow(tracker.tracker, savedCursor, cursor, obj.rows_read, plan, log);
   // `runId` names the last run whose data was committed: a run that commits
   // nothing keeps the previous one, so reconciliation (above) can tell a
   // state store that is behind the table from one that is merely newer.

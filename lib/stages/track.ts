@@ -33,6 +33,11 @@ export class TrackStream extends Transform {
     return this.tracker.nullCursor;
   }
 
+  /** Records validate refused that an earlier run already handled. */
+  get droppedRejects(): number {
+    return this.tracker.droppedRejects;
+  }
+
   /** Rows passed. */
   get passed(): number {
     return this.tracker.passed;

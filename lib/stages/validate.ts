@@ -27,6 +27,13 @@ export interface ValidateOptions {
   object?: string;
   /** Object-mode high-water mark of each side; default 16 records. */
   highWaterMark?: number;
+  /**
+   * Asked before a record is rejected: false drops it silently, because an
+   * earlier run already handled (rejected) it. The cursor tracker's
+   * `acceptRejected`, so that rejected rows move the cursor too. Default:
+   * every invalid record is rejected.
+   */
+  admitReject?: (raw: Row) => boolean;
 }
 
 /** The validate Transform, with its counters. */
@@ -42,6 +49,7 @@ export class ValidateStream extends Transform {
   readonly #mode: 'strict' | 'warn';
   readonly #rejects: RejectSink;
   readonly #object: string;
+  readonly #admitReject: ((raw: Row) => boolean) | undefined;
 
   constructor(asset: Asset, opts: ValidateOptions) {
     const hwm = opts.highWaterMark ?? 16;
@@ -49,6 +57,7 @@ export class ValidateStream extends Transform {
     this.#mode = opts.mode;
     this.#rejects = opts.rejects;
     this.#object = opts.object ?? asset.object ?? asset.name;
+    this.#admitReject = opts.admitReject;
     const log = opts.log;
     const object = this.#object;
     this.#coerce = compileAssetCoercer(asset, {
@@ -75,6 +84,10 @@ export class ValidateStream extends Transform {
           return;
         }
         errors = r.errors;
+        if (this.#admitReject !== undefined && !this.#admitReject(raw as Row)) {
+          cb();
+          return;
+        }
       }
       this.#reject(raw, errors, cb);
     } catch (err) {
