@@ -44,7 +44,7 @@ import { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import type { Connector, Reject, RejectSink, SourceStream } from '../lib/connector.js';
+import type { Connector, ReadContext, Reject, RejectSink, SourceStream } from '../lib/connector.js';
 import { DativoError, type ErrorCode } from '../lib/errors.js';
 import { silentLogger } from '../lib/log.js';
 import type { JobPlan } from '../lib/plan.js';
@@ -146,7 +146,7 @@ export function describeConnectorConformance(name: string, setup: ConformanceSet
       ? inc.primaryKey.map((k) => String(row[k])).join('\u0000')
       : (sortedJson([normalize(row)])[0] ?? '');
 
-  const context = (plan: JobPlan, opts: { state?: ObjectState; fullRefresh: boolean; signal?: AbortSignal }) => ({
+  const context = (plan: JobPlan, opts: { state?: ObjectState; fullRefresh: boolean; signal?: AbortSignal }): ReadContext & { rejects: KeepRejects } => ({
     plan,
     object: plan.source.objects[0]!,
     state: opts.state,
@@ -169,14 +169,16 @@ export function describeConnectorConformance(name: string, setup: ConformanceSet
     const connector = await setup.connector();
     const plan = await setup.makePlan();
     const ctx = context(plan, { ...(state ? { state } : {}), fullRefresh: false });
+    const tracker = inc.kind === 'files' ? undefined : track({ field: inc.field, kind: inc.cursorKind, primaryKey: inc.primaryKey, saved: state?.cursor });
+    // As runJob does: a source that bounds its window reports it, and the tracker saves it.
+    if (tracker) ctx.reportWindow = (w) => tracker.tracker.window(w);
     const source = connector.read(ctx);
-    if (inc.kind === 'files') {
+    if (inc.kind === 'files' || tracker === undefined) {
       const rows = await collect(source);
       assert.equal(typeof source.checkpoint, 'function', 'a file connector reports its state through checkpoint()');
       return { rows, state: { ...(state ?? {}), ...source.checkpoint!() } };
     }
     const rows: Row[] = [];
-    const tracker = track({ field: inc.field, kind: inc.cursorKind, primaryKey: inc.primaryKey, saved: state?.cursor });
     await pipeline(
       source,
       validate(plan.asset, { mode: 'strict', rejects: ctx.rejects, object: ctx.object.name }),

@@ -74,9 +74,14 @@ export async function readRecipe(file: string, problems: Problems, lookup: VarLo
 
 /**
  * The recipe's `incremental` block with the Python `*_default` keys mapped on
- * purpose: `cursor_field_default` → `cursor_field`, `lookback_days_default` →
- * `lookback_days` (an explicit non-default key wins). The Python tool kept the
- * `_default` keys verbatim, so its validator then found no `cursor_field`.
+ * purpose: `cursor_field_default` → `cursor_field` (an explicit non-default
+ * key wins). The Python tool kept the `_default` keys verbatim, so its
+ * validator then found no `cursor_field`.
+ *
+ * A recipe's `lookback_days` / `lookback_days_default` is NOT carried into
+ * the job: a first run reads the source's whole history unless the job
+ * itself sets `lookback_days` (a recipe default silently narrowing the
+ * first run made a job copied from an example read nothing).
  */
 export function recipeIncrementalDefaults(recipe: Recipe | undefined): Record<string, unknown> {
   const inc = recipe?.incremental;
@@ -85,8 +90,6 @@ export function recipeIncrementalDefaults(recipe: Recipe | undefined): Record<st
   if (inc.strategy !== undefined) out['strategy'] = inc.strategy;
   const cursor = inc.cursor_field ?? inc.cursor_field_default;
   if (cursor !== undefined && cursor !== null) out['cursor_field'] = cursor;
-  const lookback = inc.lookback_days ?? inc.lookback_days_default;
-  if (lookback !== undefined && lookback !== null) out['lookback_days'] = lookback;
   if (inc.lag_seconds !== undefined) out['lag_seconds'] = inc.lag_seconds;
   return out;
 }

@@ -32,5 +32,6 @@ describeSqlSourceBehaviour({
   itemsDdl: (name, withPk) => `CREATE TABLE ${name} (id BIGINT${withPk ? ' PRIMARY KEY' : ''}, v TEXT, updated_at DATETIME(6) NULL)`,
   bulkInsert: (name, from, to, ts) =>
     `INSERT INTO ${name} (id, v, updated_at) WITH RECURSIVE s(i) AS (SELECT ${from} UNION ALL SELECT i + 1 FROM s WHERE i < ${to}) SELECT i, CONCAT('v', i), '${ts}' FROM s`,
+  nowSql: "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')",
   tableName: (_db, name) => name,
 });

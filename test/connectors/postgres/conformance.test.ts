@@ -31,9 +31,11 @@ describeConnectorConformance('postgres', {
     { id: 3n, v: null, updated_at: ts('2026-01-02T00:00:00Z') },
   ],
   seedMore: async () => {
-    await db.client.query(`INSERT INTO items VALUES (4, 'd', '2026-01-02 00:00:00+00'), (5, 'e', '2026-01-03 00:00:00+00');
-      UPDATE items SET v = 'A', updated_at = '2026-01-03 00:00:00+00' WHERE id = 1`);
+    // Committed after the first reads, so stamped with the database clock: the next window holds them.
+    await db.client.query(`INSERT INTO items VALUES (4, 'd', now()), (5, 'e', now());
+      UPDATE items SET v = 'A', updated_at = now() WHERE id = 1`);
   },
+  // Compared by primary key (their updated_at is the database clock at seedMore).
   moreRows: [
     { id: 1n, v: 'A', updated_at: ts('2026-01-03T00:00:00Z') },
     { id: 4n, v: 'd', updated_at: ts('2026-01-02T00:00:00Z') },

@@ -23,5 +23,6 @@ describeSqlSourceBehaviour({
   },
   itemsDdl: (name, withPk) => `CREATE TABLE ${name} (id bigint${withPk ? ' PRIMARY KEY' : ''}, v text, updated_at timestamptz)`,
   bulkInsert: (name, from, to, ts) => `INSERT INTO ${name} SELECT i, 'v' || i, '${ts}+00' FROM generate_series(${from}, ${to}) i`,
+  nowSql: "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
   tableName: (_db, name) => `public.${name}`,
 });

@@ -64,14 +64,18 @@ describe('cursorFilter', () => {
 
   it('starts a first run with lookback N days before the run, NULL cursors included', () => {
     const f = cursorFilter(makeCtx(inc({ lookbackDays: 2 }), { runStartedAt: start }), { object: 't', index: 0, table: 't' });
-    assert.deepEqual(f, { mode: 'from', field: 'updated_at', kind: 'timestamp', value: '2026-11-25T12:00:00.000000Z', includeNulls: true, origin: 'lookback' });
+    assert.deepEqual(f, { mode: 'from', field: 'updated_at', kind: 'timestamp', value: '2026-11-25T12:00:00.000000Z', inclusive: true, includeNulls: true, origin: 'lookback' });
   });
 
   it('continues from the saved cursor, inclusive, without NULL cursors', () => {
     const ctx = makeCtx(inc({ lookbackDays: 2 }), { state: { cursor: { field: 'updated_at', value: '2026-01-01T00:00:00.000001Z', written: [] } } });
     assert.deepEqual(cursorFilter(ctx, { object: 't', index: 0, table: 't' }), {
-      mode: 'from', field: 'updated_at', kind: 'timestamp', value: '2026-01-01T00:00:00.000001Z', includeNulls: false, origin: 'saved',
+      mode: 'from', field: 'updated_at', kind: 'timestamp', value: '2026-01-01T00:00:00.000001Z', inclusive: true, includeNulls: false, origin: 'saved',
     });
+    // After a window with an inclusive upper bound (max(id)), the next read starts after it.
+    const after = makeCtx(inc(), { state: { cursor: { field: 'updated_at', value: '2026-01-01T00:00:00.000001Z', written: [], upper: 'inclusive' } } });
+    const f = cursorFilter(after, { object: 't', index: 0, table: 't' });
+    assert.equal(f.mode === 'from' && f.inclusive, false);
   });
 
   it('uses an integer bound for the id strategy and a date bound for a date cursor', () => {

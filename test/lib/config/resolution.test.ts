@@ -199,18 +199,19 @@ test('sync mode and objects: incremental opt-in, {} and enabled:false disable, e
     const spelled = await load('spelled.yaml', 'source: {incremental: {cursor_field_default: id, lookback_days_default: 4}}\n');
     assert.deepEqual(spelled.source.incremental, { strategy: 'created', cursorField: 'id', lookbackDays: 4, lagSeconds: 60 });
 
-    // sync_mode: incremental_append with no job block uses the recipe's defaults.
+    // sync_mode: incremental_append with no job block uses the recipe's defaults,
+    // except its lookback_days_default: only the job itself narrows a first run.
     const explicit = await load('ex.yaml', 'sync_mode: incremental_append\n');
-    assert.deepEqual(explicit.source.incremental, { strategy: 'created', cursorField: 'updated_at', lookbackDays: 1, lagSeconds: 60 });
+    assert.deepEqual(explicit.source.incremental, { strategy: 'created', cursorField: 'updated_at', lookbackDays: 0, lagSeconds: 60 });
     const forced = await load('forced.yaml', 'sync_mode: full_refresh\nsource: {incremental: {strategy: updated_at}}\n');
     assert.equal(forced.syncMode, 'full_refresh');
     assert.equal(forced.source.incremental, undefined);
 
     // Strategy names map onto ours; the asset's cursor is the last fallback.
     const id = await load('id.yaml', 'source: {tables: [{name: public.orders, object: orders}], incremental: {strategy: append, cursor_field: id}}\n');
-    assert.deepEqual(id.source.incremental, { strategy: 'id', cursorField: 'id', lookbackDays: 1, lagSeconds: 60 });
+    assert.deepEqual(id.source.incremental, { strategy: 'id', cursorField: 'id', lookbackDays: 0, lagSeconds: 60 });
     const files = await load('files.yaml', 'source: {files: [{path: x.csv}], incremental: {strategy: file_modified_time}}\n');
-    assert.deepEqual(files.source.incremental, { strategy: 'file_modified', lookbackDays: 1, lagSeconds: 60 });
+    assert.deepEqual(files.source.incremental, { strategy: 'file_modified', lookbackDays: 0, lagSeconds: 60 });
 
     const dup = await t.write('dup.yaml', head + 'source: {objects: [a], object: a}\n');
     assert.deepEqual(await problemsOf(loadJob(dup, { cwd: t.dir, env: {} })), [

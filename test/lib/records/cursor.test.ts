@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isDativoError } from '../../../lib/errors.js';
-import { compareCursor, CursorTracker, cursorFromString, cursorToString } from '../../../lib/records/cursor.js';
+import { compareCursor, CursorTracker, cursorFromString, cursorToString, MAX_TIE_KEYS } from '../../../lib/records/cursor.js';
 import type { CursorState, FieldKind, Row } from '../../../lib/types.js';
 
 const T0 = 1_700_000_000_000_000n; // µs
@@ -20,13 +20,16 @@ interface Run {
  */
 function run(
   table: Row[],
-  opts: { field?: string; kind?: FieldKind; primaryKey?: string[]; saved?: CursorState; cap?: unknown; sourceFilters?: boolean; page?: number },
+  opts: { field?: string; kind?: FieldKind; primaryKey?: string[]; saved?: CursorState; cap?: unknown; sourceFilters?: boolean; page?: number; maxTieKeys?: number },
 ): Run {
   const field = opts.field ?? 'updated_at';
   const kind = opts.kind ?? 'timestamp';
-  const tracker = new CursorTracker({ field, kind, primaryKey: opts.primaryKey ?? ['id'], saved: opts.saved, cap: opts.cap });
+  const tracker = new CursorTracker({ field, kind, primaryKey: opts.primaryKey ?? ['id'], saved: opts.saved, cap: opts.cap, maxTieKeys: opts.maxTieKeys ?? 10_000 });
   const from = opts.saved === undefined ? undefined : cursorFromString(kind, opts.saved.value);
-  const visible = table.filter((r) => from === undefined || opts.sourceFilters === false || r[field] === null || compareCursor(kind, r[field], from) >= 0);
+  const after = opts.saved?.upper === 'inclusive';
+  const visible = table.filter(
+    (r) => from === undefined || opts.sourceFilters === false || r[field] === null || compareCursor(kind, r[field], from) >= (after ? 1 : 0),
+  );
   const written: Row[] = [];
   const page = opts.page ?? 97;
   for (let i = 0; i < visible.length; i += page) {
@@ -40,6 +43,78 @@ function ids(rows: Row[]): number[] {
 }
 
 describe('CursorTracker', () => {
+  it('keeps at most MAX_TIE_KEYS (1,000) tie keys by default', () => {
+    assert.equal(MAX_TIE_KEYS, 1000);
+    const table: Row[] = [];
+    for (let i = 0; i < 1000; i++) table.push({ id: i, updated_at: T0 });
+    const tracker = new CursorTracker({ field: 'updated_at', kind: 'timestamp', primaryKey: ['id'] });
+    for (const r of table) tracker.accept(r);
+    assert.equal(tracker.result()?.written.length, 1000, '1,000 ties: exact keys');
+    tracker.accept({ id: 1000, updated_at: T0 });
+    assert.deepEqual(tracker.result(), { field: 'updated_at', value: cursorToString('timestamp', T0), written: [], overflow: 1001 });
+  });
+
+  it('past the limit, a timestamp value older than the cap is settled: no keys, the next run reads after it', () => {
+    const table: Row[] = [];
+    for (let i = 0; i < 50_000; i++) table.push({ id: i, updated_at: T0 });
+    const first = run(table, { cap: T0 + 60n * SEC, maxTieKeys: 1000 });
+    assert.equal(first.written.length, 50_000);
+    assert.deepEqual(first.state, { field: 'updated_at', value: cursorToString('timestamp', T0), written: [], upper: 'inclusive' });
+    for (let i = 50_000; i < 50_010; i++) table.push({ id: i, updated_at: T0 + SEC });
+    for (const sourceFilters of [true, false]) {
+      const second = run(table, { saved: first.state, cap: T0 + 120n * SEC, maxTieKeys: 1000, sourceFilters });
+      assert.deepEqual(ids(second.written), Array.from({ length: 10 }, (_, k) => 50_000 + k));
+      assert.equal(second.state?.written.length, 10);
+    }
+  });
+
+  it('past the limit with nothing to settle at (no cap, or ties above it): overflow, the rows at the value are written again, never lost', () => {
+    const table: Row[] = [];
+    for (let i = 0; i < 5000; i++) table.push({ id: i, updated_at: T0 });
+    for (const cap of [undefined, T0 - SEC]) {
+      const first = run(table, { cap, maxTieKeys: 1000 });
+      const value = cursorToString('timestamp', cap === undefined ? T0 : (cap as bigint));
+      assert.deepEqual(first.state, { field: 'updated_at', value, written: [], overflow: 5000 });
+      const second = run([...table, { id: 9999, updated_at: T0 }], { saved: first.state, cap, maxTieKeys: 1000 });
+      assert.equal(second.written.length, 5001, 'the new tie row is written, the old ones again');
+    }
+  });
+
+  it('a record validate rejected moves the cursor: the next run drops it before the reject file', () => {
+    const keyFields = [
+      { name: 'id', type: { kind: 'long' as const }, typeName: 'long', required: true, fieldId: 1 },
+      { name: 'updated_at', type: { kind: 'timestamp' as const }, typeName: 'timestamp', required: false, fieldId: 2 },
+    ];
+    const at = '2024-05-05T05:05:05.000000Z';
+    const t1 = new CursorTracker({ field: 'updated_at', kind: 'timestamp', primaryKey: ['id'], keyFields });
+    assert.equal(t1.accept({ id: 1n, updated_at: cursorFromString('timestamp', at) }), true);
+    // The raw record, as the source gave it (validate refused another column of it).
+    assert.equal(t1.acceptRejected({ id: '2', updated_at: at, amount: 'not a number' }), true);
+    const state = t1.result()!;
+    assert.equal(state.value, at);
+    assert.equal(state.written.length, 2, 'the rejected row is remembered at the tie like a written one');
+    const t2 = new CursorTracker({ field: 'updated_at', kind: 'timestamp', primaryKey: ['id'], keyFields, saved: state });
+    assert.equal(t2.acceptRejected({ id: '2', updated_at: at, amount: 'not a number' }), false, 'not rejected again');
+    assert.equal(t2.droppedRejects, 1);
+    assert.equal(t2.acceptRejected({ id: '3', updated_at: at, amount: 'bad' }), true, 'a new bad row at the tie is rejected');
+    assert.equal(t2.acceptRejected({ id: '4', updated_at: 'garbage' }), true, 'a row whose cursor is invalid cannot be placed: rejected');
+  });
+
+  it('a reported window is the state: no tie keys; the tie keys of an old state still drop their rows once', () => {
+    const legacy: CursorState = { field: 'updated_at', value: cursorToString('timestamp', T0), written: [`${cursorToString('timestamp', T0)}\u0000[1]`] };
+    const t = new CursorTracker({ field: 'updated_at', kind: 'timestamp', primaryKey: ['id'], saved: legacy });
+    const to = cursorToString('timestamp', T0 + 60n * SEC);
+    t.window({ field: 'updated_at', from: legacy.value, fromInclusive: true, to, upper: 'exclusive', basis: 'test', below: 7 });
+    assert.equal(t.accept({ id: 1, updated_at: T0 }), false, 'written by the earlier version');
+    assert.equal(t.accept({ id: 2, updated_at: T0 }), true);
+    assert.deepEqual(t.result(), { field: 'updated_at', value: to, written: [], upper: 'exclusive', below: 7 });
+    // An empty window keeps the saved state.
+    const e = new CursorTracker({ field: 'updated_at', kind: 'timestamp', primaryKey: ['id'], saved: legacy });
+    e.window({ field: 'updated_at', from: legacy.value, upper: 'exclusive', basis: 'test' });
+    assert.deepEqual(e.result(), legacy);
+    assert.throws(() => t.window({ field: 'updated_at', upper: 'exclusive', basis: 'late' }), { code: 'INTERNAL' });
+  });
+
   it('writes thousands of rows sharing one cursor value exactly once across two runs (late rows at the tie)', () => {
     const table: Row[] = [];
     for (let i = 0; i < 500; i++) table.push({ id: i, updated_at: T0 - BigInt(i + 1) * SEC });
