@@ -45,7 +45,8 @@ describe('pipelines/acme/postgres_orders.yaml runs as documented', () => {
     assert.equal(first['amount'], '1.25');
     assert.match(String(first['payload']), /12345678901234567890/);
 
-    await db.client.query(`UPDATE orders SET status = 'shipped', updated_at = '2026-02-01+00' WHERE id IN (7, 8)`);
+    // Changed after run 1, stamped at its watermark (the database clock minus lag_seconds): the next window starts there.
+    await db.client.query(`UPDATE orders SET status = 'shipped', updated_at = '${r1.objects[0]!.cursor!.value}' WHERE id IN (7, 8)`);
     const r2 = await runJob(await load());
     assert.equal(r2.exit_code, 0, JSON.stringify(r2.error));
     const changed = (await readParquetWithDuckDB(new URL(r2.objects[0]!.files[0]!).pathname)).rows;
