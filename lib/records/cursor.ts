@@ -368,8 +368,13 @@ export class CursorTracker {
   #isNew(c: unknown, key: () => unknown): boolean {
     if (this.#saved === undefined) return true;
     const kind = this.kind;
-    const cmp = compareCanonical(kind, c, this.#savedValue);
-    if (cmp < 0 || (cmp === 0 && this.#saved.upper === 'inclusive')) return false;
+    // A window source filtered the values itself, in its own order (a string
+    // cursor compares by the database's collation, not by code points): only
+    // an old state's tie keys are left to drop.
+    if (this.#window === undefined) {
+      const cmp = compareCanonical(kind, c, this.#savedValue);
+      if (cmp < 0 || (cmp === 0 && this.#saved.upper === 'inclusive')) return false;
+    }
     if (this.#writtenMax !== undefined && compareCanonical(kind, c, this.#writtenMax) <= 0) {
       if (this.#savedWritten.has(this.#identity(c, key()))) {
         // Known to be handled, so it may advance the cursor: its identity
