@@ -7,6 +7,7 @@ export { loadJob, loadAsset } from './config/index.js';
 export { runJob, newRunId, tableFields, type RunOptions, type RunSummary, type ObjectSummary, type Progress } from './run.js';
 export { runJobFile, type RunFileOptions } from './run/file.js';
 export { fileJobLock, jobLockPath, type JobLock, type HeldLock, type LockHolder } from './lock.js';
+export { replayRejects, type ReplayOptions, type ReplaySummary, type ReplayObjectSummary } from './replay.js';
 
 // Stages
 export { validate } from './stages/validate.js';

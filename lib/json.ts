@@ -2,8 +2,20 @@
  * JSON text for values that `JSON.stringify` gets wrong: bigint (it throws)
  * and Uint8Array (it writes `{"0":1,"1":2}`). Used for reject files, `json`
  * columns built from objects, and `--json` CLI output, so the same value is
- * always written the same way.
+ * always written the same way; {@link parseJsonExact} reads it back.
  */
+import { isInteger, isSafeNumber, parse } from 'lossless-json';
+
+/** A JSON number's text as a value: integers beyond 2^53 - 1 as `bigint` (exact), everything else as `number`. */
+export function exactNumber(text: string): number | bigint {
+  if (isInteger(text)) return isSafeNumber(text) ? Number(text) : BigInt(text);
+  return Number(text);
+}
+
+/** Parse JSON text as {@link stringifyJson} writes it: big integers come back as `bigint`, not rounded. Throws SyntaxError on bad text. */
+export function parseJsonExact(text: string): unknown {
+  return parse(text, null, exactNumber);
+}
 
 /**
  * Serialise `value` as JSON text.

@@ -12,8 +12,16 @@ export interface CommitInput {
   files: DataFile[];
   mode: 'append' | 'overwrite';
   runId: string;
-  /** The object's state after this run; committed with the data. */
-  state: ObjectState;
+  /** The object's state after this run; committed with the data. Undefined: the job's state is left as it is (a replay). */
+  state?: ObjectState;
+  /**
+   * Reject files whose rows this commit lands (`dativo rejects replay`),
+   * recorded in the snapshot summary (`dativo.replayed`). The commit refuses
+   * (COMMIT_CONFLICT, `context.reason: 'already_replayed'`, nothing
+   * committed) if any of them is recorded already, checked like the
+   * compare-and-set on each attempt's metadata.
+   */
+  replays?: ReplayMark[];
   /**
    * Compare-and-set: the `runId` of this job's committed state for the object
    * when the run started (`null`: none). The commit lands only if the table
@@ -32,6 +40,8 @@ export interface TableHandle {
   readonly relativeLocation: string;
   /** State committed with the newest snapshot that carries this object's state, if any. */
   committedState(object: string): Promise<ObjectState | undefined>;
+  /** Reject files already replayed into the table: {@link ReplayMark.file} → id of the replay run that landed them (empty without a catalog). */
+  replayMarks(): Promise<Map<string, string>>;
   commit(input: CommitInput): Promise<{ snapshotId?: string }>;
   close(): Promise<void>;
 }
@@ -43,6 +53,15 @@ export function tableRelativeLocation(plan: JobPlan): string {
   );
   return parts.map((p) => p.replace(/[^A-Za-z0-9_.=-]/g, '_')).join('/');
 }
+
+/** One reject file landed by a replay: `file` identifies it across runs (`<tenant>/<job>/<object folder>/<run id>.ndjson`), `lines` is the range replayed. */
+export interface ReplayMark {
+  file: string;
+  lines: string;
+}
+
+/** Snapshot-summary key listing the reject files a replay commit landed (JSON array of {@link ReplayMark}). */
+export const REPLAYED_SUMMARY_KEY = 'dativo.replayed';
 
 /** Who a committed state belongs to: a cursor belongs to a job, never to a table. */
 export interface StateOwner {

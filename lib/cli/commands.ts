@@ -8,11 +8,11 @@ import { getConnector } from '../../connectors/index.js';
 import { openStateStore } from '../../state/index.js';
 import { DativoError, ExitCode, toDativoError, type ExitCode as Exit } from '../errors.js';
 import { stringifyJson } from '../json.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, redactDeep, type Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
 import type { Progress, RunOptions, RunSummary } from '../run.js';
 import { runJobFile } from '../run/file.js';
-import { formatProgress, formatSummary } from './format.js';
+import { formatProgress, formatReplay, formatSummary } from './format.js';
 import type { CliIO, CliOptions } from './io.js';
 
 export type { CliIO, CliOptions } from './io.js';
@@ -245,10 +245,37 @@ const tables: Command = async (args, o, io) => {
   }
 };
 
+const rejects: Command = async (args, o, io) => {
+  try {
+    const [sub, file] = args;
+    if (sub !== 'replay') throw new DativoError('CONFIG_INVALID', 'usage: dativo rejects replay <job.yaml> [--run ID] [--object NAME]');
+    needArgs(args, 2, '<job.yaml>');
+    const plan = await load(file as string, o);
+    const log = createLogger({
+      level: o.logLevel ?? plan.logging.level,
+      secrets: plan.logging.redaction === false ? [] : plan.secrets,
+      destination: io.stderr === process.stderr ? 2 : io.stderr,
+    });
+    const { replayRejects } = await import('../replay.js');
+    const ran = await replayRejects(plan, {
+      log,
+      ...(o.run !== undefined ? { run: o.run } : {}),
+      ...(o.object !== undefined ? { object: o.object } : {}),
+      ...(io.signal ? { signal: io.signal } : {}),
+    });
+    const summary = plan.logging.redaction === false ? ran : redactDeep(ran, plan.secrets);
+    io.stdout.write(o.json ? `${stringifyJson(summary)}\n` : formatReplay(summary));
+    return summary.exit_code;
+  } catch (err) {
+    return reportError(err, io);
+  }
+};
+
 export const commands: Record<string, Command> = {
   run,
   validate: validateCmd,
   discover,
   state,
   tables,
+  rejects,
 };

@@ -1,4 +1,5 @@
 /** Human-readable CLI output. */
+import type { ReplaySummary } from '../replay.js';
 import type { Progress, RunSummary } from '../run.js';
 
 const n = (x: number): string => x.toLocaleString('en-US');
@@ -35,6 +36,23 @@ export function formatSummary(s: RunSummary): string {
         (o.snapshot_id ? `, snapshot ${o.snapshot_id}` : ''),
     );
     if (o.reject_file) lines.push(`    rejects: ${o.reject_file}`);
+    if (o.error) lines.push(`    error [${o.error.code}]: ${o.error.message}`);
+  }
+  if (s.error && s.objects.length === 0) lines.push(`  error [${s.error.code}]: ${s.error.message}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The summary of `dativo rejects replay` (without --json). */
+export function formatReplay(s: ReplaySummary): string {
+  const lines = [`replay ${s.run_id} of ${s.tenant}/${s.job}: exit ${s.exit_code} in ${s.seconds.toFixed(1)} s`];
+  if (s.objects.length === 0 && !s.error) lines.push('  no reject files to replay');
+  for (const o of s.objects) {
+    lines.push(
+      `  ${o.name}: ${o.reject_files.length} reject file(s), ${n(o.rows_read)} row(s): ${n(o.rows_written)} landed, ${n(o.rows_rejected)} still rejected` +
+        (o.snapshot_id ? `, snapshot ${o.snapshot_id}` : ''),
+    );
+    for (const f of o.finished ?? []) lines.push(`    finished an interrupted replay of ${f}`);
+    if (o.reject_file) lines.push(`    still rejected: ${o.reject_file}`);
     if (o.error) lines.push(`    error [${o.error.code}]: ${o.error.message}`);
   }
   if (s.error && s.objects.length === 0) lines.push(`  error [${s.error.code}]: ${s.error.message}`);

@@ -17,4 +17,6 @@ export interface CliOptions {
   warehouse: string | undefined;
   /** `discover --write`: also write the asset to the job's asset file (never over an existing one). */
   write: boolean;
+  /** `rejects replay --run ID`: replay only the reject files of that run. */
+  run?: string | undefined;
 }

@@ -8,6 +8,7 @@
  *   dativo state reset <job.yaml> [--object NAME]
  *   dativo tables list [<job.yaml> | --warehouse DIR]
  *   dativo tables show <namespace.table> [<job.yaml> | --warehouse DIR]
+ *   dativo rejects replay <job.yaml> [--run ID] [--object NAME] [--json]
  *
  * Exit codes: 0 ok, 1 partial, 2 failed (retryable), 3 failed (permanent).
  */
@@ -25,6 +26,7 @@ const USAGE = `usage:
   dativo state reset <job.yaml> [--object NAME] [--secrets-dir D]
   dativo tables list [<job.yaml>] [--warehouse DIR] [--json]
   dativo tables show <namespace.table> [<job.yaml>] [--warehouse DIR] [--json]
+  dativo rejects replay <job.yaml> [--run ID] [--object NAME] [--json] [--secrets-dir D]
 
 exit codes: 0 ok, 1 partial (rejects in warn mode, some objects failed),
             2 failed and retryable, 3 failed permanently (config, auth, strict validation)
@@ -44,6 +46,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         object: { type: 'string' },
         warehouse: { type: 'string' },
         write: { type: 'boolean', default: false },
+        run: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -89,5 +92,6 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     object: values.object,
     warehouse: values.warehouse,
     write: values.write ?? false,
+    run: values.run,
   }, io);
 }

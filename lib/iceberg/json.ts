@@ -10,7 +10,8 @@
  * - every other number stays a `number`.
  * `stringify` writes bigints as plain JSON integers.
  */
-import { isInteger, isSafeNumber, parse, stringify } from 'lossless-json';
+import { parse, stringify } from 'lossless-json';
+import { exactNumber as parseNumber } from '../json.js';
 import { DativoError } from '../errors.js';
 
 /**
@@ -34,11 +35,6 @@ export const LONG_KEYS: ReadonlySet<string> = new Set([
   'added-rows',
   'source-snapshot-id',
 ]);
-
-function parseNumber(text: string): number | bigint {
-  if (isInteger(text)) return isSafeNumber(text) ? Number(text) : BigInt(text);
-  return Number(text);
-}
 
 function reviveLongs(key: string, value: unknown): unknown {
   if (typeof value === 'number' && LONG_KEYS.has(key) && Number.isInteger(value)) return BigInt(value);

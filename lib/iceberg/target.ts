@@ -11,6 +11,8 @@ import type { Storage } from '../storage/types.js';
 import {
   legacyStateSummaryKey,
   parseCommittedState,
+  REPLAYED_SUMMARY_KEY,
+  type ReplayMark,
   STATE_KEY_PREFIX,
   stateSummaryKey,
   type StateOwner,
@@ -71,7 +73,7 @@ export function committedStateIn(metadata: TableMetadata, owner: StateOwner, obj
  * `MAX_CARRIED_STATES - 1` (the committing job's own key is the last slot).
  * Legacy keys are not carried: a job migrates its own on its next commit.
  */
-export function carriedStates(metadata: TableMetadata, ownKey: string): Record<string, string> {
+export function carriedStates(metadata: TableMetadata, ownKey: string | undefined): Record<string, string> {
   const keys = Object.entries(latestSummary(metadata, STATE_KEY_PREFIX) ?? {}).filter(([k]) => k !== ownKey);
   const updated = (text: string): string => {
     try {
@@ -82,7 +84,31 @@ export function carriedStates(metadata: TableMetadata, ownKey: string): Record<s
     }
   };
   keys.sort((a, b) => (updated(a[1]) < updated(b[1]) ? 1 : updated(a[1]) > updated(b[1]) ? -1 : 0));
-  return Object.fromEntries(keys.slice(0, MAX_CARRIED_STATES - 1));
+  return Object.fromEntries(keys.slice(0, ownKey === undefined ? MAX_CARRIED_STATES : MAX_CARRIED_STATES - 1));
+}
+
+/**
+ * Reject files replayed into the table (`dativo.replayed` of every snapshot
+ * on `main`'s ancestry): file → the replay run that landed it.
+ */
+export function replayMarksIn(metadata: TableMetadata, where: string): Map<string, string> {
+  const marks = new Map<string, string>();
+  for (const s of ancestry(metadata)) {
+    const text = s.summary?.[REPLAYED_SUMMARY_KEY];
+    if (text === undefined) continue;
+    let list: unknown;
+    try {
+      list = JSON.parse(text);
+    } catch (err) {
+      throw new DativoError('STATE_CORRUPT', `cannot parse ${REPLAYED_SUMMARY_KEY} of snapshot ${s['snapshot-id']} of ${where}: ${(err as Error).message}`, { cause: err, context: { table: where } });
+    }
+    const run = s.summary[RUN_ID_SUMMARY_KEY] ?? '';
+    for (const m of Array.isArray(list) ? list : []) {
+      const file = (m as Partial<ReplayMark> | null)?.file;
+      if (typeof file === 'string' && !marks.has(file)) marks.set(file, run);
+    }
+  }
+  return marks;
 }
 
 /** Summary key naming the object a snapshot was committed for. */
@@ -126,38 +152,54 @@ export async function icebergTable(plan: JobPlan, storage: Storage, fields: Asse
         }
         return found?.state;
       },
+      async replayMarks(): Promise<Map<string, string>> {
+        const t = await catalog.loadTable(ident);
+        return t ? replayMarksIn(t.metadata, name) : new Map();
+      },
       async commit(input) {
         const ownKey = stateSummaryKey(owner, input.object);
         const expected = input.expectedRunId;
+        const replays = input.replays ?? [];
         const res = await commitFiles(catalog, ident, {
           files: input.files,
           mode: input.mode,
           summary: {
             [RUN_ID_SUMMARY_KEY]: input.runId,
             [OBJECT_SUMMARY_KEY]: input.object,
-            [ownKey]: JSON.stringify(input.state),
+            ...(input.state ? { [ownKey]: JSON.stringify(input.state) } : {}),
+            ...(replays.length > 0 ? { [REPLAYED_SUMMARY_KEY]: JSON.stringify(replays) } : {}),
           },
           // Carry other jobs' (and this job's other objects') committed states
           // forward, re-read from the table on every attempt, so the newest
           // dativo snapshot holds the recent checkpoints even where history is
           // not shown (Nessie) or old snapshots were expired.
-          summaryFrom: (md) => carriedStates(md, ownKey),
+          summaryFrom: (md) => carriedStates(md, input.state ? ownKey : undefined),
           // Compare-and-set on the metadata this attempt swaps from: the
           // catalog's assert-ref-snapshot-id makes check and swap one step.
-          ...(expected === undefined
-            ? {}
-            : {
-                precondition: (md: TableMetadata) => {
-                  const now = committedStateIn(md, owner, input.object, name)?.state.runId ?? null;
-                  if (now === expected) return;
-                  throw new DativoError(
-                    'COMMIT_CONFLICT',
-                    `another run of job ${owner.job} (tenant ${owner.tenant}) committed ${input.object} to ${name} since this run started ` +
-                      `(committed state is now from run ${now ?? 'none'}, this run started from ${expected ?? 'none'}); nothing was committed`,
-                    { context: { table: name, object: input.object, reason: 'state_moved', expectedRunId: expected, foundRunId: now } },
-                  );
-                },
-              }),
+          precondition: (md: TableMetadata) => {
+            if (expected !== undefined) {
+              const now = committedStateIn(md, owner, input.object, name)?.state.runId ?? null;
+              if (now !== expected) {
+                throw new DativoError(
+                  'COMMIT_CONFLICT',
+                  `another run of job ${owner.job} (tenant ${owner.tenant}) committed ${input.object} to ${name} since this run started ` +
+                    `(committed state is now from run ${now ?? 'none'}, this run started from ${expected ?? 'none'}); nothing was committed`,
+                  { context: { table: name, object: input.object, reason: 'state_moved', expectedRunId: expected, foundRunId: now } },
+                );
+              }
+            }
+            if (replays.length > 0) {
+              const marks = replayMarksIn(md, name);
+              const done = replays.filter((r) => marks.has(r.file));
+              if (done.length > 0) {
+                throw new DativoError(
+                  'COMMIT_CONFLICT',
+                  `reject file ${done[0]!.file} was already replayed into ${name} by run ${marks.get(done[0]!.file)}; nothing was committed`,
+                  { context: { table: name, object: input.object, reason: 'already_replayed', files: done.map((d) => d.file) } },
+                );
+              }
+            }
+          },
           fields: ensured.fields,
           location: tableLocation,
           storage,

@@ -26,6 +26,7 @@ function plainDataset(storage: Storage, fields: AssetField[], relativeLocation: 
     fields,
     relativeLocation,
     committedState: async () => undefined,
+    replayMarks: async () => new Map(),
     async commit(input) {
       if (input.mode === 'overwrite') {
         const keep = new Set(input.files.map((f) => `${relativeLocation}/${f.relativePath}`));

@@ -29,6 +29,11 @@ export type RejectWriter = RejectSink & {
   readonly path: string | undefined;
 };
 
+/** The folder of an object's reject files: characters other than `A-Za-z0-9_.-` become `_`, and it never starts with a dot. */
+export function rejectFolderName(object: string): string {
+  return object.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_') || '_';
+}
+
 /**
  * Create the reject writer of one object in one run.
  *
@@ -45,7 +50,7 @@ export type RejectWriter = RejectSink & {
  */
 export function createRejectWriter(opts: RejectWriterOptions): RejectWriter {
   const limit = opts.bufferBytes ?? 64 * 1024;
-  const safeObject = opts.object.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_') || '_';
+  const safeObject = rejectFolderName(opts.object);
   let fd: number | undefined;
   let path: string | undefined;
   let buffer: string[] = [];
