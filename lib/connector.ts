@@ -5,12 +5,13 @@
  * maps names to modules.
  */
 import type { Readable } from 'node:stream';
+import type { z } from 'zod';
 import type { HttpFactory } from './http.js';
 import type { Limiter } from './limiter.js';
 import type { Logger } from './log.js';
 import type { JobPlan, SourceObjectSpec } from './plan.js';
 import type { CursorWindow } from './records/cursor.js';
-import type { ObjectState, Row } from './types.js';
+import type { Asset, ObjectState, Row } from './types.js';
 
 export type { CursorWindow } from './records/cursor.js';
 
@@ -25,6 +26,55 @@ export interface ConnectorDescriptor {
   /** True when records come out ordered by the cursor field. */
   readonly sortedByCursor: boolean;
   readonly description: string;
+  /**
+   * zod object schema of the connector's own keys of the `source` block (as
+   * merged: recipe defaults, then the job), e.g. `files` or `tables`.
+   * `loadJob` (and so `dativo validate`) checks the block against it together
+   * with every other config problem, with file, key and YAML line, before
+   * anything runs. Besides the keys every source has
+   * ({@link COMMON_SOURCE_KEYS}), a key the schema does not name is an unknown
+   * option, reported with the valid ones. Default: none (the block is not checked).
+   */
+  readonly options?: z.ZodObject;
+}
+
+/**
+ * Keys of the `source` block that every connector has, whatever its options
+ * schema: the engine reads or passes them on (`objects`/`object` name API
+ * streams, `incremental` the sync, the rest are recipe defaults).
+ */
+export const COMMON_SOURCE_KEYS: readonly string[] = Object.freeze([
+  'type',
+  'description',
+  'object',
+  'objects',
+  'incremental',
+  'connection',
+  'credentials',
+  'engine',
+  'rate_limits',
+  'custom_reader',
+  'dsn',
+  'wal',
+]);
+
+/** An object a connector declares from its options (see {@link Connector.objects}). */
+export interface DeclaredObject extends SourceObjectSpec {
+  /** Where it is declared, e.g. `['source', 'tables', 0]`: messages (a name read twice) point there. */
+  key: readonly (string | number)[];
+  /** The cursor column the declaration names (a table's `cursor_field`): it beats the asset's. */
+  cursorField?: string;
+}
+
+/** What {@link Connector.objects} gets besides the options. */
+export interface ObjectsContext {
+  /** Absolute path of the job file. */
+  file: string;
+  /** The job's folder: relative paths in options resolve against it, then against `cwd`. */
+  jobDir: string;
+  cwd: string;
+  /** Record a config problem at `key` (e.g. `['source', 'tables', 2]`); the file and YAML line are added. */
+  problem(key: readonly (string | number)[], message: string): void;
 }
 
 /** A rejected input, written as one NDJSON line to the reject file. */
@@ -126,6 +176,15 @@ export interface Connector {
   discover?(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<DiscoveredObject[]>;
   /** Primary key of an object, if the connector knows it better than the asset. */
   primaryKey?(object: SourceObjectSpec, plan: JobPlan): string[] | undefined;
+  /**
+   * The objects (streams) the connector's own options declare (`tables`,
+   * `files`, ...), called by `loadJob` once the options passed their schema.
+   * `asset` is undefined when the asset did not load (its problems are
+   * reported anyway). Problems go to `ctx.problem`. The engine adds the
+   * generic `objects`/`object` entries and, when nothing declares an object,
+   * the asset's. Default: none of its own.
+   */
+  objects?(options: Record<string, unknown>, asset: Asset | undefined, ctx: ObjectsContext): DeclaredObject[] | Promise<DeclaredObject[]>;
 }
 
 export type { Row };

@@ -25,9 +25,12 @@ export { openStateStore, type JobState, type StateStore } from '../state/index.j
 
 // Connectors
 export { getConnector, listConnectors } from '../connectors/index.js';
+export { COMMON_SOURCE_KEYS } from './connector.js';
 export type {
   Connector,
   ConnectorDescriptor,
+  DeclaredObject,
+  ObjectsContext,
   ReadContext,
   Reject,
   RejectSink,

@@ -36,6 +36,7 @@ import type { Connector, ConnectorDescriptor, DiscoveredObject, ReadContext, Sou
 import { DativoError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { JobPlan } from '../../lib/plan.js';
+import { csvObjects, csvSourceOptions } from './config.js';
 import { fileEntries, resolveFiles } from './files.js';
 import { SAMPLE_ROWS, inferTypes } from './infer.js';
 import { parseCsvOptions } from './options.js';
@@ -55,6 +56,7 @@ export const descriptor: ConnectorDescriptor = Object.freeze({
   incrementalStrategies: Object.freeze(['file_modified']),
   sortedByCursor: false,
   description: 'Local CSV files (globs allowed); incremental by file size + modification time, appended rows resumed',
+  options: csvSourceOptions,
 });
 
 /** Relative file paths resolve against the job's folder (or the working directory for a hand-built plan). */
@@ -100,6 +102,9 @@ async function readSample(path: string, plan: JobPlan, signal: AbortSignal, limi
 /** The `csv` connector. */
 const csv: Connector = Object.freeze({
   descriptor,
+
+  /** The objects of `source.files` (config.ts). */
+  objects: csvObjects,
 
   /** Every file (or glob) of every object exists and can be opened for reading; the options are valid. */
   async check(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<void> {

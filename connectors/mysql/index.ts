@@ -10,7 +10,7 @@ import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
 import { selectColumns, sourceLabel } from '../sql/columns.js';
 import { cursorFieldOf } from '../sql/cursor.js';
 import { renderAssetYaml } from '../../lib/discover.js';
-import { MYSQL_ENV, objectIndex, parseTableSpec, resolveConnection, type TableSpec } from '../sql/options.js';
+import { MYSQL_ENV, objectIndex, parseTableSpec, resolveConnection, sqlSourceOptions, tableObjects, type TableSpec } from '../sql/options.js';
 import { mapMysqlError } from './errors.js';
 import { columnInfo, createPool, endPool, getConnection, prepareSession, primaryKeyOf, resolveSource } from './session.js';
 import { MysqlSourceStream } from './stream.js';
@@ -27,6 +27,7 @@ export const descriptor: ConnectorDescriptor = Object.freeze({
   incrementalStrategies: Object.freeze(['updated', 'created', 'id']),
   sortedByCursor: false,
   description: 'MySQL 8 / MariaDB tables, views and custom queries (mysql2 streaming, one consistent snapshot per table)',
+  options: sqlSourceOptions,
 });
 
 function tableOf(plan: JobPlan, object: SourceObjectSpec): TableSpec {
@@ -137,5 +138,5 @@ export function primaryKey(object: SourceObjectSpec, plan: JobPlan): string[] | 
   return tableOf(plan, object).primaryKey;
 }
 
-const connector: Connector = { descriptor, check, read, discover, primaryKey };
+const connector: Connector = { descriptor, check, read, discover, primaryKey, objects: tableObjects };
 export default connector;

@@ -10,7 +10,7 @@ import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
 import { selectColumns, sourceLabel } from '../sql/columns.js';
 import { cursorFieldOf } from '../sql/cursor.js';
 import { renderAssetYaml } from '../../lib/discover.js';
-import { objectIndex, parseTableSpec, PG_ENV, resolveConnection, type TableSpec } from '../sql/options.js';
+import { objectIndex, parseTableSpec, PG_ENV, resolveConnection, sqlSourceOptions, tableObjects, type TableSpec } from '../sql/options.js';
 import { mapPgError } from './errors.js';
 import { lookupUserTypes, notNullColumns, poolConfig, primaryKeyOf, resolveSource, SESSION_SQL } from './session.js';
 import { PgSourceStream } from './stream.js';
@@ -27,6 +27,7 @@ export const descriptor: ConnectorDescriptor = Object.freeze({
   incrementalStrategies: Object.freeze(['updated', 'created', 'id']),
   sortedByCursor: false,
   description: 'PostgreSQL tables, views and custom queries (pg, server-side portal, one REPEATABLE READ snapshot per table)',
+  options: sqlSourceOptions,
 });
 
 function tableOf(plan: JobPlan, object: SourceObjectSpec): TableSpec {
@@ -147,5 +148,5 @@ export function primaryKey(object: SourceObjectSpec, plan: JobPlan): string[] | 
   return tableOf(plan, object).primaryKey;
 }
 
-const connector: Connector = { descriptor, check, read, discover, primaryKey };
+const connector: Connector = { descriptor, check, read, discover, primaryKey, objects: tableObjects };
 export default connector;

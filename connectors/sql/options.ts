@@ -3,6 +3,7 @@
  * read from a JobPlan. Pure functions: no driver is touched here.
  */
 import { z } from 'zod';
+import type { DeclaredObject, ObjectsContext } from '../../lib/connector.js';
 import { DativoError, type ConfigProblem } from '../../lib/errors.js';
 import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
 
@@ -259,4 +260,46 @@ export function parseTableSpec(spec: SourceObjectSpec, index: number, plan: JobP
 export function objectIndex(plan: JobPlan, object: SourceObjectSpec): number {
   const i = plan.source.objects.indexOf(object);
   return i === -1 ? Math.max(0, plan.source.objects.findIndex((o) => o.name === object.name)) : i;
+}
+
+/** A `source.tables[]` entry as a job writes it: only these keys. */
+const TableOptionSchema = z.strictObject({
+  name: z.string().min(1).optional(),
+  table: z.string().min(1).optional(),
+  object: z.string().min(1).optional(),
+  query: z.string().min(1).optional(),
+  cursor_field: z.string().min(1).optional(),
+  primary_key: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+});
+
+/**
+ * The SQL sources' keys of the `source` block, checked by `loadJob`:
+ * `connection` (host, port 1-65535, database, user, password, ssl, timeouts,
+ * batch size; other keys pass, as libpq options do) and `tables`.
+ */
+export const sqlSourceOptions = z.looseObject({
+  connection: ConnectionSchema.extend({ port: intLike.pipe(z.number().min(1).max(65535)).optional() }).optional(),
+  tables: z.array(TableOptionSchema).optional(),
+});
+
+/**
+ * The objects of `source.tables`: one per entry, named by its `object`, else
+ * its `name`; a table's `cursor_field` is the job's cursor column unless the
+ * job names one.
+ */
+export function tableObjects(options: Record<string, unknown>, _asset: unknown, ctx: ObjectsContext): DeclaredObject[] {
+  const tables = Array.isArray(options['tables']) ? (options['tables'] as unknown[]) : [];
+  const out: DeclaredObject[] = [];
+  tables.forEach((e, i) => {
+    if (!isRecord(e)) return;
+    const key = ['source', 'tables', i] as const;
+    const name = e['object'] ?? e['name'];
+    if (typeof name !== 'string' || name === '') {
+      ctx.problem(key, 'needs an object or name');
+      return;
+    }
+    const cursor = e['cursor_field'];
+    out.push({ name, config: e, key, ...(typeof cursor === 'string' ? { cursorField: cursor } : {}) });
+  });
+  return out;
 }

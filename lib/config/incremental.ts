@@ -57,20 +57,24 @@ export function incrementalBlock(job: JobInput, jobInc: unknown, recipe: Recipe 
   return { merged, jobCursorField, syncMode };
 }
 
-/** The resolved incremental spec, or undefined when a problem (recorded) prevents one. */
+/**
+ * The resolved incremental spec, or undefined when a problem (recorded)
+ * prevents one. The cursor column: the job's own, else one an object
+ * declaration names (a table's), else the asset's, else the recipe's
+ * default. Without a strategy or a cursor column, `defaultStrategy` (the
+ * connector's first) applies when it needs no cursor (`file_modified`).
+ */
 export function incrementalSpec(
   ctx: JobContext,
   inc: Record<string, unknown>,
-  options: Record<string, unknown>,
   asset: Asset | undefined,
-  jobCursorField: string | undefined,
+  cursors: { job: string | undefined; declared: string | undefined },
+  defaultStrategy: IncrementalStrategy | undefined,
 ): IncrementalSpec | undefined {
   const key = ['source', 'incremental'];
   const rawStrategy = inc['strategy'];
-  const tables = Array.isArray(options['tables']) ? (options['tables'] as Record<string, unknown>[]) : [];
-  const tableCursor = tables.map((t) => t['cursor_field']).find((c): c is string => typeof c === 'string');
   const recipeCursor = typeof inc['cursor_field'] === 'string' && inc['cursor_field'] !== '' ? inc['cursor_field'] : undefined;
-  const cursorField = jobCursorField ?? tableCursor ?? asset?.cursorField ?? recipeCursor;
+  const cursorField = cursors.job ?? cursors.declared ?? asset?.cursorField ?? recipeCursor;
   let strategy: IncrementalStrategy | undefined;
   if (typeof rawStrategy === 'string') {
     strategy = STRATEGIES[rawStrategy];
@@ -80,7 +84,8 @@ export function incrementalSpec(
     }
   } else if (cursorField !== undefined) {
     strategy = 'updated';
-  } else if (Array.isArray(options['files']) || Array.isArray(options['sheets'])) {
+  } else if (defaultStrategy === 'file_modified') {
+    // A file connector needs no cursor column.
     strategy = 'file_modified';
   } else {
     ctx.problem([...key, 'strategy'], 'incremental sync needs a strategy (created, updated, id or file_modified) or a cursor_field');

@@ -3,7 +3,9 @@
  * Every problem in any of the files is collected and reported at once.
  */
 import path from 'node:path';
-import type { JobPlan, RetryConfig } from '../plan.js';
+import { getConnector } from '../../connectors/index.js';
+import type { Connector } from '../connector.js';
+import type { IncrementalStrategy, JobPlan, RetryConfig } from '../plan.js';
 import type { Asset } from '../types.js';
 import { scrub } from '../log.js';
 import { readAsset } from './asset.js';
@@ -13,6 +15,7 @@ import { incrementalBlock, incrementalSpec } from './incremental.js';
 import { connectorName, recipeFor, recipeMissing, sourceDefaults } from './job-recipes.js';
 import { deepMerge } from './merge.js';
 import { sourceObjects } from './objects.js';
+import { checkSourceOptions } from './source-options.js';
 import type { Problems } from './problems.js';
 import { JobSchema, LOG_LEVELS, type JobInput } from './schema.js';
 import { loadSecretsDir } from './secrets.js';
@@ -116,6 +119,16 @@ function problemsError(problems: Problems, secrets: readonly string[] = []): Err
   return new Error('internal: no problems to report');
 }
 
+/** The connector of `type` from the registry, or undefined when there is none (yet). */
+async function connectorOf(type: string | undefined, cwd: string): Promise<Connector | undefined> {
+  if (type === undefined) return undefined;
+  try {
+    return await getConnector(type, { cwd });
+  } catch {
+    return undefined;
+  }
+}
+
 /** After a schema failure: still load the recipes and asset named by valid-looking keys. */
 async function probeFiles(ctx: JobContext, job: Record<string, unknown>): Promise<void> {
   const pick = (k: string) => (typeof job[k] === 'string' ? (job[k] as string) : undefined);
@@ -126,6 +139,12 @@ async function probeFiles(ctx: JobContext, job: Record<string, unknown>): Promis
   }
   const src = await recipeFor(ctx, 'source', partial);
   if (src !== undefined) recipeMissing(ctx, src, job['source'], true);
+  // The connector's options are checked too, so that their problems are listed with the rest.
+  const connector = await connectorOf(src?.recipe.type ?? connectorName(ctx, partial.source_connector), ctx.cwd);
+  if (connector !== undefined && isPlainObject(job['source'])) {
+    const { incremental: _incremental, ...jobSource } = job['source'];
+    checkSourceOptions(ctx, connector, deepMerge<Record<string, unknown>>(sourceDefaults(src?.recipe), jobSource));
+  }
   const tgt = await recipeFor(ctx, 'target', partial);
   if (tgt !== undefined) recipeMissing(ctx, tgt, job['target'], false);
   if (partial.asset_path !== undefined || partial.asset !== undefined) {
@@ -166,8 +185,16 @@ async function buildPlan(ctx: JobContext, job: JobInput, mode: 'self_hosted' | '
   const syncMode = inc.syncMode;
   if (src !== undefined) recipeMissing(ctx, src, job.source, syncMode === 'incremental_append');
 
-  const objects = await sourceObjects(ctx, options, asset);
-  const incremental = syncMode === 'incremental_append' ? incrementalSpec(ctx, inc.merged ?? {}, options, checkedAsset, inc.jobCursorField) : undefined;
+  // The connector checks its own options and declares its objects. An
+  // unknown connector is the registry's to report (when the job runs).
+  const connector = await connectorOf(sourceType, ctx.cwd);
+  const optionsOk = connector === undefined || checkSourceOptions(ctx, connector, options);
+  const { objects, cursorField: declaredCursor } = await sourceObjects(ctx, options, asset, optionsOk ? connector : undefined);
+  const defaultStrategy = connector?.descriptor.incrementalStrategies[0] as IncrementalStrategy | undefined;
+  const incremental =
+    syncMode === 'incremental_append'
+      ? incrementalSpec(ctx, inc.merged ?? {}, checkedAsset, { job: inc.jobCursorField, declared: declaredCursor }, defaultStrategy)
+      : undefined;
   if (syncMode === 'incremental_append') options['incremental'] = inc.merged ?? {};
   if (job.source?.object !== undefined && checkedAsset?.object !== undefined && job.source.object !== checkedAsset.object) {
     ctx.problem(['source', 'object'], `"${job.source.object}" is not the asset's object "${checkedAsset.object}"`);

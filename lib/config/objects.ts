@@ -1,19 +1,29 @@
 /**
- * The objects (streams) a job reads, from its merged `source` block:
- * `tables[]`, `sheets[]`, `files[]` (grouped by `object`, local paths and
- * globs made absolute), `objects[]` or `object`, else the asset's object.
+ * The objects (streams) a job reads: those its connector declares from its
+ * own options (`tables`, `files`, ... through `Connector.objects`), then the
+ * generic `objects[]` and `object` keys, else the asset's object. The engine
+ * knows no connector's shape; a name read twice is a problem.
  */
-import path from 'node:path';
-import { glob } from 'tinyglobby';
+import type { Connector, DeclaredObject } from '../connector.js';
 import type { SourceObjectSpec } from '../plan.js';
 import type { Asset } from '../types.js';
 import type { JobContext } from './context.js';
-import { hasScheme, resolveJobPath } from './paths.js';
 import type { KeyPath } from './problems.js';
 import { isPlainObject } from './vars.js';
 
-/** The job's objects; a name read twice is a problem (recorded). */
-export async function sourceObjects(ctx: JobContext, options: Record<string, unknown>, asset: Asset | undefined): Promise<SourceObjectSpec[]> {
+/** The job's objects, and the first cursor column a declaration names. */
+export interface SourceObjects {
+  objects: SourceObjectSpec[];
+  cursorField?: string;
+}
+
+/** The job's objects; problems are recorded in `ctx`. */
+export async function sourceObjects(
+  ctx: JobContext,
+  options: Record<string, unknown>,
+  asset: Asset | undefined,
+  connector: Connector | undefined,
+): Promise<SourceObjects> {
   const out: SourceObjectSpec[] = [];
   const seen = new Map<string, string>();
   const add = (name: string, config: Record<string, unknown>, key: KeyPath) => {
@@ -22,37 +32,12 @@ export async function sourceObjects(ctx: JobContext, options: Record<string, unk
     else seen.set(name, key.map((s) => (typeof s === 'number' ? `[${s}]` : s)).join('.').replace(/\.\[/g, '['));
     out.push({ name, config });
   };
-  const entries = (k: string) => (Array.isArray(options[k]) ? (options[k] as unknown[]) : []);
-  for (const k of ['tables', 'sheets'] as const) {
-    entries(k).forEach((e, i) => {
-      if (!isPlainObject(e)) return;
-      const name = e['object'] ?? e['name'] ?? e['spreadsheet_id'] ?? e['id'];
-      if (typeof name !== 'string' || name === '') {
-        ctx.problem(['source', k, i], 'needs an object or name');
-        return;
-      }
-      add(name, e, ['source', k, i]);
-    });
-  }
-  const files = entries('files');
-  if (files.length > 0) {
-    const groups = new Map<string, { entries: Record<string, unknown>[]; index: number }>();
-    const defaultObject = asset?.object ?? asset?.name ?? 'default';
-    for (let i = 0; i < files.length; i++) {
-      const e = files[i];
-      if (!isPlainObject(e)) continue;
-      for (const pk of ['path', 'file'] as const) {
-        const v = e[pk];
-        if (typeof v === 'string' && v !== '' && !hasScheme(v)) e[pk] = await resolveLocalGlob(ctx, v);
-      }
-      const obj = typeof e['object'] === 'string' && e['object'] !== '' ? e['object'] : defaultObject;
-      const g = groups.get(obj) ?? { entries: [], index: i };
-      g.entries.push(e);
-      groups.set(obj, g);
-    }
-    for (const [obj, g] of groups) add(obj, { files: g.entries }, ['source', 'files', g.index]);
-  }
-  entries('objects').forEach((e, i) => {
+  const declared: DeclaredObject[] = connector?.objects
+    ? await connector.objects(options, asset, { file: ctx.file, jobDir: ctx.jobDir, cwd: ctx.cwd, problem: (key, message) => ctx.problem(key, message) })
+    : [];
+  for (const d of declared) add(d.name, d.config, d.key);
+  const entries = Array.isArray(options['objects']) ? (options['objects'] as unknown[]) : [];
+  entries.forEach((e, i) => {
     if (isPlainObject(e) && typeof e['name'] === 'string') add(e['name'], e, ['source', 'objects', i]);
   });
   const single = options['object'];
@@ -62,15 +47,6 @@ export async function sourceObjects(ctx: JobContext, options: Record<string, unk
     const name = asset?.object ?? asset?.name;
     if (name !== undefined) out.push({ name, config: {} });
   }
-  return out;
-}
-
-/** A relative file path or glob: job folder if it matches there, else cwd if it matches there, else the job folder. */
-async function resolveLocalGlob(ctx: JobContext, p: string): Promise<string> {
-  if (path.isAbsolute(p)) return p;
-  if (!/[*?{}[\]]/.test(p)) return resolveJobPath(p, ctx.jobDir, ctx.cwd).path;
-  const inJob = path.resolve(ctx.jobDir, p);
-  if ((await glob(p, { cwd: ctx.jobDir })).length > 0) return inJob;
-  if ((await glob(p, { cwd: ctx.cwd })).length > 0) return path.resolve(ctx.cwd, p);
-  return inJob;
+  const cursorField = declared.map((d) => d.cursorField).find((c) => c !== undefined);
+  return { objects: out, ...(cursorField !== undefined ? { cursorField } : {}) };
 }

@@ -49,10 +49,6 @@ export const IncrementalSchema = z.strictObject({
 });
 
 const objectEntry = z.preprocess((v) => (typeof v === 'string' ? { name: v } : v), z.looseObject({ name: stringLike }));
-const fileEntry = z.preprocess(
-  (v) => (typeof v === 'string' ? { path: v } : v),
-  z.looseObject({ path: z.string().optional(), file: z.string().optional(), object: stringLike.optional(), id: stringLike.optional() }),
-);
 
 /** Per-request retry overrides (`rate_limits.retry`, Python recipes: `max_retries`, `backoff`, `max_backoff_seconds`). */
 export const RequestRetrySchema = z.strictObject({
@@ -86,14 +82,14 @@ export const RateLimitsSchema = z.strictObject({
   retry: RequestRetrySchema.optional(),
 });
 
-/** The job's `source` block: the keys the engine reads are typed, the rest is the connector's. */
+/**
+ * The job's `source` block: the keys the engine reads are typed, the rest is
+ * the connector's (its options schema checks them: lib/config/source-options.ts).
+ */
 export const SourceSchema = z.looseObject({
   type: z.string().optional(),
   object: stringLike.optional(),
   objects: z.array(objectEntry).optional(),
-  files: z.array(fileEntry).optional(),
-  tables: z.array(z.looseObject({ name: z.string().min(1), object: stringLike.optional(), cursor_field: z.string().optional() })).optional(),
-  sheets: z.array(z.looseObject({ name: stringLike.optional(), object: stringLike.optional() })).optional(),
   incremental: IncrementalSchema.nullable().optional(),
   connection: anyRecord.optional(),
   credentials: anyRecord.optional(),

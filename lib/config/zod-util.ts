@@ -69,14 +69,15 @@ function unwrap(s: unknown): unknown {
  * Turn the issues of a failed `safeParse` into problems: one per unknown key
  * (with a "did you mean" hint), "required" for missing keys, and the line in
  * the YAML file when known. `basePath` prefixes every key (e.g. `asset` for a
- * legacy wrapped asset).
+ * legacy wrapped asset). `listKnown` appends the keys the schema knows to an
+ * unknown key's message.
  */
 export function addZodProblems(
   error: z.ZodError,
   problems: Problems,
   file: string,
   data: unknown,
-  opts: { yaml?: YamlFile | undefined; schema?: z.ZodType; basePath?: KeyPath } = {},
+  opts: { yaml?: YamlFile | undefined; schema?: z.ZodType; basePath?: KeyPath; listKnown?: boolean } = {},
 ): void {
   const base = opts.basePath ?? [];
   const at = (path: KeyPath) => {
@@ -91,7 +92,8 @@ export function addZodProblems(
         const known = knownKeys(opts.schema, path);
         for (const k of issue.keys) {
           const hint = suggest(k, known);
-          add([...path, k], hint === undefined ? 'unknown key' : `unknown key (did you mean "${hint}"?)`);
+          const listed = opts.listKnown && known.length > 0 ? `; valid keys: ${[...known].sort().join(', ')}` : '';
+          add([...path, k], `${hint === undefined ? 'unknown key' : `unknown key (did you mean "${hint}"?)`}${listed}`);
         }
       } else if (issue.code === 'invalid_union') {
         // Report the branch that got furthest (fewest issues).
