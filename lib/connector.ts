@@ -26,16 +26,6 @@ export interface ConnectorDescriptor {
   /** True when records come out ordered by the cursor field. */
   readonly sortedByCursor: boolean;
   readonly description: string;
-  /**
-   * zod object schema of the connector's own keys of the `source` block (as
-   * merged: recipe defaults, then the job), e.g. `files` or `tables`.
-   * `loadJob` (and so `dativo validate`) checks the block against it together
-   * with every other config problem, with file, key and YAML line, before
-   * anything runs. Besides the keys every source has
-   * ({@link COMMON_SOURCE_KEYS}), a key the schema does not name is an unknown
-   * option, reported with the valid ones. Default: none (the block is not checked).
-   */
-  readonly options?: z.ZodObject;
 }
 
 /**
@@ -165,6 +155,17 @@ export interface DiscoveredObject {
 
 export interface Connector {
   readonly descriptor: ConnectorDescriptor;
+  /**
+   * zod object schema of the connector's own keys of the `source` block (as
+   * merged: recipe defaults, then the job), e.g. `files` or `tables`.
+   * `loadJob` (and so `dativo validate`) checks the block against it together
+   * with every other config problem, with file, key and YAML line, before
+   * anything runs. Besides the keys every source has
+   * ({@link COMMON_SOURCE_KEYS}), a key the schema does not name is an unknown
+   * option, reported with the valid ones. Default: none (the block is not
+   * checked). Not on the descriptor, which stays plain JSON data.
+   */
+  readonly options?: z.ZodObject;
   /**
    * Check connectivity and credentials without reading data. Throws a
    * DativoError (AUTH_FAILED, SOURCE_UNAVAILABLE, SOURCE_NOT_FOUND, ...).

@@ -228,6 +228,13 @@ export function describeConnectorConformance(name: string, setup: ConformanceSet
         assert.equal(typeof c.read, 'function');
         assert.deepEqual(JSON.parse(JSON.stringify(d)), { ...d, roles: [...d.roles], incrementalStrategies: [...d.incrementalStrategies] });
       });
+
+      it('its options schema, if it declares one, accepts its own good config', async (t) => {
+        const c = await setup.connector();
+        if (!c.options) return t.skip('connector declares no options schema');
+        const parsed = c.options.safeParse((await setup.makePlan()).source.options);
+        assert.ok(parsed.success, parsed.error?.message);
+      });
     });
 
     describe('check', () => {

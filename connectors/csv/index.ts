@@ -56,7 +56,6 @@ export const descriptor: ConnectorDescriptor = Object.freeze({
   incrementalStrategies: Object.freeze(['file_modified']),
   sortedByCursor: false,
   description: 'Local CSV files (globs allowed); incremental by file size + modification time, appended rows resumed',
-  options: csvSourceOptions,
 });
 
 /** Relative file paths resolve against the job's folder (or the working directory for a hand-built plan). */
@@ -103,7 +102,8 @@ async function readSample(path: string, plan: JobPlan, signal: AbortSignal, limi
 const csv: Connector = Object.freeze({
   descriptor,
 
-  /** The objects of `source.files` (config.ts). */
+  /** The schema of its `source` keys and the objects of `source.files` (config.ts). */
+  options: csvSourceOptions,
   objects: csvObjects,
 
   /** Every file (or glob) of every object exists and can be opened for reading; the options are valid. */

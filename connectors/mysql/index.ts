@@ -27,7 +27,6 @@ export const descriptor: ConnectorDescriptor = Object.freeze({
   incrementalStrategies: Object.freeze(['updated', 'created', 'id']),
   sortedByCursor: false,
   description: 'MySQL 8 / MariaDB tables, views and custom queries (mysql2 streaming, one consistent snapshot per table)',
-  options: sqlSourceOptions,
 });
 
 function tableOf(plan: JobPlan, object: SourceObjectSpec): TableSpec {
@@ -138,5 +137,5 @@ export function primaryKey(object: SourceObjectSpec, plan: JobPlan): string[] | 
   return tableOf(plan, object).primaryKey;
 }
 
-const connector: Connector = { descriptor, check, read, discover, primaryKey, objects: tableObjects };
+const connector: Connector = { descriptor, options: sqlSourceOptions, check, read, discover, primaryKey, objects: tableObjects };
 export default connector;

@@ -27,7 +27,6 @@ export const descriptor: ConnectorDescriptor = Object.freeze({
   incrementalStrategies: Object.freeze(['updated', 'created', 'id']),
   sortedByCursor: false,
   description: 'PostgreSQL tables, views and custom queries (pg, server-side portal, one REPEATABLE READ snapshot per table)',
-  options: sqlSourceOptions,
 });
 
 function tableOf(plan: JobPlan, object: SourceObjectSpec): TableSpec {
@@ -148,5 +147,5 @@ export function primaryKey(object: SourceObjectSpec, plan: JobPlan): string[] | 
   return tableOf(plan, object).primaryKey;
 }
 
-const connector: Connector = { descriptor, check, read, discover, primaryKey, objects: tableObjects };
+const connector: Connector = { descriptor, options: sqlSourceOptions, check, read, discover, primaryKey, objects: tableObjects };
 export default connector;

@@ -168,7 +168,8 @@ export interface TableSpec {
   index: number;
 }
 
-const TableEntrySchema = z.looseObject({
+/** A `source.tables[]` entry: only these keys (another is a typo, reported with the valid ones). */
+const TableEntrySchema = z.strictObject({
   name: z.string().min(1).optional(),
   table: z.string().min(1).optional(),
   object: z.string().min(1).optional(),
@@ -262,16 +263,6 @@ export function objectIndex(plan: JobPlan, object: SourceObjectSpec): number {
   return i === -1 ? Math.max(0, plan.source.objects.findIndex((o) => o.name === object.name)) : i;
 }
 
-/** A `source.tables[]` entry as a job writes it: only these keys. */
-const TableOptionSchema = z.strictObject({
-  name: z.string().min(1).optional(),
-  table: z.string().min(1).optional(),
-  object: z.string().min(1).optional(),
-  query: z.string().min(1).optional(),
-  cursor_field: z.string().min(1).optional(),
-  primary_key: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-});
-
 /**
  * The SQL sources' keys of the `source` block, checked by `loadJob`:
  * `connection` (host, port 1-65535, database, user, password, ssl, timeouts,
@@ -279,7 +270,7 @@ const TableOptionSchema = z.strictObject({
  */
 export const sqlSourceOptions = z.looseObject({
   connection: ConnectionSchema.extend({ port: intLike.pipe(z.number().min(1).max(65535)).optional() }).optional(),
-  tables: z.array(TableOptionSchema).optional(),
+  tables: z.array(TableEntrySchema).optional(),
 });
 
 /**

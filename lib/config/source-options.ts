@@ -1,6 +1,6 @@
 /**
  * A job's `source` block checked against its connector's options schema
- * (`ConnectorDescriptor.options`), with every other config problem: an
+ * (`Connector.options`), with every other config problem: an
  * unknown key names the valid ones, every other issue its key and YAML line.
  */
 import { COMMON_SOURCE_KEYS, type Connector } from '../connector.js';
@@ -10,7 +10,7 @@ import { addZodProblems } from './zod-util.js';
 
 /** True when the options pass (or the connector declares no schema); problems are recorded in `ctx`. */
 export function checkSourceOptions(ctx: JobContext, connector: Connector, options: Record<string, unknown>): boolean {
-  const schema = connector.descriptor.options;
+  const schema = connector.options;
   if (schema === undefined) return true;
   const valid = [...new Set([...COMMON_SOURCE_KEYS, ...Object.keys(schema.shape)])].sort();
   let ok = true;

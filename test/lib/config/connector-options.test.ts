@@ -130,8 +130,8 @@ test('a third-party connector by path declares its own options and objects; lib/
       'acme-connector.mjs',
       `import { z } from ${JSON.stringify(zod)};
 export default {
-  descriptor: { name: 'acme', roles: ['source'], allowedInCloud: true, incrementalStrategies: ['updated'], sortedByCursor: false, description: 'test',
-    options: z.looseObject({ boards: z.array(z.strictObject({ board_id: z.string() })) }) },
+  descriptor: { name: 'acme', roles: ['source'], allowedInCloud: true, incrementalStrategies: ['updated'], sortedByCursor: false, description: 'test' },
+  options: z.looseObject({ boards: z.array(z.strictObject({ board_id: z.string() })) }),
   objects: (options) => options.boards.map((b, i) => ({ name: 'board_' + b.board_id, config: b, key: ['source', 'boards', i] })),
   read() { throw new Error('not read in this test'); },
 };
