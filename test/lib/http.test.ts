@@ -319,3 +319,26 @@ test('withPolicy: an SDK call (Stripe-shaped error with statusCode and headers) 
   assert.equal(await withPolicy(undefined, async () => 7), 7);
   assert.equal(sdkError(Object.assign(new Error('nope'), { code: 404 }), 'hubspot').code, 'SOURCE_NOT_FOUND');
 });
+
+test('abort while queued behind the limiter: ABORTED at once, the queued request never reaches the server', async () => {
+  const api = await fakeApi((_req, res) => {
+    setTimeout(() => sendJson(res, 200, {}), 300);
+  });
+  const limiter = createLimiter('fakeapi:queued', rateLimitsFrom({ concurrency: 1 }));
+  try {
+    const http = client(api.url, { limiter });
+    const first = http.json('/first');
+    const ac = new AbortController();
+    const queued = http.json('/second', { signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    const t0 = performance.now();
+    await assert.rejects(queued, dativo('ABORTED'));
+    assert.ok(performance.now() - t0 < 200, 'did not wait for the slot');
+    await first;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(api.requests.map((r) => r.path), ['/first']);
+  } finally {
+    await limiter.close();
+    await api.close();
+  }
+});

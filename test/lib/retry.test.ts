@@ -246,3 +246,33 @@ test('RetryBudget: counts attempts, refuses when spent, reports why', async () =
   assert.equal(budget.exhausted, 'attempts');
   assert.deepEqual(clock.waits, [5, 10]);
 });
+
+test('commitRetryPolicy: Iceberg commit.retry.* table properties, 10 % jitter', async () => {
+  const { commitRetryPolicy } = await import('../../lib/iceberg/table.js');
+  const d = commitRetryPolicy({ properties: {} } as never, 5);
+  assert.deepEqual([d.maxAttempts, d.minDelayMs, d.maxDelayMs, d.maxElapsedMs, d.jitter], [5, 100, 60_000, 1_800_000, 0.1]);
+  const p = commitRetryPolicy({ properties: { 'commit.retry.min-wait-ms': '10', 'commit.retry.max-wait-ms': '40', 'commit.retry.total-timeout-ms': '1000' } } as never, 7);
+  assert.deepEqual([p.maxAttempts, p.minDelayMs, p.maxDelayMs, p.maxElapsedMs], [7, 10, 40, 1000]);
+  assert.deepEqual([1, 2, 3, 4].map((r) => backoffDelay(p, r, () => 0)), [10, 20, 40, 40]);
+  // Garbage properties fall back to the defaults instead of NaN waits.
+  assert.equal(commitRetryPolicy({ properties: { 'commit.retry.min-wait-ms': 'soon' } } as never, 5).minDelayMs, 100);
+});
+
+test('s3RetryStrategy: the SDK asks our policy; 3 attempts; Retry-After hint honoured; 4xx refused', async () => {
+  const { s3RetryStrategy } = await import('../../lib/storage/s3.js');
+  const strategy = s3RetryStrategy(definePolicy({ maxAttempts: 3, minDelayMs: 100, maxDelayMs: 100, jitter: 'none' }));
+  const t0 = await strategy.acquireInitialRetryToken('');
+  assert.equal(t0.getRetryCount(), 0);
+  const e503 = Object.assign(new Error('SlowDown'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
+  const t1 = await strategy.refreshRetryTokenForRetry(t0, { error: e503 as never, errorType: 'SERVER_ERROR' });
+  assert.deepEqual([t1.getRetryCount(), t1.getRetryDelay()], [1, 100]);
+  const t2 = await strategy.refreshRetryTokenForRetry(t1, { error: e503 as never, errorType: 'THROTTLING', retryAfterHint: new Date(Date.now() + 2000) });
+  assert.equal(t2.getRetryCount(), 2);
+  assert.ok(t2.getRetryDelay() >= 1900 && t2.getRetryDelay() <= 2000, String(t2.getRetryDelay()));
+  await assert.rejects(strategy.refreshRetryTokenForRetry(t2, { error: e503 as never, errorType: 'SERVER_ERROR' }), /spent/);
+  const reset = Object.assign(new Error('socket hang up'), { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) });
+  const n1 = await strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(''), { error: reset as never, errorType: 'CLIENT_ERROR' });
+  assert.equal(n1.getRetryCount(), 1, 'ECONNRESET on the cause chain is retried even when the SDK calls it a client error');
+  const denied = Object.assign(new Error('AccessDenied'), { $metadata: { httpStatusCode: 403 } });
+  await assert.rejects(strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(''), { error: denied as never, errorType: 'CLIENT_ERROR' }), /not retryable/);
+});
