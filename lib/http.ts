@@ -23,7 +23,7 @@
 import { DativoError, isDativoError, toDativoError, type ErrorContext } from './errors.js';
 import { acquireLimiter, type Limiter } from './limiter.js';
 import { scrub, type Logger } from './log.js';
-import { classifyFailure, DEFAULT_RETRY_POLICY, failureInfo, parseRetryAfter, retry, systemClock, type Clock, type RetryPolicy } from './retry.js';
+import { classifyFailure, DEFAULT_RETRY_POLICY, failureInfo, headerLookup, parseRetryAfter, retry, systemClock, type Clock, type RetryPolicy } from './retry.js';
 
 /** Default timeout of one HTTP attempt (headers and body), in ms. */
 export const DEFAULT_HTTP_TIMEOUT_MS = 60_000;
@@ -174,15 +174,8 @@ export function httpError(f: HttpFailure): DativoError {
   const where = `${f.connector}${f.what ? ` ${f.what}` : ''}`;
   const context: ErrorContext = { connector: f.connector, ...f.context, status: f.status };
   const opts = (extra: ErrorContext = {}) => ({ context: { ...context, ...extra }, ...(f.cause !== undefined ? { cause: f.cause } : {}) });
-  const header = (name: string): string | undefined => {
-    const h = f.headers;
-    if (!h) return undefined;
-    if (h instanceof Headers) return h.get(name) ?? undefined;
-    const k = Object.keys(h).find((x) => x.toLowerCase() === name);
-    return k !== undefined ? h[k] : undefined;
-  };
   if (f.status === 429 || isQuota403(f.status, f.body)) {
-    const ra = parseRetryAfter(header('retry-after'));
+    const ra = parseRetryAfter(headerLookup(f.headers)?.('retry-after'));
     return new DativoError('RATE_LIMITED', `${where}: rate limited (HTTP ${f.status})${detail}`, opts(ra.kind === 'delay' ? { retryAfterMs: ra.ms } : {}));
   }
   if (f.status === 401 || f.status === 403) {

@@ -95,7 +95,7 @@ export function bottleneckOptions(limits: RateLimits): Bottleneck.ConstructorOpt
 export interface LimiterOptions {
   /**
    * Limiter id: the Redis key prefix when clustered, so every process that
-   * must share a budget uses the same id. Default `dativo:<key>`.
+   * must share a budget uses the same id. Default {@link defaultLimiterId}.
    */
   id?: string;
   /** Warn line on every pause. Default: none. */
@@ -138,6 +138,17 @@ export interface Limiter {
   close(): Promise<void>;
 }
 
+/**
+ * `dativo:<key>:<hash of the rate settings>`. Bottleneck keeps a clustered
+ * limiter's settings in Redis and does not overwrite them when a process
+ * starts with others, so a changed `rate_limits` gets a budget of its own
+ * instead of silently running on the old one.
+ */
+export function defaultLimiterId(key: string, limits: RateLimits): string {
+  const settings = JSON.stringify([limits.requestsPerSecond ?? null, limits.requestsPerMinute ?? null, limits.burst, limits.concurrency]);
+  return `dativo:${key}:${createHash('sha256').update(settings).digest('hex').slice(0, 8)}`;
+}
+
 /** The Redis key of a clustered limiter's gate. */
 export function gateKey(id: string): string {
   return `${id}:gate`;
@@ -169,7 +180,7 @@ class BottleneckLimiter implements Limiter {
     readonly limits: RateLimits,
     private readonly options: LimiterOptions,
   ) {
-    this.id = options.id ?? `dativo:${key}`;
+    this.id = options.id ?? defaultLimiterId(key, limits);
     this.clock = options.clock ?? systemClock;
     const base = { ...bottleneckOptions(limits), id: this.id };
     if (limits.redis !== undefined) {

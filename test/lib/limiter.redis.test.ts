@@ -139,3 +139,11 @@ test('the shared gate holds another process\'s queued requests', async () => {
     await cleanup(id);
   }
 });
+
+test('limiter ids: the same connector, account and settings share one id; changed settings get another', async () => {
+  const { defaultLimiterId } = await import('../../lib/limiter.js');
+  const a = defaultLimiterId('stripe:t1.abc', rateLimitsFrom({ requests_per_second: 25 }));
+  assert.equal(a, defaultLimiterId('stripe:t1.abc', rateLimitsFrom({ rps_default: '25' })));
+  assert.notEqual(a, defaultLimiterId('stripe:t1.abc', rateLimitsFrom({ requests_per_second: 20 })));
+  assert.match(a, /^dativo:stripe:t1\.abc:[0-9a-f]{8}$/);
+});
