@@ -33,7 +33,8 @@ export function formatSummary(s: RunSummary): string {
     lines.push(
       `  ${o.name}: ${n(o.rows_read)} read, ${n(o.rows_written)} written, ${n(o.rows_rejected)} rejected, ${o.files.length} file(s)` +
         (o.cursor ? `, cursor ${o.cursor.field}=${o.cursor.value}` : '') +
-        (o.snapshot_id ? `, snapshot ${o.snapshot_id}` : ''),
+        (o.snapshot_id ? `, snapshot ${o.snapshot_id}` : '') +
+        (o.api_calls ? `, ${n(o.api_calls)} API call(s)` : ''),
     );
     if (o.reject_file) lines.push(`    rejects: ${o.reject_file}`);
     if (o.error) lines.push(`    error [${o.error.code}]: ${o.error.message}`);

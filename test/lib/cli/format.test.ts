@@ -31,7 +31,7 @@ describe('CLI formatting', () => {
       seconds: 1.2,
       objects: [
         { name: 'a', rows_read: 1200, rows_written: 1100, rows_rejected: 100, files: ['f1'], reject_file: '/r/a/r1.ndjson' },
-        { name: 'b', rows_read: 0, rows_written: 0, rows_rejected: 0, files: [], error: { code: 'SOURCE_NOT_FOUND', message: 'no such table' } },
+        { name: 'b', rows_read: 0, rows_written: 0, rows_rejected: 0, files: [], api_calls: 3, error: { code: 'SOURCE_NOT_FOUND', message: 'no such table' } },
       ],
     });
     assert.equal(
@@ -40,7 +40,7 @@ describe('CLI formatting', () => {
         'run r1 of t/job: exit 1 in 1.2 s',
         '  a: 1,200 read, 1,100 written, 100 rejected, 1 file(s)',
         '    rejects: /r/a/r1.ndjson',
-        '  b: 0 read, 0 written, 0 rejected, 0 file(s)',
+        '  b: 0 read, 0 written, 0 rejected, 0 file(s), 3 API call(s)',
         '    error [SOURCE_NOT_FOUND]: no such table',
         '',
       ].join('\n'),
