@@ -2,13 +2,13 @@
  * `dativo discover`: turn a connector's view of its objects into an asset
  * YAML (flat ODCS) that a job can use as is.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import type { Connector, DiscoveredColumn, DiscoveredObject } from './connector.js';
 import { DativoError } from './errors.js';
 import { silentLogger } from './log.js';
-import { fsError } from './storage/local.js';
+import { fsError, makeDirs } from './storage/local.js';
 import type { JobPlan } from './plan.js';
 
 /** Asset name of an object: lower case, `[a-z0-9_]` only. */
@@ -84,7 +84,7 @@ export async function discoverAssetYaml(plan: JobPlan, connector: Connector, sig
  */
 export async function writeNewAsset(file: string, yaml: string): Promise<void> {
   try {
-    await mkdir(path.dirname(file), { recursive: true });
+    await makeDirs(path.dirname(file));
     await writeFile(file, yaml, { flag: 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {

@@ -93,6 +93,8 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
     await storage.checkWritable();
     const stateStore = openStateStore(plan.state, { tenant: plan.tenantId, job: plan.name });
     const state = await stateStore.load();
+    // A state that cannot be saved must stop the run before it writes data, not after.
+    if (plan.syncMode === 'incremental_append') await stateStore.checkWritable();
 
     table = await tableHandle(plan, storage, tableFields(plan.asset.fields), log);
     network = openNetwork(plan, connector.descriptor.name, log);

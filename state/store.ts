@@ -13,11 +13,12 @@
  * There is no locking: one run per job at a time is the scheduler's guarantee.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { z } from 'zod';
 import { DativoError } from '../lib/errors.js';
 import type { StateSpec } from '../lib/plan.js';
+import { makeDirs } from '../lib/storage/local.js';
 import type { ObjectState } from '../lib/types.js';
 
 /** The version this code reads and writes. */
@@ -49,6 +50,12 @@ export interface StateStore {
    * @throws DativoError `STORAGE_NOT_WRITABLE` (permissions, read-only fs) or `STORAGE_IO`.
    */
   save(state: JobState): Promise<void>;
+  /**
+   * Make sure a save can succeed before a run writes any data: create the
+   * state folder if needed and a probe file in it (removed again).
+   * @throws DativoError `STORAGE_NOT_WRITABLE` (permissions, read-only fs, a file in the way) or `STORAGE_IO`.
+   */
+  checkWritable(): Promise<void>;
   /**
    * Forget one object's state, or (without `object`) the whole job's. Resetting
    * the whole job does not read the old file, so it is also the way out of a
@@ -167,7 +174,7 @@ function writeError(err: unknown, file: string): DativoError {
 export async function writeFileAtomic(file: string, text: string): Promise<void> {
   const dir = dirname(file);
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDirs(dir);
   } catch (err) {
     throw writeError(err, file);
   }
@@ -226,6 +233,19 @@ class FileStateStore implements StateStore {
       });
     }
     return parseState(text, this.path, this.ids);
+  }
+
+  async checkWritable(): Promise<void> {
+    const dir = dirname(this.path);
+    const probe = `${dir}/.${basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.probe`;
+    try {
+      await makeDirs(dir);
+      await (await open(probe, 'wx', 0o644)).close();
+    } catch (err) {
+      throw writeError(err, this.path);
+    } finally {
+      await unlink(probe).catch(() => undefined);
+    }
   }
 
   async save(state: JobState): Promise<void> {

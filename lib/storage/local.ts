@@ -56,9 +56,42 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** mkdir -p; a file in the way (EEXIST from a recursive mkdir) means "not a writable directory". */
-async function ensureDir(dir: string): Promise<void> {
+/**
+ * `mkdir -p` that fails with the real reason. Node's recursive mkdir answers
+ * ENOENT when a missing folder cannot be created on a read-only file system
+ * (Node 20, measured: a plain mkdir there says EROFS), which reads as "try
+ * again" instead of "cannot write"; on ENOENT the missing folders are made
+ * one by one, so that the error is the file system's own (EROFS, EACCES...).
+ */
+export async function makeDirs(dir: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true });
+    return;
+  } catch (err) {
+    if (!isCode(err, 'ENOENT')) throw err;
+  }
+  const missing: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const exists = await stat(d).then(
+      () => true,
+      () => false,
+    );
+    if (exists) break;
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    try {
+      await mkdir(d);
+    } catch (err) {
+      if (!isCode(err, 'EEXIST')) throw err;
+    }
+  }
+}
+
+async function ensureDir(dir: string): Promise<void> {
+  try {
+    await makeDirs(dir);
   } catch (err) {
     if (isCode(err, 'EEXIST')) {
       throw new DativoError('STORAGE_NOT_WRITABLE', `cannot write ${dir}: a path component is not a directory`, {

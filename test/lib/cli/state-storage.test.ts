@@ -127,4 +127,26 @@ describe('state and storage', { concurrency: 2 }, () => {
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(jsonLine(ok.stdout).objects[0]?.rows_written, 1);
   });
+  for (const where of ['warehouse', 'state'] as const) {
+    it(`a ${where} folder that cannot be created (under a read-only bind mount): exit 3 STORAGE_NOT_WRITABLE before any data is written`, async (t) => {
+      const pr = await ordersProject(`ro-${where}`);
+      projects.push(pr);
+      await pr.write('ro/.keep', '');
+      if (!(await canUnshareMounts(pr.p('data')))) {
+        t.skip('mount namespaces are not available here (needs CAP_SYS_ADMIN)');
+        return;
+      }
+      const lines = where === 'warehouse' ? ['target:', '  warehouse: ro/wh'] : [];
+      const job = ordersJob({ lines }).replace(where === 'warehouse' ? /^target:\n {2}warehouse: wh\n/m : /^state: \{path: state\/job\.json\}$/m, where === 'warehouse' ? '' : 'state: {path: ro/state/job.json}');
+      await pr.write('job.yaml', job);
+      const r = await dativoInMountNamespace('mount --bind ro ro && mount -o remount,ro,bind ro', ['run', 'job.yaml', '--json'], { cwd: pr.dir });
+      assert.equal(r.code, 3, r.stderr);
+      const s = jsonLine(r.stdout);
+      assert.equal(s.error?.code, 'STORAGE_NOT_WRITABLE', r.stdout);
+      assert.match(s.error!.message, /EROFS/);
+      assert.ok(s.error?.message.includes(pr.p(where === 'warehouse' ? 'ro/wh' : 'ro/state/job.json')), s.error?.message);
+      assert.deepEqual(await snapshot(pr.p('wh')), {}, 'no data written');
+      assert.deepEqual(Object.keys(await snapshot(pr.p('ro'))), ['.keep'], 'nothing created under the read-only folder');
+    });
+  }
 });
