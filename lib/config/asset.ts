@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Asset, AssetField, FieldType } from '../types.js';
 import { INGESTED_AT_COLUMN, RUN_ID_COLUMN } from '../types.js';
+import { unsafeNamespace, unsafePathName } from './paths.js';
 import { Problems, type KeyPath } from './problems.js';
 import { isPlainObject } from './vars.js';
 import { readYamlFile, type YamlFile } from './yaml.js';
@@ -166,6 +167,16 @@ export function buildAsset(data: unknown, file: string, problems: Problems, yaml
   const a = parsed.data;
   const before = problems.size;
   const key = (...p: (string | number)[]) => [...base, ...p];
+  // They name folders of the table's location: none may lead out of the warehouse.
+  for (const [k, v, check] of [
+    ['name', a.name, unsafePathName],
+    ['domain', a.domain, unsafeNamespace],
+    ['dataProduct', a.dataProduct, unsafePathName],
+  ] as const) {
+    const why = v === undefined ? undefined : check(v);
+    const line = yaml?.lineOf(key(k));
+    if (why !== undefined) problems.add(file, key(k), `${why}${line === undefined ? '' : ` (line ${line})`}`);
+  }
 
   const fields: AssetField[] = [];
   const seen = new Map<string, number>();

@@ -56,7 +56,6 @@ export class JobContext {
   }
 
   missingVar(file: string, m: MissingVar, y: YamlFile | undefined): void {
-    const line = y?.lineOf(m.path);
-    this.problems.add(file, m.path, `variable \${${m.name}} is not set${line === undefined ? '' : ` (line ${line})`}`);
+    this.problems.missingVar(file, m.path, m.name, y?.lineOf(m.path));
   }
 }

@@ -57,3 +57,29 @@ export function resolveJobPath(p: string, jobDir: string, cwd: string): { path: 
   if (inCwd !== inJob && existsSync(inCwd)) return { path: inCwd, exists: true, tried: [inJob, inCwd] };
   return { path: inJob, exists: false, tried: inCwd === inJob ? [inJob] : [inJob, inCwd] };
 }
+
+/**
+ * Why `value` cannot name one folder of a table's location (`<domain>/<dataProduct>/<table>`
+ * under the warehouse), or undefined when it can: a path separator, `.`/`..`
+ * or a control character would put the data somewhere else.
+ */
+export function unsafePathName(value: string): string | undefined {
+  if (value.trim() === '') return 'must not be empty';
+  if (/[/\\]/.test(value) || value === '.' || value === '..') return `"${value}" would put the table's files outside its place in the warehouse (no "/", "\\", "." or "..")`;
+  if (/[\u0000-\u001f\u007f]/.test(value)) return `"${value}" contains a control character`;
+  return undefined;
+}
+
+/** As {@link unsafePathName}, for a dotted namespace (`sales`, `sales.eu`): every level must be a safe, non-empty name. */
+export function unsafeNamespace(value: string): string | undefined {
+  if (value.split('.').some((level) => level === '')) {
+    return /^\.+$/.test(value) || value.includes('..') || /[/\\]/.test(value)
+      ? `"${value}" would put the table's files outside its place in the warehouse (no "/", "\\", "." or "..")`
+      : `"${value}" has an empty level (a namespace is dotted names, e.g. sales.eu)`;
+  }
+  for (const level of value.split('.')) {
+    const why = unsafePathName(level);
+    if (why !== undefined) return why;
+  }
+  return undefined;
+}

@@ -30,26 +30,40 @@ export function formatProblem(p: ConfigProblem): string {
 /** An ordered list of config problems. */
 export class Problems {
   readonly list: ConfigProblem[] = [];
+  /** The problems that are unset `${VAR}`s. */
+  private readonly unsetVars = new Set<ConfigProblem>();
 
   /** Record one problem. `key` may be a dotted string or a path array. */
   add(file: string, key: string | KeyPath, message: string): void {
     this.list.push({ file, key: typeof key === 'string' ? key : formatKey(key), message });
   }
 
+  /** Record an unset `${name}` at `key` (its YAML line when known). */
+  missingVar(file: string, key: string | KeyPath, name: string, line: number | undefined): void {
+    this.add(file, key, `variable \${${name}} is not set${line === undefined ? '' : ` (line ${line})`}`);
+    this.unsetVars.add(this.list[this.list.length - 1]!);
+  }
+
   get size(): number {
     return this.list.length;
   }
 
-  /** Throw CONFIG_INVALID listing every problem, if there is at least one. */
+  /**
+   * Throw, if there is at least one problem, the error listing them all:
+   * CONFIG_MISSING_VAR when every problem is an unset variable (the config is
+   * fine, the environment is not), else CONFIG_INVALID.
+   */
   throwIfAny(): void {
-    if (this.list.length > 0) throw configError(this.list);
+    if (this.list.length === 0) return;
+    const onlyVars = this.list.every((p) => this.unsetVars.has(p));
+    throw configError(this.list, onlyVars ? 'CONFIG_MISSING_VAR' : 'CONFIG_INVALID');
   }
 }
 
-/** The CONFIG_INVALID error for a list of problems; the message has one line per problem. */
-export function configError(problems: ConfigProblem[]): DativoError {
+/** The config error for a list of problems (CONFIG_INVALID unless told); the message has one line per problem. */
+export function configError(problems: ConfigProblem[], code: 'CONFIG_INVALID' | 'CONFIG_MISSING_VAR' = 'CONFIG_INVALID'): DativoError {
   const first = problems[0];
-  return new DativoError('CONFIG_INVALID', problems.map(formatProblem).join('\n'), {
+  return new DativoError(code, problems.map(formatProblem).join('\n'), {
     problems: [...problems],
     context: first === undefined ? {} : { file: first.file, key: first.key },
   });

@@ -105,8 +105,7 @@ export async function loadRecipe(recipePath: string, opts: { env?: NodeJS.Proces
   const file = path.resolve(recipePath);
   const r = await readRecipe(file, problems, (n) => env[n]);
   for (const m of r?.missing ?? []) {
-    const line = r?.yaml.lineOf(m.path);
-    problems.add(file, m.path, `variable \${${m.name}} is not set${line === undefined ? '' : ` (line ${line})`}`);
+    problems.missingVar(file, m.path, m.name, r?.yaml.lineOf(m.path));
   }
   problems.throwIfAny();
   return r!.recipe;

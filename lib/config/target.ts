@@ -11,7 +11,7 @@ import type { Asset } from '../types.js';
 import type { JobContext } from './context.js';
 import { connectorName, DEFAULT_TARGET, recipeMissing } from './job-recipes.js';
 import { deepMerge } from './merge.js';
-import { hasScheme } from './paths.js';
+import { hasScheme, unsafeNamespace, unsafePathName } from './paths.js';
 import type { ReadRecipe, Recipe } from './recipe.js';
 import { CatalogSchema, type CatalogInput, type JobInput } from './schema.js';
 import { isPlainObject } from './vars.js';
@@ -101,6 +101,14 @@ export function targetPlan(ctx: JobContext, job: JobInput, tgt: ReadRecipe | und
 
   const num = (v: unknown, d: number) => (typeof v === 'number' ? v : d);
   const partitioning = Array.isArray(merged['partitioning']) ? (merged['partitioning'] as unknown[]).filter((p): p is string => typeof p === 'string') : [];
+  for (const [k, check] of [
+    ['namespace', unsafeNamespace],
+    ['table', unsafePathName],
+  ] as const) {
+    const v = merged[k];
+    const why = typeof v === 'string' ? check(v) : undefined;
+    if (why !== undefined) ctx.problem(['target', k], why);
+  }
   if (catalog === undefined || asset === undefined) return undefined;
   const plan: TargetPlan = {
     type,

@@ -3,9 +3,17 @@
  * column, and a parsed file can tell on which line a key path sits, so that
  * schema problems point into the file.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import type { KeyPath, Problems } from './problems.js';
+
+/** Config files (job, recipe, asset, runner) larger than this are refused unread: 10 MiB. */
+export const MAX_CONFIG_BYTES = 10 * 1024 * 1024;
+
+/** Alias references a config file may expand (the yaml package's guard against alias bombs). */
+export const MAX_ALIAS_COUNT = 1000;
+
+const mib = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 
 /** A parsed YAML file. */
 export interface YamlFile {
@@ -25,6 +33,12 @@ export interface YamlFile {
 export async function readYamlFile(file: string, problems: Problems, what = 'file'): Promise<YamlFile | undefined> {
   let text: string;
   try {
+    // Refused before reading: a config file this big is a mistake, and parsing it costs minutes and gigabytes.
+    const { size } = await stat(file);
+    if (size > MAX_CONFIG_BYTES) {
+      problems.add(file, '', `${what} is ${mib(size)}, over the ${mib(MAX_CONFIG_BYTES)} limit for a config file (not parsed)`);
+      return undefined;
+    }
     text = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -46,7 +60,14 @@ export function parseYamlText(text: string, file: string, problems: Problems): Y
     }
     return undefined;
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 1000 });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // The yaml package refuses aliases that expand past the count ("billion laughs").
+    problems.add(file, '', `YAML aliases expand too far (over ${MAX_ALIAS_COUNT} alias references): ${(err as Error).message}`);
+    return undefined;
+  }
   return {
     file,
     data: data ?? undefined,

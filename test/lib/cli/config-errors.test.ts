@@ -98,6 +98,10 @@ describe('dativo run with a bad config', { concurrency: 3 }, () => {
   it('a missing ${VAR} is named with file, key and line', async () => {
     const r = await dativo(['run', 'missing-var.yaml'], { cwd: pr.dir, env: { DATIVO_TEST_NOPE_PW: undefined } });
     assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /^error \[CONFIG_MISSING_VAR\]: /m, 'the code docs/errors.md gives for an unset variable');
+    const v = await dativo(['validate', 'missing-var.yaml', '--json'], { cwd: pr.dir, env: { DATIVO_TEST_NOPE_PW: undefined } });
+    assert.equal(v.code, 3);
+    assert.equal((JSON.parse(v.stdout) as { results: { error: { code: string } }[] }).results[0]?.error.code, 'CONFIG_MISSING_VAR');
     assert.ok(r.stderr.includes(`${pr.p('missing-var.yaml')}: source.connection.password: variable \${DATIVO_TEST_NOPE_PW} is not set (line 6)`), r.stderr);
   });
 

@@ -19,13 +19,17 @@ export async function tempTree(): Promise<{ dir: string; write: (rel: string, te
   };
 }
 
-/** Await `p`, expect CONFIG_INVALID, and return its problems. */
+/**
+ * Await `p`, expect a config error, and return its problems: CONFIG_MISSING_VAR
+ * when every problem is an unset `${VAR}`, else CONFIG_INVALID.
+ */
 export async function problemsOf(p: Promise<unknown>): Promise<ConfigProblem[]> {
   try {
     await p;
   } catch (err) {
     assert.ok(isDativoError(err), `expected a DativoError, got ${String(err)}`);
-    assert.equal(err.code, 'CONFIG_INVALID');
+    const onlyVars = err.problems.length > 0 && err.problems.every((q) => /^variable \$\{[^}]+\} is not set/.test(q.message));
+    assert.equal(err.code, onlyVars ? 'CONFIG_MISSING_VAR' : 'CONFIG_INVALID');
     // The message lists each problem on its own line.
     assert.equal(
       err.message,
