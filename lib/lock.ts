@@ -11,11 +11,12 @@
  * implements the same two methods.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { DativoError } from './errors.js';
 import type { Logger } from './log.js';
+import { makeDirs } from './storage/local.js';
 
 /** Who holds a lock. */
 export interface LockHolder {
@@ -133,7 +134,7 @@ export function fileJobLock(path: string, log?: Logger): JobLock {
   return {
     async acquire(who) {
       try {
-        await mkdir(dirname(path), { recursive: true });
+        await makeDirs(dirname(path));
       } catch (err) {
         throw lockError(err, path);
       }
