@@ -21,23 +21,12 @@ import { once } from 'node:events';
 import { appendFile, readdir, utimes, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
+import { mulberry32 } from '../../../pipelines/demo/generate-orders.js';
 import { readWarehouseTable } from '../../helpers/iceberg-read.js';
 import { dativo, jsonLine, logLines, project, type Project, type Ran } from './helpers.js';
 
 const N = 240;
 let pr: Project;
-
-/** Deterministic PRNG (mulberry32): the same bursts on every run of the test. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Record `i`: its text as written, the value of `note` it must land as. */
 function record(i: number): { text: string; note: string } {
@@ -80,7 +69,7 @@ function content(): { bytes: Buffer; cuts: { midQuote: number; crLf: number; mid
 
 /** Split into bursts: the chosen cuts plus random ones, each with a pause before it. */
 function bursts(bytes: Buffer, chosen: number[]): { b64: string; pauseMs: number; end: number }[] {
-  const rnd = prng(16);
+  const rnd = mulberry32(16);
   const ends = new Set(chosen);
   for (let i = 0; i < 70; i++) ends.add(1 + Math.floor(rnd() * (bytes.length - 1)));
   ends.add(bytes.length);
