@@ -43,15 +43,18 @@ export interface ObjectRun {
 /**
  * The state to start from: the table is the source of truth for what was
  * committed, so if a run committed and then died before saving state, take
- * the state from the table.
+ * the state from the table (and say so, except for a full refresh, which
+ * never saves state).
  */
-async function startState(r: ObjectRun): Promise<{ saved: ObjectState | undefined; committedRunId: string | null }> {
+async function startState(r: ObjectRun, fullRefresh: boolean): Promise<{ saved: ObjectState | undefined; committedRunId: string | null }> {
   const saved: ObjectState | undefined = r.state.objects[r.object.name];
   const committed = await r.table.committedState(r.object.name);
   // What the commit's compare-and-set expects the table still to hold.
   const committedRunId = committed?.runId ?? null;
   if (committed && committed.runId !== saved?.runId) {
-    r.log.warn({ event_type: 'state_reconciled', table_run_id: committed.runId, state_run_id: saved?.runId }, 'state store is behind the table: using the state committed with the data');
+    // A full refresh saves no state, so the store is always "behind" the table
+    // there: that is how it works, not a crash to recover from.
+    if (!fullRefresh) r.log.warn({ event_type: 'state_reconciled', table_run_id: committed.runId, state_run_id: saved?.runId }, 'state store is behind the table: using the state committed with the data');
     return { saved: committed, committedRunId };
   }
   return { saved, committedRunId };
@@ -67,7 +70,7 @@ export async function runObject(r: ObjectRun): Promise<void> {
   const { plan, object, obj, log, opts } = r;
   const fullRefresh = plan.syncMode === 'full_refresh';
   const incremental = plan.source.incremental;
-  const { saved, committedRunId } = await startState(r);
+  const { saved, committedRunId } = await startState(r, fullRefresh);
 
   const rejects = createRejectWriter({ dir: plan.rejectDir, object: object.name, runId: r.runId });
   const strict = plan.validationMode === 'strict' ? strictGate(rejects, object.name) : undefined;

@@ -1,6 +1,8 @@
 /**
  * Quiet when nothing is wrong: a run that has nothing to report prints no
- * warning. The S3 path on Node 20 (which `engines` admits, and every runtime
+ * warning. A full-refresh job into Iceberg, run again and again, does not warn
+ * that the state store is behind the table (a full refresh saves no state).
+ * The S3 path on Node 20 (which `engines` admits, and every runtime
  * dependency in the lockfile too) prints no AWS SDK Node-version notice.
  */
 import { after, before, describe, it } from 'node:test';
@@ -29,6 +31,19 @@ before(async () => {
       '  connection:',
       '    s3: {bucket: lake, prefix: wh, endpoint: "${S3_ENDPOINT}", region: us-east-1, path_style_access: true, access_key_id: S3RVER, secret_access_key: S3RVER}',
       'state: {path: state/s3.json}',
+      '',
+    ].join('\n'),
+  );
+  await pr.write(
+    'full.yaml',
+    [
+      'tenant_id: t1',
+      'source_connector: csv',
+      'target_connector: iceberg',
+      'asset_path: asset.yaml',
+      'source: {files: [{path: "data/*.csv", object: orders}]}',
+      'target: {warehouse: lake}',
+      'state: {path: state/full.json}',
       '',
     ].join('\n'),
   );
@@ -82,6 +97,19 @@ describe('quiet when nothing is wrong', () => {
       .map(([name, p]) => `${name} (${p.engines!.node!})`);
     assert.deepEqual(refused, []);
     assert.ok(admits('>=20.0.0', '20.0.0') && !admits('>=22', '20.19.0') && admits('20.x || 22.x', '20.5.1') && !admits('22.x', '20.5.1'), 'the checker itself');
+  });
+
+  it('a full-refresh job into Iceberg, run three times: no warning at all (no "state store is behind the table")', async () => {
+    for (let i = 1; i <= 3; i++) {
+      const r = await dativo(['run', 'full.yaml', '--json'], { cwd: pr.dir });
+      assert.equal(r.code, 0, r.stderr);
+      const s = jsonLine<{ objects: { rows_written: number; snapshot_id?: string }[] }>(r.stdout);
+      assert.equal(s.objects[0]?.rows_written, 1);
+      assert.ok(s.objects[0]?.snapshot_id, 'committed to Iceberg');
+      const logs = logLines(r.stderr);
+      assert.ok(logs.some((l) => l['event_type'] === 'object_finished'));
+      assert.deepEqual(logs.filter((l) => l['level'] !== 'info').map((l) => l['msg']), [], `run ${i}`);
+    }
   });
 
   it(`an S3 run on Node ${process.versions.node} prints no AWS SDK Node-version notice and no warning at all`, async () => {
