@@ -61,6 +61,11 @@ export interface TargetPlan {
   namespace: string;
   /** Table name (default: asset name, lower-cased, `-`/space → `_`). */
   table: string;
+  /**
+   * Partitioning of a new table (an existing table keeps its own spec):
+   * `['ingest_date']` (the default) = `day(_dativo_ingested_at)`, `[]` =
+   * unpartitioned. The data file folders follow the table's actual spec.
+   */
   partitioning: string[];
   /** Roll files at about this many bytes (default 128 MiB). */
   targetFileSizeBytes: number;

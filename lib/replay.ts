@@ -301,7 +301,7 @@ async function replayBatch(r: ObjectReplay, dir: string, pendingDir: string, nam
   const still = createRejectWriter({ dir: join(plan.rejectDir, PENDING_DIR), object, runId: replayRun });
   const counts = { read: 0, lines: new Map<string, number>() };
   const validator = validate(plan.asset, { mode: 'warn', rejects: still, log, object });
-  const layout = await dataFileLayout(plan, r.table.relativeLocation, object, replayRun, r.started);
+  const layout = await dataFileLayout(plan, r.table.relativeLocation, r.table.partitionLayout, object, replayRun, r.started);
   const sink = parquetSink({
     storage: r.storage,
     fields: r.table.fields,

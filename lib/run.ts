@@ -78,6 +78,7 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
   let table: TableHandle | undefined;
   let held: HeldLock | undefined;
   let network: RunNetwork | undefined;
+  let inFlight: { end(): Promise<void> } | undefined;
   try {
     const lock = opts.lock === false ? undefined : (opts.lock ?? fileJobLock(jobLockPath(plan.state.path), log));
     held = await lock?.acquire({ runId });
@@ -98,6 +99,7 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
 
     table = await tableHandle(plan, storage, tableFields(plan.asset.fields), log);
     network = openNetwork(plan, connector.descriptor.name, log);
+    inFlight = await table.beginRun(runId);
     log.info({ event_type: 'job_started', objects: plan.source.objects.map((o) => o.name), sync_mode: plan.syncMode }, 'job started');
 
     let failures = 0;
@@ -137,6 +139,7 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
     summary.error = { code: e.code, message: e.message, ...(e.problems.length > 0 ? { problems: e.problems } : {}) };
     log.error({ event_type: 'job_error', err: e, code: e.code }, e.message);
   } finally {
+    await inFlight?.end().catch(() => undefined);
     await table?.close().catch(() => undefined);
     await held?.release().catch(() => undefined);
     await network?.close().catch(() => undefined);

@@ -3,6 +3,7 @@
  * a plain Parquet dataset. runJob talks to both through {@link TableHandle};
  * lib/run/table.ts opens the one a job names.
  */
+import type { PartitionLayout } from './iceberg/partition.js';
 import type { JobPlan } from './plan.js';
 import type { AssetField, DataFile, ObjectState } from './types.js';
 import { DativoError } from './errors.js';
@@ -38,11 +39,19 @@ export interface TableHandle {
   readonly fields: AssetField[];
   /** Table location relative to the warehouse root, e.g. `demo/sales/orders`. */
   readonly relativeLocation: string;
+  /** Folder layout of the data files: the Iceberg table's spec, or `target.partitioning` for a plain dataset. */
+  readonly partitionLayout: PartitionLayout;
   /** State committed with the newest snapshot that carries this object's state, if any. */
   committedState(object: string): Promise<ObjectState | undefined>;
   /** Reject files already replayed into the table: {@link ReplayMark.file} → id of the replay run that landed them (empty without a catalog). */
   replayMarks(): Promise<Map<string, string>>;
   commit(input: CommitInput): Promise<{ snapshotId?: string }>;
+  /**
+   * Called once before any object runs: removes what earlier, killed runs of
+   * this job left in the table and marks this run in flight; `end` (called
+   * when the run is over, whatever its outcome) removes the mark.
+   */
+  beginRun(runId: string): Promise<{ end(): Promise<void> }>;
   close(): Promise<void>;
 }
 

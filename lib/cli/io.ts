@@ -19,4 +19,6 @@ export interface CliOptions {
   write: boolean;
   /** `rejects replay --run ID`: replay only the reject files of that run. */
   run?: string | undefined;
+  /** `tables gc` / `tables files` options (raw text; parsed by lib/cli/tables.ts). */
+  tables?: { olderThan?: string; dryRun?: boolean; expireSnapshotsOlderThan?: string; retainLast?: string; sql?: boolean };
 }

@@ -9,6 +9,9 @@
  *   dativo tables list [<job.yaml> | --warehouse DIR]
  *   dativo tables show <namespace.table> [<job.yaml> | --warehouse DIR]
  *   dativo rejects replay <job.yaml> [--run ID] [--object NAME] [--json]
+ *   dativo tables files <namespace.table> [<job.yaml> | --warehouse DIR] [--sql]
+ *   dativo tables gc <namespace.table> [<job.yaml> | --warehouse DIR] [--older-than 1d] [--dry-run]
+ *                    [--expire-snapshots-older-than 7d] [--retain-last N]
  *
  * Exit codes: 0 ok, 1 partial, 2 failed (retryable), 3 failed (permanent).
  */
@@ -27,6 +30,9 @@ const USAGE = `usage:
   dativo tables list [<job.yaml>] [--warehouse DIR] [--json]
   dativo tables show <namespace.table> [<job.yaml>] [--warehouse DIR] [--json]
   dativo rejects replay <job.yaml> [--run ID] [--object NAME] [--json] [--secrets-dir D]
+  dativo tables files <namespace.table> [<job.yaml>] [--warehouse DIR] [--json | --sql]
+  dativo tables gc <namespace.table> [<job.yaml>] [--warehouse DIR] [--older-than 1d] [--dry-run]
+                   [--expire-snapshots-older-than 7d] [--retain-last N] [--json]
 
 exit codes: 0 ok, 1 partial (rejects in warn mode, some objects failed),
             2 failed and retryable, 3 failed permanently (config, auth, strict validation)
@@ -47,6 +53,11 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         warehouse: { type: 'string' },
         write: { type: 'boolean', default: false },
         run: { type: 'string' },
+        'older-than': { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        'expire-snapshots-older-than': { type: 'string' },
+        'retain-last': { type: 'string' },
+        sql: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -93,5 +104,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     warehouse: values.warehouse,
     write: values.write ?? false,
     run: values.run,
+    tables: {
+      ...(values['older-than'] !== undefined ? { olderThan: values['older-than'] } : {}),
+      dryRun: values['dry-run'] ?? false,
+      ...(values['expire-snapshots-older-than'] !== undefined ? { expireSnapshotsOlderThan: values['expire-snapshots-older-than'] } : {}),
+      ...(values['retain-last'] !== undefined ? { retainLast: values['retain-last'] } : {}),
+      sql: values.sql ?? false,
+    },
   }, io);
 }

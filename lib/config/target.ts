@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CatalogSpec, S3Settings, TargetPlan } from '../plan.js';
+import { INGEST_DATE_PARTITION } from '../iceberg/partition.js';
 import type { Asset } from '../types.js';
 import type { JobContext } from './context.js';
 import { connectorName, DEFAULT_TARGET, recipeMissing } from './job-recipes.js';
@@ -100,7 +101,14 @@ export function targetPlan(ctx: JobContext, job: JobInput, tgt: ReadRecipe | und
   const catalog = catalogSpec(ctx, type, merged, conn, warehouse, s3 !== undefined);
 
   const num = (v: unknown, d: number) => (typeof v === 'number' ? v : d);
-  const partitioning = Array.isArray(merged['partitioning']) ? (merged['partitioning'] as unknown[]).filter((p): p is string => typeof p === 'string') : [];
+  const partitioning = Array.isArray(merged['partitioning']) ? (merged['partitioning'] as unknown[]).filter((p): p is string => typeof p === 'string') : [INGEST_DATE_PARTITION];
+  const unsupported = partitioning.filter((p) => p !== INGEST_DATE_PARTITION);
+  if (unsupported.length > 0) {
+    ctx.problem(
+      key('partitioning'),
+      `partitioning by ${unsupported.map((p) => `"${p}"`).join(', ')} is not supported: use [${INGEST_DATE_PARTITION}] (day of _dativo_ingested_at, the default) or [] (unpartitioned)`,
+    );
+  }
   for (const [k, check] of [
     ['namespace', unsafeNamespace],
     ['table', unsafePathName],

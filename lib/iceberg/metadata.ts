@@ -8,7 +8,7 @@ import { DativoError } from '../errors.js';
 import type { Asset, AssetField } from '../types.js';
 import type { TableMetadata } from './catalog.js';
 import { asLong } from './json.js';
-import { ingestDateSpec, PARTITION_ID_START } from './partition.js';
+import { INGEST_DATE_PARTITION, PARTITION_ID_START, specForPartitioning } from './partition.js';
 import { buildSchema } from './schema.js';
 
 /** Table properties every new dativo table gets (overridable by the caller). */
@@ -39,18 +39,21 @@ export interface NewTableOptions {
   fields: AssetField[];
   /** Merged over {@link DEFAULT_TABLE_PROPERTIES}. */
   properties?: Record<string, string>;
+  /** The job's `target.partitioning` (default `[ingest_date]`, see {@link specForPartitioning}). */
+  partitioning?: readonly string[];
   /** Creation time in epoch ms (default now). */
   nowMs?: number;
 }
 
 /**
  * Metadata of a new, empty v2 table: fresh field ids 1..n, spec
- * `ingest_date = day(_dativo_ingested_at)` (field id 1000), unsorted order 0,
+ * `ingest_date = day(_dativo_ingested_at)` (field id 1000) or unpartitioned
+ * (`partitioning: []`), unsorted order 0,
  * `current-snapshot-id` -1 and no refs (what Java writes for v2).
  */
 export function newTableMetadata(opts: NewTableOptions): { metadata: TableMetadata; fields: AssetField[] } {
   const fresh = buildSchema(opts.fields, 0);
-  const spec = ingestDateSpec(fresh.schema);
+  const spec = specForPartitioning(fresh.schema, opts.partitioning ?? [INGEST_DATE_PARTITION]);
   const metadata: TableMetadata = {
     'format-version': 2,
     'table-uuid': randomUUID(),

@@ -41,6 +41,37 @@ export function ingestDateSpec(schema: IcebergSchema): PartitionSpec {
   };
 }
 
+/** The spec of a new table for the job's `target.partitioning` (`[]` → unpartitioned, `[ingest_date]` → {@link ingestDateSpec}). */
+export function specForPartitioning(schema: IcebergSchema, partitioning: readonly string[]): PartitionSpec {
+  return partitioning.includes(INGEST_DATE_PARTITION) ? ingestDateSpec(schema) : { 'spec-id': 0, fields: [] };
+}
+
+/**
+ * How data files are laid out for a partition spec: no partition folder
+ * (`none`), or one `<name>=YYYY-MM-DD` folder per ingest day (`ingest_day`,
+ * spec `day(_dativo_ingested_at)` under any field name).
+ */
+export type PartitionLayout = { kind: 'none' } | { kind: 'ingest_day'; name: string };
+
+/**
+ * The layout of a table's default spec. `void` fields take no folder. A spec
+ * with any other transform is refused (CATALOG_INVALID) before a file is
+ * written: dativo cannot compute such values for a whole file.
+ */
+export function partitionLayout(metadata: TableMetadata, table: string): PartitionLayout {
+  const spec = defaultSpec(metadata);
+  const schemas = (metadata.schemas ?? []) as IcebergSchema[];
+  const schema = schemas.find((s) => s['schema-id'] === metadata['current-schema-id']);
+  const live = spec.fields.filter((f) => f.transform !== 'void');
+  if (live.length === 0) return { kind: 'none' };
+  const src = schema?.fields.find((f) => f.id === live[0]!['source-id']);
+  if (live.length === 1 && live[0]!.transform === 'day' && src?.name === INGESTED_AT_COLUMN) return { kind: 'ingest_day', name: live[0]!.name };
+  const what = live.map((f) => `${f.transform}(${schema?.fields.find((c) => c.id === f['source-id'])?.name ?? f['source-id']})`).join(', ');
+  throw new DativoError('CATALOG_INVALID', `table ${table} is partitioned by ${what}; dativo can only write tables partitioned by day(${INGESTED_AT_COLUMN}) or unpartitioned`, {
+    context: { table },
+  });
+}
+
 /** The table's default partition spec. */
 export function defaultSpec(metadata: TableMetadata): PartitionSpec {
   const specs = (metadata['partition-specs'] ?? []) as PartitionSpec[];

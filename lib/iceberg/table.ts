@@ -58,6 +58,8 @@ export interface EnsureTableOptions {
   location: string;
   /** Properties of a new table (merged over the defaults). */
   properties?: Record<string, string>;
+  /** Partitioning of a new table (`target.partitioning`; default `[ingest_date]`). */
+  partitioning?: readonly string[];
   /** Attempts for the create / schema-change commit. Default 5. */
   maxAttempts?: number;
   signal?: AbortSignal;
@@ -75,7 +77,7 @@ export interface EnsuredTable {
   evolution: Pick<SchemaPlan, 'added' | 'promoted' | 'relaxed' | 'absent'>;
 }
 
-function now(metadata: TableMetadata): bigint {
+export function now(metadata: TableMetadata): bigint {
   // Java rejects metadata whose last-updated-ms goes back more than a minute
   // behind its logs; never go back at all.
   let t = BigInt(Date.now());
@@ -94,7 +96,7 @@ function now(metadata: TableMetadata): bigint {
  * base file appended to `metadata-log` (trimmed to
  * `write.metadata.previous-versions-max`, default 100).
  */
-function nextMetadata(base: LoadedTable, ts: bigint): TableMetadata {
+export function nextMetadata(base: LoadedTable, ts: bigint): TableMetadata {
   const md = structuredClone(base.metadata);
   const props = (md.properties ?? {}) as Record<string, string>;
   const max = Number(props['write.metadata.previous-versions-max'] ?? 100);
@@ -171,7 +173,12 @@ export async function ensureTable(catalog: Catalog, ident: TableIdent, opts: Ens
     opts.signal?.throwIfAborted();
     let table = await catalog.loadTable(ident);
     if (!table) {
-      const fresh = newTableMetadata({ location: opts.location, fields: opts.fields, ...(opts.properties ? { properties: opts.properties } : {}) });
+      const fresh = newTableMetadata({
+        location: opts.location,
+        fields: opts.fields,
+        ...(opts.properties ? { properties: opts.properties } : {}),
+        ...(opts.partitioning ? { partitioning: opts.partitioning } : {}),
+      });
       try {
         table = await catalog.createTable(ident, { location: fresh.metadata.location, metadata: fresh.metadata });
         const plan = planSchema(table.metadata, opts.fields);
@@ -253,6 +260,8 @@ export interface CommitFilesOptions {
   storage: Storage;
   /** Table properties: used on create, and set in the commit when the table's values differ. */
   properties?: Record<string, string>;
+  /** Partitioning of a table created by this call (see {@link EnsureTableOptions}). */
+  partitioning?: readonly string[];
   /** Commit attempts on conflict. Default 5. */
   maxAttempts?: number;
   /**
@@ -481,6 +490,7 @@ export async function commitFiles(catalog: Catalog, ident: TableIdent, opts: Com
     fields: opts.fields,
     location: opts.location,
     ...(opts.properties ? { properties: opts.properties } : {}),
+    ...(opts.partitioning ? { partitioning: opts.partitioning } : {}),
     maxAttempts,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });

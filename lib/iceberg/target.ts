@@ -23,6 +23,7 @@ import type { TableIdent, TableMetadata } from './catalog.js';
 import { openCatalog } from './index.js';
 import { asLong } from './json.js';
 import { ancestry, assetTableProperties, latestSummary, RUN_ID_SUMMARY_KEY } from './metadata.js';
+import { partitionLayout } from './partition.js';
 import { storageKey } from './paths.js';
 import { commitFiles, ensureTable, identName } from './table.js';
 
@@ -128,7 +129,8 @@ export async function icebergTable(plan: JobPlan, storage: Storage, fields: Asse
     const name = identName(ident);
     const properties = assetTableProperties(plan.asset);
     const location = storage.uri(relativeLocation);
-    const ensured = await ensureTable(catalog, ident, { fields, location, properties });
+    const ensured = await ensureTable(catalog, ident, { fields, location, properties, partitioning: plan.target.partitioning });
+    const layout = partitionLayout(ensured.table.metadata, name);
     const ev = ensured.evolution;
     if (ensured.created) log.info({ event_type: 'table_created', table: name, location: ensured.table.metadata.location }, `created Iceberg table ${name}`);
     if (ev.added.length + ev.promoted.length + ev.relaxed.length > 0) {
@@ -140,6 +142,7 @@ export async function icebergTable(plan: JobPlan, storage: Storage, fields: Asse
     return {
       fields: ensured.fields,
       relativeLocation: storageKey(storage, tableLocation),
+      partitionLayout: layout,
       async committedState(object: string): Promise<ObjectState | undefined> {
         const t = await catalog.loadTable(ident);
         if (!t) return undefined;
@@ -204,6 +207,7 @@ export async function icebergTable(plan: JobPlan, storage: Storage, fields: Asse
           location: tableLocation,
           storage,
           properties,
+          partitioning: plan.target.partitioning,
         });
         log.info(
           {
@@ -218,6 +222,10 @@ export async function icebergTable(plan: JobPlan, storage: Storage, fields: Asse
           res.alreadyCommitted ? `commit to ${name} had already landed` : `committed snapshot ${res.snapshotId} to ${name}`,
         );
         return { snapshotId: res.snapshotId.toString() };
+      },
+      async beginRun(runId: string) {
+        const { beginRun } = await import('./maintenance.js');
+        return beginRun({ storage, tableRel: storageKey(storage, tableLocation), tenant: plan.tenantId, job: plan.name, runId, load: () => catalog.loadTable(ident), log });
       },
       close: () => catalog.close(),
     };

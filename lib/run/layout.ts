@@ -1,9 +1,11 @@
 /**
  * Where an object's data files go inside its table and what they carry:
- * the `ingest_date=YYYY-MM-DD` partition of the run's start (UTC), file names
+ * the `ingest_date=YYYY-MM-DD` partition of the run's start (UTC) when the
+ * table is partitioned by ingest day (none when it is unpartitioned), file names
  * that never repeat across runs, the system columns, and (S3) the object
  * metadata the Python tool wrote.
  */
+import type { PartitionLayout } from '../iceberg/partition.js';
 import type { JobPlan } from '../plan.js';
 import { INGESTED_AT_COLUMN, RUN_ID_COLUMN, type AssetField } from '../types.js';
 
@@ -38,25 +40,30 @@ export interface DataFileLayout {
   footerMetadata: Record<string, string>;
 }
 
-/** The layout of one object's files in a run that started at `started`. */
-export async function dataFileLayout(plan: JobPlan, tableLocation: string, object: string, runId: string, started: Date): Promise<DataFileLayout> {
+/**
+ * The layout of one object's files in a run that started at `started`:
+ * `<table>/data/<name>=YYYY-MM-DD/` for a table partitioned by the ingest
+ * day, `<table>/data/` for an unpartitioned one.
+ */
+export async function dataFileLayout(plan: JobPlan, tableLocation: string, partitioning: PartitionLayout, object: string, runId: string, started: Date): Promise<DataFileLayout> {
   const day = utcDay(started);
+  const folder = partitioning.kind === 'ingest_day' ? `${partitioning.name}=${day.iso}` : undefined;
   // S3 object metadata as the Python tool wrote it (loaded on demand: the AWS SDK only when the warehouse is S3).
   const metadata = plan.target.warehouse.startsWith('s3')
     ? (await import('../storage/s3.js')).s3ObjectMetadata({
         asset: plan.asset,
         tenantId: plan.tenantId,
         runId,
-        partition: `ingest_date=${day.iso}`,
+        partition: folder ?? '',
         compression: plan.target.compression,
         now: started,
       })
     : undefined;
   return {
-    directory: `${tableLocation}/data/ingest_date=${day.iso}`,
+    directory: folder ? `${tableLocation}/data/${folder}` : `${tableLocation}/data`,
     relativeTo: tableLocation,
     filePrefix: `part-${runId}-${object.replace(/[^A-Za-z0-9_.-]/g, '_')}`,
-    partition: { ingest_date: day.days },
+    partition: partitioning.kind === 'ingest_day' ? { [partitioning.name]: day.days } : {},
     constants: { [INGESTED_AT_COLUMN]: BigInt(started.getTime()) * 1000n, [RUN_ID_COLUMN]: runId },
     ...(metadata ? { metadata } : {}),
     footerMetadata: { 'dativo.asset': `${plan.asset.name}:${plan.asset.version}`, 'dativo.object': object },

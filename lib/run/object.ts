@@ -107,7 +107,7 @@ export async function runObject(r: ObjectRun): Promise<void> {
   if (strict) stages.unshift(strict.gate);
   if (tracker) stages.push(tracker);
 
-  const layout = await dataFileLayout(plan, r.table.relativeLocation, object.name, r.runId, r.started);
+  const layout = await dataFileLayout(plan, r.table.relativeLocation, r.table.partitionLayout, object.name, r.runId, r.started);
   const sink = parquetSink({
     storage: r.storage,
     fields: r.table.fields,

@@ -3,6 +3,7 @@
  * catalog (lib/iceberg/target.ts, loaded only then), else a plain Parquet
  * dataset. Both are a {@link TableHandle} (lib/table-target.ts).
  */
+import { INGEST_DATE_PARTITION } from '../iceberg/partition.js';
 import type { Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
 import type { Storage } from '../storage/types.js';
@@ -11,7 +12,7 @@ import type { AssetField } from '../types.js';
 
 export async function tableHandle(plan: JobPlan, storage: Storage, fields: AssetField[], log: Logger): Promise<TableHandle> {
   const relativeLocation = tableRelativeLocation(plan);
-  if (plan.target.catalog.type === 'none') return plainDataset(storage, fields, relativeLocation, log);
+  if (plan.target.catalog.type === 'none') return plainDataset(storage, fields, relativeLocation, plan.target.partitioning, log);
   const { icebergTable } = await import('../iceberg/target.js');
   return icebergTable(plan, storage, fields, relativeLocation, log);
 }
@@ -21,12 +22,15 @@ export async function tableHandle(plan: JobPlan, storage: Storage, fields: Asset
  * the sink reports them; an overwrite (full refresh) removes the previous
  * runs' files only after the new ones are durable.
  */
-function plainDataset(storage: Storage, fields: AssetField[], relativeLocation: string, log: Logger): TableHandle {
+function plainDataset(storage: Storage, fields: AssetField[], relativeLocation: string, partitioning: readonly string[], log: Logger): TableHandle {
   return {
     fields,
     relativeLocation,
+    partitionLayout: partitioning.includes(INGEST_DATE_PARTITION) ? { kind: 'ingest_day', name: INGEST_DATE_PARTITION } : { kind: 'none' },
     committedState: async () => undefined,
     replayMarks: async () => new Map(),
+    // A plain dataset has no snapshots to tell a killed run's files from committed ones: nothing is removed.
+    beginRun: async () => ({ end: async () => undefined }),
     async commit(input) {
       if (input.mode === 'overwrite') {
         const keep = new Set(input.files.map((f) => `${relativeLocation}/${f.relativePath}`));

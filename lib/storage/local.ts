@@ -10,7 +10,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DativoError, isDativoError } from '../errors.js';
-import type { Storage, WriteHandle, WriteOptions } from './types.js';
+import type { Storage, StoredObject, WriteHandle, WriteOptions } from './types.js';
 
 /** Suffix of temp files; such files are never listed as objects. */
 export const IN_PROGRESS_SUFFIX = '.inprogress';
@@ -405,9 +405,18 @@ export class LocalStorage implements Storage {
    * In-progress temp files are not objects and are skipped.
    */
   async list(prefix: string): Promise<string[]> {
+    return (await this.walk(prefix, false)).map((o) => o.path);
+  }
+
+  /** {@link Storage.listDetailed}: like {@link list}, with size and mtime; `inProgress` adds temp files. */
+  async listDetailed(prefix: string, options: { inProgress?: boolean } = {}): Promise<StoredObject[]> {
+    return this.walk(prefix, options.inProgress === true);
+  }
+
+  private async walk(prefix: string, inProgress: boolean): Promise<StoredObject[]> {
     const slash = prefix.lastIndexOf('/');
     const start = slash < 0 ? this.rootDir : this.path(prefix.slice(0, slash));
-    const out: string[] = [];
+    const out: StoredObject[] = [];
     const walk = async (dir: string): Promise<void> => {
       let entries;
       try {
@@ -420,14 +429,21 @@ export class LocalStorage implements Storage {
         const abs = join(dir, e.name);
         if (e.isDirectory()) {
           await walk(abs);
-        } else if (e.isFile() && !e.name.endsWith(IN_PROGRESS_SUFFIX)) {
+        } else if (e.isFile() && (inProgress || !e.name.endsWith(IN_PROGRESS_SUFFIX))) {
           const rel = relative(this.rootDir, abs).split(sep).join('/');
-          if (rel.startsWith(prefix)) out.push(rel);
+          if (!rel.startsWith(prefix)) continue;
+          try {
+            const st = await stat(abs);
+            out.push({ path: rel, size: st.size, modifiedAt: st.mtime });
+          } catch (err) {
+            // Renamed or removed while listing: not there any more.
+            if (!isCode(err, 'ENOENT')) throw fsError(err, 'stat', abs);
+          }
         }
       }
     };
     await walk(start);
-    return out.sort();
+    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   async delete(relativePath: string): Promise<void> {

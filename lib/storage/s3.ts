@@ -37,7 +37,7 @@ import { DativoError, isDativoError, toDativoError, transientCodeOf, type ErrorC
 import type { S3Settings } from '../plan.js';
 import { classifyFailure, definePolicy, DEFAULT_RETRY_POLICY, RetryBudget, type RetryPolicy } from '../retry.js';
 import type { Asset } from '../types.js';
-import type { Storage, WriteHandle, WriteOptions } from './types.js';
+import type { Storage, StoredObject, WriteHandle, WriteOptions } from './types.js';
 
 /** Multipart part size: 8 MiB (S3's minimum is 5 MiB; 10,000 parts → files up to ~78 GiB). */
 export const PART_SIZE = 8 * 1024 * 1024;
@@ -572,9 +572,14 @@ export class S3Storage implements Storage {
    * Follows ListObjectsV2 continuation tokens; a repeated token is an error.
    */
   async list(prefix: string): Promise<string[]> {
+    return (await this.listDetailed(prefix)).map((o) => o.path);
+  }
+
+  /** {@link Storage.listDetailed}: ListObjectsV2 with Size and LastModified (there are no in-progress objects on S3). */
+  async listDetailed(prefix: string): Promise<StoredObject[]> {
     const base = this.prefix === '' ? '' : `${this.prefix}/`;
     const fullPrefix = base + prefix.replace(/^\/+/, '');
-    const out: string[] = [];
+    const out: StoredObject[] = [];
     const seen = new Set<string>();
     let token: string | undefined;
     try {
@@ -582,7 +587,9 @@ export class S3Storage implements Storage {
         const page = await this.client.send(
           new ListObjectsV2Command({ Bucket: this.bucket, Prefix: fullPrefix, ...(token !== undefined ? { ContinuationToken: token } : {}) }),
         );
-        for (const o of page.Contents ?? []) if (o.Key !== undefined && o.Key.startsWith(base)) out.push(o.Key.slice(base.length));
+        for (const o of page.Contents ?? []) {
+          if (o.Key !== undefined && o.Key.startsWith(base)) out.push({ path: o.Key.slice(base.length), size: o.Size ?? 0, modifiedAt: o.LastModified ?? new Date(0) });
+        }
         token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
         if (token !== undefined) {
           if (seen.has(token)) {

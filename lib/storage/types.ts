@@ -21,6 +21,15 @@ export interface WriteOptions {
   signal?: AbortSignal;
 }
 
+/** An object found by {@link Storage.listDetailed}. */
+export interface StoredObject {
+  /** Path relative to the storage root. */
+  path: string;
+  size: number;
+  /** Last modification (local mtime, S3 LastModified). */
+  modifiedAt: Date;
+}
+
 export interface Storage {
   /** Root URI, e.g. `file:///abs/warehouse` or `s3://bucket/prefix`. */
   readonly root: string;
@@ -34,6 +43,12 @@ export interface Storage {
   exists(relativePath: string): Promise<boolean>;
   /** Relative paths of every object under `prefix`. */
   list(prefix: string): Promise<string[]>;
+  /**
+   * Every object under `prefix` with size and modification time. With
+   * `inProgress`, local temp files of unfinished writes (`.inprogress`) are
+   * listed too (S3 has none: an unfinished multipart upload is no object).
+   */
+  listDetailed(prefix: string, options?: { inProgress?: boolean }): Promise<StoredObject[]>;
   delete(relativePath: string): Promise<void>;
   /** Check that the root can be written (creates and removes a probe). Throws STORAGE_NOT_WRITABLE / AUTH_FAILED. */
   checkWritable(): Promise<void>;

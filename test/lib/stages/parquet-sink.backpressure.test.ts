@@ -96,6 +96,9 @@ class SlowStorage implements Storage {
   list(p: string): Promise<string[]> {
     return this.inner.list(p);
   }
+  listDetailed(...args: Parameters<Storage['listDetailed']>): ReturnType<Storage['listDetailed']> {
+    return this.inner.listDetailed(...args);
+  }
   delete(p: string): Promise<void> {
     return this.inner.delete(p);
   }
