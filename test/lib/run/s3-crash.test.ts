@@ -125,6 +125,10 @@ test('S3 + Postgres catalog: killed after the upload and before the commit, then
   assert.equal(rerun.code, 0, rerun.stderr);
   assert.equal((JSON.parse(rerun.stdout) as { objects: { rows_written: number }[] }).objects[0]?.rows_written, 400);
   assert.deepEqual(await tableIds(), range(1, 400));
+  const afterRerun = (await storage.list('crash/events/data/')).filter((k) => k.endsWith('.parquet'));
+  assert.equal(afterRerun.length, 1, 'the killed run’s upload was removed by the rerun');
+  assert.ok(!afterRerun.includes(uploaded.find((k) => k.endsWith('.parquet'))!));
+  assert.match(rerun.stderr, /orphans_removed/);
 
   await writeCsv('b.csv', 401, 250, 60);
   const stateBefore = await readFile(path.join(dir, 'state/job.json'), 'utf8');
@@ -137,5 +141,31 @@ test('S3 + Postgres catalog: killed after the upload and before the commit, then
   assert.equal(rerun2.code, 0, rerun2.stderr);
   assert.equal((JSON.parse(rerun2.stdout) as { objects: { rows_written: number }[] }).objects[0]?.rows_written, 0, 'b.csv is not read again');
   assert.match(rerun2.stderr, /state_reconciled/);
+  assert.deepEqual(await tableIds(), range(1, 650));
+  assert.equal((await storage.list('crash/events/data/')).filter((k) => k.endsWith('.parquet')).length, 2, 'the committed file of the run killed after its commit is kept');
+});
+
+test('S3: tables gc lists and removes orphans (never a live file), expires snapshots; tables files lists the live s3:// files', async () => {
+  const env = { S3_ENDPOINT: s3.endpoint };
+  const stray = ['crash/events/data/ingest_date=2026-01-01/part-20260101T000000Z-abcdef-events-00001.parquet', 'crash/events/metadata/0b1c2d3e-aaaa-4bbb-8ccc-000000000000-m0.avro'];
+  for (const k of stray) await storage.writeAtomic(k, 'not committed');
+  const files = await dativo(['tables', 'files', 'crash.events', 'job.yaml'], { cwd: dir, env });
+  assert.equal(files.code, 0, files.stderr);
+  const live = files.stdout.trim().split('\n');
+  assert.equal(live.length, 2);
+  for (const f of live) assert.match(f, /^s3:\/\/lake\/wh\/crash\/events\/data\/ingest_date=[-\d]+\/part-.*\.parquet$/);
+
+  const dry = await dativo(['tables', 'gc', 'crash.events', 'job.yaml', '--older-than', '0s', '--dry-run', '--json'], { cwd: dir, env });
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.deepEqual((JSON.parse(dry.stdout) as { orphan_files: { path: string }[] }).orphan_files.map((f) => f.path).sort(), [...stray].sort());
+  for (const k of stray) assert.ok(await storage.exists(k), `${k} kept by --dry-run`);
+
+  const gc = await dativo(['tables', 'gc', 'crash.events', 'job.yaml', '--older-than', '0s', '--retain-last', '1', '--json'], { cwd: dir, env });
+  assert.equal(gc.code, 0, gc.stderr);
+  const res = JSON.parse(gc.stdout) as { expired_snapshots: string[]; orphan_files: unknown[] };
+  assert.equal(res.expired_snapshots.length, 1);
+  assert.equal(res.orphan_files.length, 2);
+  for (const k of stray) assert.equal(await storage.exists(k), false, `${k} removed`);
+  for (const f of live) assert.ok(await storage.exists(f.slice('s3://lake/wh/'.length)), `live ${f} kept`);
   assert.deepEqual(await tableIds(), range(1, 650));
 });
