@@ -16,10 +16,9 @@ import { DativoError, isDativoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Storage, StoredObject } from '../storage/types.js';
 import type { Catalog, LoadedTable, TableIdent, TableMetadata } from './catalog.js';
-import { readManifestEntries, readManifestList, type ManifestEntryInfo, type ManifestListEntry } from './manifest.js';
 import { ancestry, currentSnapshot, currentSnapshotId, snapshotsOf, type Snapshot } from './metadata.js';
 import { baseName, joinUri, metadataDir, storageKey } from './paths.js';
-import { identName, nextMetadata, now } from './table.js';
+import { identName, ManifestCache, nextMetadata, now } from './table.js';
 import { asLong } from './json.js';
 
 /** Storage key of `uri`, or undefined when it lies outside the warehouse (not ours to manage). */
@@ -31,38 +30,13 @@ function keyOf(storage: Storage, uri: string): string | undefined {
   }
 }
 
-/** Reads manifest lists and manifests once per maintenance call (they are immutable). */
-class Reader {
-  private readonly lists = new Map<string, ManifestListEntry[]>();
-  private readonly manifests = new Map<string, ManifestEntryInfo[]>();
-  constructor(readonly storage: Storage) {}
-
-  async list(uri: string): Promise<ManifestListEntry[]> {
-    let rows = this.lists.get(uri);
-    if (!rows) {
-      rows = readManifestList(await this.storage.read(storageKey(this.storage, uri)), uri);
-      this.lists.set(uri, rows);
-    }
-    return rows;
-  }
-
-  async entries(row: ManifestListEntry): Promise<ManifestEntryInfo[]> {
-    let e = this.manifests.get(row.manifest_path);
-    if (!e) {
-      e = readManifestEntries(await this.storage.read(storageKey(this.storage, row.manifest_path)), row, row.manifest_path);
-      this.manifests.set(row.manifest_path, e);
-    }
-    return e;
-  }
-}
-
 /**
  * Storage keys of every file `snapshots` reach: their manifest lists, the
  * manifests those list, and every file a manifest holds as ADDED or
  * EXISTING (data and delete files). A DELETED entry keeps nothing: the
  * snapshots where that file was live reach it themselves.
  */
-export async function reachableFiles(storage: Storage, snapshots: Snapshot[], reader = new Reader(storage)): Promise<Set<string>> {
+export async function reachableFiles(storage: Storage, snapshots: Snapshot[], reader = new ManifestCache(storage)): Promise<Set<string>> {
   const out = new Set<string>();
   const add = (uri: string): void => {
     const k = keyOf(storage, uri);
@@ -92,7 +66,7 @@ export interface LiveDataFile {
 export async function liveDataFiles(storage: Storage, metadata: TableMetadata): Promise<LiveDataFile[]> {
   const snap = currentSnapshot(metadata);
   if (!snap) return [];
-  const reader = new Reader(storage);
+  const reader = new ManifestCache(storage);
   const out: LiveDataFile[] = [];
   for (const row of await reader.list(snap['manifest-list'])) {
     if (row.content !== 0) continue;
@@ -242,7 +216,7 @@ export async function expireSnapshots(catalog: Catalog, ident: TableIdent, stora
     const gone = new Set(expired);
     const all = snapshotsOf(md0);
     const kept = all.filter((s) => !gone.has(s['snapshot-id']));
-    const reader = new Reader(storage);
+    const reader = new ManifestCache(storage);
     const before = await reachableFiles(storage, all, reader);
     const after = await reachableFiles(storage, kept, reader);
     const files = [...before].filter((k) => !after.has(k)).sort();

@@ -289,7 +289,7 @@ export interface CommitResult {
 }
 
 /** Reads manifests once per process: manifest files are immutable. */
-class ManifestCache {
+export class ManifestCache {
   private readonly lists = new Map<string, ManifestListEntry[]>();
   private readonly manifests = new Map<string, ManifestEntryInfo[]>();
   constructor(private readonly storage: Storage) {}
