@@ -10,6 +10,7 @@ import { openSqlCatalog } from './sql-catalog.js';
 export type { Catalog, CommitRequest, CreateTableRequest, LoadedTable, TableIdent, TableMetadata } from './catalog.js';
 export { SqlCatalog, openSqlCatalog } from './sql-catalog.js';
 export { commitFiles, ensureTable, identName, type CommitFilesOptions, type CommitResult, type EnsureTableOptions, type EnsuredTable } from './table.js';
+export { expireSnapshots, findOrphans, liveDataFiles, reachableFiles, type ExpireOptions, type ExpireResult, type LiveDataFile, type OrphanOptions } from './maintenance.js';
 export {
   assetTableProperties,
   findDativoSnapshot,
