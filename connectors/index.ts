@@ -22,6 +22,7 @@ const BUILTINS: Readonly<Record<string, () => Promise<ConnectorModule>>> = Objec
   csv: () => import('./csv/index.js'),
   postgres: () => import('./postgres/index.js'),
   mysql: () => import('./mysql/index.js'),
+  stripe: () => import('./stripe/index.js'),
 });
 
 /** Names of the built-in connectors, sorted. */

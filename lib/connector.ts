@@ -133,6 +133,14 @@ export interface ReadContext {
  */
 export type SourceStream = Readable & {
   checkpoint?: () => Partial<ObjectState>;
+  /**
+   * True when this read is the object's whole content again although the job
+   * is incremental (Stripe: the events cursor fell past the API's event
+   * retention, so updates and deletions since then cannot be read): the
+   * commit then replaces the table's rows, as a full refresh does. Asked
+   * once, after the stream ended. Default false.
+   */
+  replacesTable?: () => boolean;
 };
 
 /** A column discovered in a source (for `dativo discover`). */
@@ -186,6 +194,13 @@ export interface Connector {
    * the asset's. Default: none of its own.
    */
   objects?(options: Record<string, unknown>, asset: Asset | undefined, ctx: ObjectsContext): DeclaredObject[] | Promise<DeclaredObject[]>;
+  /**
+   * The `rate_limits` block the run's limiter uses, from the merged one
+   * (`plan.source.rateLimits`, recipe then job) and what the connector knows
+   * of its credentials: e.g. Stripe's test-mode keys get the test budget and
+   * the budget is keyed by the API key's account. Default: the merged block.
+   */
+  rateLimits?(plan: JobPlan): Record<string, unknown> | undefined;
 }
 
 export type { Row };

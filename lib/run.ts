@@ -24,7 +24,7 @@ import { DativoError, ExitCode, toDativoError, type ExitCode as Exit } from './e
 import { silentLogger } from './log.js';
 import type { JobPlan } from './plan.js';
 import { tableFields } from './run/layout.js';
-import { openNetwork, type RunNetwork } from './run/network.js';
+import { openNetwork, withConnectorLimits, type RunNetwork } from './run/network.js';
 import { runObject } from './run/object.js';
 import { tableHandle } from './run/table.js';
 import type { ObjectSummary, RunOptions, RunSummary } from './run/types.js';
@@ -98,7 +98,7 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
     if (plan.syncMode === 'incremental_append') await stateStore.checkWritable();
 
     table = await tableHandle(plan, storage, tableFields(plan.asset.fields), log);
-    network = openNetwork(plan, connector.descriptor.name, log);
+    network = openNetwork(withConnectorLimits(plan, connector), connector.descriptor.name, log);
     inFlight = await table.beginRun(runId);
     log.info({ event_type: 'job_started', objects: plan.source.objects.map((o) => o.name), sync_mode: plan.syncMode }, 'job started');
 

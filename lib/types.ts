@@ -80,6 +80,13 @@ export interface Asset {
 /** Columns that every written row gets in addition to the asset's. */
 export const INGESTED_AT_COLUMN = '_dativo_ingested_at';
 export const RUN_ID_COLUMN = '_dativo_run_id';
+/**
+ * The one reserved name an asset may declare itself (a boolean): the
+ * soft-delete marker that sources with deletions fill (Stripe's `*.deleted`
+ * events): true on the row of a deleted object. Not added to tables whose
+ * asset does not declare it.
+ */
+export const DELETED_COLUMN = '_dativo_deleted';
 
 /** Per-column statistics of one written data file, keyed by column name. */
 export interface ColumnStats {

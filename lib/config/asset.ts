@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { Asset, AssetField, FieldType } from '../types.js';
-import { INGESTED_AT_COLUMN, RUN_ID_COLUMN } from '../types.js';
+import { DELETED_COLUMN, INGESTED_AT_COLUMN, RUN_ID_COLUMN } from '../types.js';
 import { unsafeNamespace, unsafePathName } from './paths.js';
 import { Problems, type KeyPath } from './problems.js';
 import { isPlainObject } from './vars.js';
@@ -185,8 +185,10 @@ export function buildAsset(data: unknown, file: string, problems: Problems, yaml
     const prev = seen.get(f.name);
     if (prev !== undefined) problems.add(file, key('schema', i, 'name'), `duplicate column "${f.name}" (first at schema[${prev}])`);
     else seen.set(f.name, i);
-    if (f.name.startsWith('_dativo_')) {
-      problems.add(file, key('schema', i, 'name'), `column names starting with "_dativo_" are reserved (${INGESTED_AT_COLUMN}, ${RUN_ID_COLUMN}, ...)`);
+    if (f.name === DELETED_COLUMN) {
+      if (f.type !== 'boolean') problems.add(file, key('schema', i, 'type'), `${DELETED_COLUMN} is the soft-delete marker: its type is boolean`);
+    } else if (f.name.startsWith('_dativo_')) {
+      problems.add(file, key('schema', i, 'name'), `column names starting with "_dativo_" are reserved (${INGESTED_AT_COLUMN}, ${RUN_ID_COLUMN}, ...; only ${DELETED_COLUMN} may be declared)`);
     }
     const t = parseFieldType(f.type);
     if ('error' in t) {

@@ -6,7 +6,7 @@
  */
 import { ApiCallCounter, HttpClient, type HttpEndpoint, type HttpFactory } from '../http.js';
 import { accountOf, acquireLimiter, rateLimitsFrom, type Limiter } from '../limiter.js';
-import type { ReadContext } from '../connector.js';
+import type { Connector, ReadContext } from '../connector.js';
 import type { Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
 import { DEFAULT_RETRY_POLICY, definePolicy, retryOverrides, type RetryPolicy } from '../retry.js';
@@ -34,6 +34,14 @@ export function requestPolicy(plan: JobPlan): RetryPolicy {
   const min = merged.minDelayMs ?? DEFAULT_RETRY_POLICY.minDelayMs;
   if ((merged.maxDelayMs ?? DEFAULT_RETRY_POLICY.maxDelayMs) < min) merged.maxDelayMs = min;
   return definePolicy(merged);
+}
+
+/** The plan with the `rate_limits` its connector derives (see Connector.rateLimits); the plan itself when it derives none. */
+export function withConnectorLimits(plan: JobPlan, connector: Connector): JobPlan {
+  if (!connector.rateLimits) return plan;
+  const limits = connector.rateLimits(plan);
+  if (limits === undefined) return plan;
+  return { ...plan, source: { ...plan.source, rateLimits: limits } };
 }
 
 /** Open the network scope of a run of `plan` whose source is `connector`. */

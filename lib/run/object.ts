@@ -165,12 +165,14 @@ export async function runObject(r: ObjectRun): Promise<void> {
 
   const rowsWritten = files.reduce((n, f) => n + f.recordCount, 0);
   const checkpoint = source.checkpoint?.() ?? {};
+  // A source that read the object's whole content again replaces the table's rows.
+  const overwrite = fullRefresh || source.replacesTable?.() === true;
   const cursor = tracker?.result();
   if (tracker) explainWindow(tracker.tracker, savedCursor, cursor, obj.rows_read, plan, log);
   // `runId` names the last run whose data was committed: a run that commits
   // nothing keeps the previous one, so reconciliation (above) can tell a
   // state store that is behind the table from one that is merely newer.
-  const commits = files.length > 0 || fullRefresh;
+  const commits = files.length > 0 || overwrite;
   const next: ObjectState = {
     ...(saved ?? {}),
     ...checkpoint,
@@ -186,7 +188,7 @@ export async function runObject(r: ObjectRun): Promise<void> {
       committedInfo = await r.table.commit({
         object: object.name,
         files,
-        mode: fullRefresh ? 'overwrite' : 'append',
+        mode: overwrite ? 'overwrite' : 'append',
         runId: r.runId,
         state: next,
         // Compare-and-set: lands only if the table still holds the state this run started from.

@@ -1,0 +1,129 @@
+/**
+ * Stripe source connector through the official `stripe` SDK: customers,
+ * charges, invoices, subscriptions, payment intents, products, prices,
+ * refunds and balance transactions; incremental on `created` (a half-open
+ * window under Stripe's clock) with updates and deletions from the Events
+ * API; every request under the job's retry policy and rate limiter (the
+ * SDK's own retries off). See docs/connectors/stripe.md.
+ */
+import { createHash } from 'node:crypto';
+import type { Connector, ConnectorDescriptor, ReadContext, SourceStream } from '../../lib/connector.js';
+import { sdkError, withPolicy } from '../../lib/http.js';
+import type { Logger } from '../../lib/log.js';
+import type { JobPlan } from '../../lib/plan.js';
+import { requestPolicy } from '../../lib/run/network.js';
+import { STRIPE_OBJECTS, STRIPE_OBJECT_NAMES } from './objects.js';
+import { stripeObjectOf, stripeSettings, stripeSourceOptions, unknownObjectMessage } from './options.js';
+import { readStripe, stripeClient } from './read.js';
+
+export { STRIPE_OBJECTS, STRIPE_OBJECT_NAMES } from './objects.js';
+export { stripeSettings, stripeSourceOptions } from './options.js';
+
+/** What the registry and the engine know about this connector. */
+export const descriptor: ConnectorDescriptor = Object.freeze({
+  name: 'stripe',
+  roles: Object.freeze(['source'] as const),
+  allowedInCloud: true,
+  incrementalStrategies: Object.freeze(['created']),
+  sortedByCursor: false,
+  description: 'Stripe objects through the official SDK: lists by created window, updates and deletions from the Events API',
+});
+
+/** Every object of the job is one Stripe lists; the options are valid. Throws CONFIG_INVALID listing the valid objects. */
+function checkObjects(plan: JobPlan): void {
+  for (const object of plan.source.objects) stripeObjectOf(plan, object);
+}
+
+/**
+ * Options valid, objects known, and the key accepted: one `limit=1` list
+ * call of the first object (AUTH_FAILED naming source.connection.api_key,
+ * never its value).
+ */
+export async function check(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<void> {
+  const settings = stripeSettings(plan);
+  checkObjects(plan);
+  const first = plan.source.objects[0];
+  const spec = first ? stripeObjectOf(plan, first) : STRIPE_OBJECTS['customers']!;
+  const stripe = stripeClient(settings);
+  await withPolicy(undefined, () => spec.list(stripe, { limit: 1 }, {}), {
+    connector: 'stripe',
+    policy: requestPolicy(plan),
+    signal: opts.signal,
+    log: opts.log,
+    object: spec.name,
+    mapError: (err) => sdkError(err, 'stripe', { what: `${spec.name} (GET ${spec.path})`, credentialKey: 'source.connection.api_key', secrets: [...plan.secrets, settings.apiKey], context: { object: spec.name } }),
+  });
+}
+
+/** Open the record stream of one object. */
+export function read(ctx: ReadContext): SourceStream {
+  const settings = stripeSettings(ctx.plan);
+  return readStripe(ctx, settings, stripeObjectOf(ctx.plan, ctx.object));
+}
+
+/** Stripe ids are the key of every object. */
+export function primaryKey(): string[] {
+  return ['id'];
+}
+
+/**
+ * The limiter's budget: the merged `rate_limits` (recipe: 100 requests/s,
+ * Stripe's live-mode limit), at most the test-mode budget (25/s) for a
+ * `sk_test_`/`rk_test_` key, and keyed by the API key and connected account
+ * (hashed) unless `rate_limits.account` names the budget.
+ */
+export function rateLimits(plan: JobPlan): Record<string, unknown> | undefined {
+  const base: Record<string, unknown> = { ...(plan.source.rateLimits ?? {}) };
+  let settings;
+  try {
+    settings = stripeSettings(plan);
+  } catch {
+    return plan.source.rateLimits;
+  }
+  if (settings.testMode) {
+    const rps = typeof base['requests_per_second'] === 'number' ? (base['requests_per_second'] as number) : Number.POSITIVE_INFINITY;
+    base['requests_per_second'] = Math.min(rps, settings.testRequestsPerSecond);
+  }
+  if (base['account'] === undefined) {
+    base['account'] = `${plan.tenantId}.${createHash('sha256').update(`${settings.apiKey}\u0000${settings.account ?? ''}`).digest('hex').slice(0, 12)}`;
+  }
+  return base;
+}
+
+/** An object declared from the options (the shape of the engine's DeclaredObject). */
+interface DeclaredObject {
+  name: string;
+  config: Record<string, unknown>;
+  key: readonly (string | number)[];
+}
+
+/** Where declared objects' problems go (the engine's ObjectsContext). */
+interface ObjectsContext {
+  problem(key: readonly (string | number)[], message: string): void;
+}
+
+/**
+ * The objects of `source.objects` given as plain names (`[customers,
+ * charges]`); each name, plain or `{name: …}`, must be one Stripe lists
+ * (a problem listing the valid ones).
+ */
+export function objects(options: Record<string, unknown>, _asset: unknown, ctx: ObjectsContext): DeclaredObject[] {
+  const entries = Array.isArray(options['objects']) ? (options['objects'] as unknown[]) : [];
+  const out: DeclaredObject[] = [];
+  entries.forEach((e, i) => {
+    const name = typeof e === 'string' ? e : e !== null && typeof e === 'object' ? (e as Record<string, unknown>)['name'] : undefined;
+    if (typeof name !== 'string') return;
+    if (!Object.hasOwn(STRIPE_OBJECTS, name)) ctx.problem(['source', 'objects', i], unknownObjectMessage(name));
+    else if (typeof e === 'string') out.push({ name, config: { name }, key: ['source', 'objects', i] });
+  });
+  const single = options['object'];
+  if (typeof single === 'string' && single !== '' && !Object.hasOwn(STRIPE_OBJECTS, single)) ctx.problem(['source', 'object'], unknownObjectMessage(single));
+  return out;
+}
+
+const connector: Connector = Object.freeze({ descriptor, check, read, primaryKey, rateLimits });
+export default connector;
+
+/** Names Stripe lists (for docs and messages). */
+export const validObjects = STRIPE_OBJECT_NAMES;
+export { stripeSourceOptions as options };

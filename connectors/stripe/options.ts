@@ -1,0 +1,97 @@
+/**
+ * The Stripe source's options: `source.connection` (api_key from secrets,
+ * base_url, account, api_version, test-mode budget) and `source.events`,
+ * checked once; and the objects a job may name.
+ */
+import { z } from 'zod';
+import { DativoError, type ConfigProblem } from '../../lib/errors.js';
+import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
+import { STRIPE_OBJECTS, STRIPE_OBJECT_NAMES, type StripeObjectSpec } from './objects.js';
+
+/** The API version the SDK sends when neither the recipe nor the job names one (the SDK's own pin). */
+export const DEFAULT_API_VERSION = '2026-10-28.endive';
+/** Stripe's budget in test mode (docs.stripe.com/rate-limits): 25 requests/s. */
+export const TEST_MODE_REQUESTS_PER_SECOND = 25;
+
+const boolLike = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+const numLike = z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v), z.number());
+
+/** `source.connection` of a Stripe job. */
+export const StripeConnectionSchema = z.looseObject({
+  api_key: z.string().min(1, 'needs the secret key (sk_live_… / sk_test_… / rk_…), e.g. "${STRIPE_API_KEY}"'),
+  base_url: z.url({ protocol: /^https?$/ }).optional(),
+  account: z.string().regex(/^acct_[A-Za-z0-9]+$/, 'must be a connected account id (acct_…)').optional(),
+  api_version: z.string().regex(/^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$/, 'must look like 2026-10-28.endive').optional(),
+  timeout_seconds: numLike.pipe(z.number().positive().max(600)).optional(),
+  test_requests_per_second: numLike.pipe(z.number().positive()).optional(),
+});
+
+/** The Stripe source's own keys of the `source` block. */
+export const stripeSourceOptions = z.looseObject({
+  connection: StripeConnectionSchema,
+  events: boolLike.optional(),
+});
+
+/** Parsed connection settings. */
+export interface StripeSettings {
+  apiKey: string;
+  baseUrl?: URL;
+  account?: string;
+  apiVersion: string;
+  timeoutMs: number;
+  /** Updates and deletions through the Events API (`source.events`, default true). */
+  events: boolean;
+  /** True for a test-mode key (`sk_test_`, `rk_test_`). */
+  testMode: boolean;
+  testRequestsPerSecond: number;
+}
+
+function problemsOf(err: z.ZodError, file: string, base: string): ConfigProblem[] {
+  return err.issues.map((i) => ({ file, key: [base, ...i.path.map(String)].filter((s) => s !== '').join('.'), message: i.message }));
+}
+
+/**
+ * The connection settings of a plan.
+ * @throws DativoError CONFIG_INVALID listing every bad key (never a key's value).
+ */
+export function stripeSettings(plan: JobPlan): StripeSettings {
+  const parsed = stripeSourceOptions.safeParse(plan.source.options);
+  if (!parsed.success) {
+    const problems = problemsOf(parsed.error, plan.file, 'source');
+    throw new DativoError('CONFIG_INVALID', `invalid Stripe options: ${problems.map((p) => `${p.key}: ${p.message}`).join('; ')}`, {
+      problems,
+      context: { connector: 'stripe', file: plan.file },
+    });
+  }
+  const c = parsed.data.connection;
+  return {
+    apiKey: c.api_key,
+    ...(c.base_url !== undefined ? { baseUrl: new URL(c.base_url) } : {}),
+    ...(c.account !== undefined ? { account: c.account } : {}),
+    apiVersion: c.api_version ?? DEFAULT_API_VERSION,
+    timeoutMs: Math.round((c.timeout_seconds ?? 80) * 1000),
+    events: parsed.data.events ?? true,
+    testMode: /^(sk|rk)_test_/.test(c.api_key),
+    testRequestsPerSecond: c.test_requests_per_second ?? TEST_MODE_REQUESTS_PER_SECOND,
+  };
+}
+
+/** The problem of an object name Stripe has no list for, listing the valid ones. */
+export function unknownObjectMessage(name: string): string {
+  return `unknown Stripe object "${name}"; valid objects: ${STRIPE_OBJECT_NAMES.join(', ')}`;
+}
+
+/**
+ * The catalog entry of one of the job's objects.
+ * @throws DativoError CONFIG_INVALID naming the object and listing the valid ones.
+ */
+export function stripeObjectOf(plan: JobPlan, object: SourceObjectSpec): StripeObjectSpec {
+  const spec = Object.hasOwn(STRIPE_OBJECTS, object.name) ? STRIPE_OBJECTS[object.name] : undefined;
+  if (spec !== undefined) return spec;
+  const i = plan.source.objects.findIndex((o) => o.name === object.name);
+  const key = i >= 0 && Array.isArray(plan.source.options['objects']) ? `source.objects[${i}]` : 'source.objects';
+  throw new DativoError('CONFIG_INVALID', unknownObjectMessage(object.name), {
+    problems: [{ file: plan.file, key, message: unknownObjectMessage(object.name) }],
+    context: { connector: 'stripe', object: object.name, file: plan.file, key, valid: [...STRIPE_OBJECT_NAMES] },
+  });
+}
