@@ -199,10 +199,11 @@ export class StripeObjectRead {
     this.eventsFrom = undefined;
   }
 
-  private params(from: number | undefined, starting: string | undefined): ListParams {
+  /** Parameters of one page; `upper`: the pass knew the watermark before its first page (a pass keeps one filter for all its pages). */
+  private params(from: number | undefined, starting: string | undefined, upper: boolean): ListParams {
     const created: ListParams['created'] = {};
     if (from !== undefined) created.gte = from;
-    if (this.incremental && this.watermark !== undefined) created.lt = this.watermark;
+    if (upper && this.incremental && this.watermark !== undefined) created.lt = this.watermark;
     return { limit: PAGE_LIMIT, ...(Object.keys(created).length > 0 ? { created } : {}), ...(starting !== undefined ? { starting_after: starting } : {}) };
   }
 
@@ -230,8 +231,9 @@ export class StripeObjectRead {
     }
   }
 
+  /** Before the watermark (or not comparable: a record without a numeric `created` goes on to validation, never dropped here). */
   private below(created: unknown): boolean {
-    return this.watermark === undefined || !this.incremental || (typeof created === 'number' && created < this.watermark);
+    return this.watermark === undefined || !this.incremental || typeof created !== 'number' || created < this.watermark;
   }
 
   /** Every row of this read. */
@@ -248,8 +250,9 @@ export class StripeObjectRead {
 
   private async *listRows(): AsyncGenerator<Record<string, unknown>> {
     const pager = this.pager(this.spec.path);
+    const upper = this.watermark !== undefined;
     while (pager.hasMore) {
-      const params = this.params(this.from, pager.token as string | undefined);
+      const params = this.params(this.from, pager.token as string | undefined, upper);
       const page = await this.call(`GET ${this.spec.path}`, () => this.spec.list(this.stripe, params, {}));
       this.settle(page);
       this.counts.pages++;
@@ -265,8 +268,9 @@ export class StripeObjectRead {
   private async *eventRows(from: number): AsyncGenerator<Record<string, unknown>> {
     const pager = this.pager('GET /v1/events');
     const seen = new Set<string>();
+    const upper = this.watermark !== undefined;
     while (pager.hasMore) {
-      const params = this.params(from, pager.token as string | undefined);
+      const params = this.params(from, pager.token as string | undefined, upper);
       const page = await this.call('GET /v1/events', () => listEvents(this.stripe, params, {}));
       this.settle(page);
       // Past the retention (by Stripe's clock): no events; the list pass reads everything.

@@ -124,7 +124,7 @@ export class StripeFake {
   private readonly store = new Map<StripeResourceName, Stored[]>();
   private readonly events: Stored[] = [];
   private readonly faults: StripeFault[] = [];
-  private readonly omitted = new Map<StripeResourceName, { fields: string[]; ids?: Set<string> }>();
+  readonly omitted = new Map<StripeResourceName, { fields: string[]; ids?: Set<string> }>();
 
   constructor(options: StripeFakeOptions = {}) {
     this.keys = new Set(options.keys ?? ['sk_test_fake_4242']);
@@ -288,13 +288,14 @@ export class StripeFake {
     }
     const resource = name as StripeResourceName;
     const om = this.omitted.get(resource);
-    const rows = this.list(resource).map((s) => {
-      if (!om || (om.ids && !om.ids.has(s.obj.id))) return s;
-      const copy: Record<string, unknown> = { ...s.obj };
+    // Filters see the stored object; the answer lacks the omitted fields.
+    const shown = (o: StripeObject): StripeObject => {
+      if (!om || (om.ids && !om.ids.has(o.id))) return o;
+      const copy: Record<string, unknown> = { ...o };
       for (const f of om.fields) delete copy[f];
-      return { seq: s.seq, obj: copy as StripeObject };
-    });
-    this.listAnswer(req, rows, `/v1/${resource}`, send);
+      return copy as StripeObject;
+    };
+    this.listAnswer(req, this.list(resource), `/v1/${resource}`, send, shown);
   }
 
   private liveEvents(q: URLSearchParams): Stored[] {
@@ -305,7 +306,7 @@ export class StripeFake {
       .sort((a, b) => b.obj.created - a.obj.created || b.seq - a.seq);
   }
 
-  private listAnswer(req: SeenRequest, all: Stored[], url: string, send: (status: number, body: unknown) => void): void {
+  private listAnswer(req: SeenRequest, all: Stored[], url: string, send: (status: number, body: unknown) => void, shown: (o: StripeObject) => StripeObject = (o) => o): void {
     const q = req.query;
     const limitText = q.get('limit');
     const limit = limitText === null ? 10 : Number(limitText);
@@ -351,7 +352,7 @@ export class StripeFake {
       page = rows.slice(0, limit);
       hasMore = rows.length > limit;
     }
-    send(200, { object: 'list', data: page.map((s) => s.obj), has_more: hasMore, url });
+    send(200, { object: 'list', data: page.map((s) => shown(s.obj)), has_more: hasMore, url });
   }
 
   private missing(send: (status: number, body: unknown) => void, id: string, param: string): void {
