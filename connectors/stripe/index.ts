@@ -7,14 +7,14 @@
  * SDK's own retries off). See docs/connectors/stripe.md.
  */
 import { createHash } from 'node:crypto';
-import type { Connector, ConnectorDescriptor, ReadContext, SourceStream } from '../../lib/connector.js';
+import type { Connector, ConnectorDescriptor, DeclaredObject, ObjectsContext, ReadContext, SourceStream } from '../../lib/connector.js';
 import { sdkError, withPolicy } from '../../lib/http.js';
 import type { Logger } from '../../lib/log.js';
 import type { JobPlan } from '../../lib/plan.js';
 import { requestPolicy } from '../../lib/run/network.js';
 import { STRIPE_OBJECTS, STRIPE_OBJECT_NAMES } from './objects.js';
 import { stripeObjectOf, stripeSettings, stripeSourceOptions, unknownObjectMessage } from './options.js';
-import { readStripe, stripeClient } from './read.js';
+import { readStripe, stripeAgent, stripeClient } from './read.js';
 
 export { STRIPE_OBJECTS, STRIPE_OBJECT_NAMES } from './objects.js';
 export { stripeSettings, stripeSourceOptions } from './options.js';
@@ -44,15 +44,20 @@ export async function check(plan: JobPlan, opts: { signal: AbortSignal; log: Log
   checkObjects(plan);
   const first = plan.source.objects[0];
   const spec = first ? stripeObjectOf(plan, first) : STRIPE_OBJECTS['customers']!;
-  const stripe = stripeClient(settings);
-  await withPolicy(undefined, () => spec.list(stripe, { limit: 1 }, {}), {
-    connector: 'stripe',
-    policy: requestPolicy(plan),
-    signal: opts.signal,
-    log: opts.log,
-    object: spec.name,
-    mapError: (err) => sdkError(err, 'stripe', { what: `${spec.name} (GET ${spec.path})`, credentialKey: 'source.connection.api_key', secrets: [...plan.secrets, settings.apiKey], context: { object: spec.name } }),
-  });
+  const agent = stripeAgent(settings);
+  const stripe = stripeClient(settings, agent);
+  try {
+    await withPolicy(undefined, () => spec.list(stripe, { limit: 1 }, {}), {
+      connector: 'stripe',
+      policy: requestPolicy(plan),
+      signal: opts.signal,
+      log: opts.log,
+      object: spec.name,
+      mapError: (err) => sdkError(err, 'stripe', { what: `${spec.name} (GET ${spec.path})`, credentialKey: 'source.connection.api_key', secrets: [...plan.secrets, settings.apiKey], context: { object: spec.name } }),
+    });
+  } finally {
+    agent.destroy();
+  }
 }
 
 /** Open the record stream of one object. */
@@ -90,18 +95,6 @@ export function rateLimits(plan: JobPlan): Record<string, unknown> | undefined {
   return base;
 }
 
-/** An object declared from the options (the shape of the engine's DeclaredObject). */
-interface DeclaredObject {
-  name: string;
-  config: Record<string, unknown>;
-  key: readonly (string | number)[];
-}
-
-/** Where declared objects' problems go (the engine's ObjectsContext). */
-interface ObjectsContext {
-  problem(key: readonly (string | number)[], message: string): void;
-}
-
 /**
  * The objects of `source.objects` given as plain names (`[customers,
  * charges]`); each name, plain or `{name: …}`, must be one Stripe lists
@@ -121,9 +114,5 @@ export function objects(options: Record<string, unknown>, _asset: unknown, ctx: 
   return out;
 }
 
-const connector: Connector = Object.freeze({ descriptor, check, read, primaryKey, rateLimits });
+const connector: Connector = Object.freeze({ descriptor, options: stripeSourceOptions, objects, check, read, primaryKey, rateLimits });
 export default connector;
-
-/** Names Stripe lists (for docs and messages). */
-export const validObjects = STRIPE_OBJECT_NAMES;
-export { stripeSourceOptions as options };

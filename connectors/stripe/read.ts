@@ -20,6 +20,8 @@
  * older than the retention makes this run a logged full refresh of the
  * object (the table's rows are replaced).
  */
+import http from 'node:http';
+import https from 'node:https';
 import { Readable } from 'node:stream';
 import Stripe from 'stripe';
 import type { CursorWindow, ReadContext, SourceStream } from '../../lib/connector.js';
@@ -65,9 +67,15 @@ interface ReadCounts {
   pages: number;
 }
 
-/** A Stripe SDK client on the job's connection settings. */
-export function stripeClient(s: StripeSettings): Stripe {
+/** The keep-alive agent of one read (closed with the read's stream). */
+export function stripeAgent(s: StripeSettings): http.Agent {
+  return s.baseUrl?.protocol === 'http:' ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
+}
+
+/** A Stripe SDK client on the job's connection settings (its own agent when given). */
+export function stripeClient(s: StripeSettings, agent?: http.Agent): Stripe {
   const config: Stripe.StripeConfig = {
+    ...(agent ? { httpAgent: agent } : {}),
     apiVersion: s.apiVersion as Stripe.StripeConfig['apiVersion'],
     // One retry policy, ours (docs/network.md).
     maxNetworkRetries: 0,
@@ -122,8 +130,9 @@ export class StripeObjectRead {
     private readonly ctx: ReadContext,
     private readonly settings: StripeSettings,
     private readonly spec: StripeObjectSpec,
+    agent?: http.Agent,
   ) {
-    this.stripe = stripeClient(settings);
+    this.stripe = stripeClient(settings, agent);
     this.client = networkOf(ctx, 'stripe').http({ credentialKey: 'source.connection.api_key' });
     const inc = ctx.plan.source.incremental;
     this.incremental = !ctx.fullRefresh && ctx.plan.syncMode === 'incremental_append' && inc !== undefined && inc.strategy !== 'file_modified' && ctx.reportWindow !== undefined;
@@ -313,8 +322,17 @@ export class StripeObjectRead {
 
 /** The record stream of one object. */
 export function readStripe(ctx: ReadContext, settings: StripeSettings, spec: StripeObjectSpec): SourceStream {
-  const r = new StripeObjectRead(ctx, settings, spec);
+  const agent = stripeAgent(settings);
+  let r: StripeObjectRead;
+  try {
+    r = new StripeObjectRead(ctx, settings, spec, agent);
+  } catch (err) {
+    agent.destroy();
+    throw err;
+  }
   const stream = Readable.from(r.rows(), { objectMode: true, highWaterMark: PAGE_LIMIT }) as SourceStream;
+  // The read's connections close with it: ended, failed or destroyed.
+  stream.once('close', () => agent.destroy());
   stream.checkpoint = () => r.checkpoint();
   stream.replacesTable = () => r.replaces;
   return stream;

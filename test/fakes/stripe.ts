@@ -145,8 +145,22 @@ export class StripeFake {
     return this.api?.requests ?? [];
   }
 
+  /** TCP connections open right now. */
+  openConnections(): number {
+    return this.api?.openConnections() ?? 0;
+  }
+
   async close(): Promise<void> {
     await this.api?.close();
+  }
+
+  /** Forget every object, event, fault and omission (the clock and the keys stay). */
+  reset(): void {
+    for (const list of this.store.values()) list.length = 0;
+    this.events.length = 0;
+    this.faults.length = 0;
+    this.omitted.clear();
+    this.loopCursor = false;
   }
 
   /** Move the clock forward. */

@@ -21,6 +21,8 @@ export type Handler = (req: SeenRequest, res: http.ServerResponse, n: number) =>
 export interface FakeApi {
   url: string;
   requests: SeenRequest[];
+  /** TCP connections open right now (keep-alive ones included). */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ export async function fakeApi(handler: Handler): Promise<FakeApi> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    openConnections: () => sockets.size,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

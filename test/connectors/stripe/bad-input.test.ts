@@ -40,13 +40,28 @@ describe('stripe: bad input', () => {
     assert.ok(!out.includes('revoked_9876543210'), 'not even most of it');
   });
 
-  it('an unknown object: exit 3 listing the valid ones, nothing read', async () => {
+  it('an unknown object: exit 3 at validate time, listing the valid ones, nothing read (run too)', async () => {
     await p.job({ object: 'customerz' });
     const before = fake.requests.length;
+    const valid = /source\.objects\[0\]: unknown Stripe object "customerz"; valid objects: balance_transactions, charges, customers, invoices, payment_intents, prices, products, refunds, subscriptions/;
+    const v = await run(['validate', 'job.yaml']);
+    assert.equal(v.code, 3, v.stderr);
+    assert.match(v.stderr, valid);
     const r = await run();
     assert.equal(r.code, 3, r.stderr);
-    assert.match(r.stdout + r.stderr, /unknown Stripe object "customerz"; valid objects: balance_transactions, charges, customers, invoices, payment_intents, prices, products, refunds, subscriptions/);
+    assert.match(r.stdout + r.stderr, valid);
     assert.equal(fake.requests.length, before, 'no request was made');
+  });
+
+  it('bad connection options: every problem with its key at validate time, exit 3, the key never printed', async () => {
+    await p.job({ connection: ['account: not-an-account', 'api_version: latest', 'timeout_seconds: -1'] });
+    const v = await run(['validate', 'job.yaml']);
+    assert.equal(v.code, 3, v.stderr);
+    for (const k of ['source.connection.account', 'source.connection.api_version', 'source.connection.timeout_seconds']) assert.ok(v.stderr.includes(k), `${k} in ${v.stderr}`);
+    assert.ok(!v.stderr.includes(TEST_KEY));
+    await p.job();
+    const ok = await run(['validate', 'job.yaml']);
+    assert.equal(ok.code, 0, ok.stderr);
   });
 
   it('a response missing a required field: strict stops with the object id (exit 3), warn rejects it and lands the rest', async () => {

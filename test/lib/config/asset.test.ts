@@ -189,7 +189,7 @@ extra: 1
   cursor_field: missing
 `);
     assert.deepEqual(await problemsOf(loadAsset(file3)), [
-      { file: file3, key: 'asset.schema[0].name', message: 'column names starting with "_dativo_" are reserved (_dativo_ingested_at, _dativo_run_id, ...)' },
+      { file: file3, key: 'asset.schema[0].name', message: 'column names starting with "_dativo_" are reserved (_dativo_ingested_at, _dativo_run_id, ...; only _dativo_deleted may be declared)' },
       { file: file3, key: 'asset.schema[2].name', message: 'duplicate column "a" (first at schema[1])' },
       { file: file3, key: 'asset.primary_key[1]', message: 'primary key column "nope" is not in the schema' },
       { file: file3, key: 'asset.cursor_field', message: 'cursor column "missing" is not in the schema' },

@@ -186,7 +186,7 @@ source: {incremental: {strategy: sometimes}}
       },
     ]);
     const b = await t.write('b.yaml', `tenant_id: acme
-source_connector: stripe
+source_connector: example_api
 asset_path: orders.yaml
 source: {incremental: {strategy: created}}
 target_connector: iceberg

@@ -172,7 +172,7 @@ test('sync mode and objects: incremental opt-in, {} and enabled:false disable, e
   const t = await tempTree();
   try {
     await t.write('orders.yaml', ORDERS_ASSET);
-    await t.write('stripe.yaml', 'name: stripe\ntype: stripe\nroles: [source]\nincremental: {strategy: created, cursor_field_default: updated_at, lookback_days_default: 1}\n');
+    await t.write('stripe.yaml', 'name: example_api\ntype: example_api\nroles: [source]\nincremental: {strategy: created, cursor_field_default: updated_at, lookback_days_default: 1}\n');
     const head = 'tenant_id: acme\nsource_connector_path: stripe.yaml\nasset_path: orders.yaml\n';
     const load = async (name: string, body: string) => loadJob(await t.write(name, head + body), { cwd: t.dir, env: {} });
 
