@@ -53,7 +53,7 @@ function cli(dir: string): Promise<{ code: number | null; stdout: string; stderr
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--require', path.join(ROOT, 'bench/peak-rss.cjs'), '--import', 'tsx', path.join(ROOT, 'lib/cli/bin.ts'), 'run', 'job.yaml', '--json'],
+      ['--require', path.join(ROOT, 'bench/peak-rss.cjs'), '--import', import.meta.resolve('tsx'), path.join(ROOT, 'lib/cli/bin.ts'), 'run', 'job.yaml', '--json'],
       { cwd: dir, env: { ...process.env, DATIVO_BENCH_STATS: stats }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
       };
       out.push(row);
       console.error(JSON.stringify(row));
-      if (r.code !== 0) console.error(r.stderr);
+      if (r.code !== 0) throw new Error(`${label}: exit ${r.code}\n${r.stderr}`);
     };
 
     // Ordinary: N rows, distinct timestamps.
