@@ -30,6 +30,7 @@ export const StripeConnectionSchema = z.looseObject({
 export const stripeSourceOptions = z.looseObject({
   connection: StripeConnectionSchema,
   events: boolLike.optional(),
+  parallel_windows: numLike.pipe(z.number().int().min(1).max(32)).optional(),
 });
 
 /** Parsed connection settings. */
@@ -41,6 +42,8 @@ export interface StripeSettings {
   timeoutMs: number;
   /** Updates and deletions through the Events API (`source.events`, default true). */
   events: boolean;
+  /** `source.parallel_windows`: the list pass split into this many `created` windows read concurrently (default 1). */
+  parallelWindows: number;
   /** True for a test-mode key (`sk_test_`, `rk_test_`). */
   testMode: boolean;
   testRequestsPerSecond: number;
@@ -71,6 +74,7 @@ export function stripeSettings(plan: JobPlan): StripeSettings {
     apiVersion: c.api_version ?? DEFAULT_API_VERSION,
     timeoutMs: Math.round((c.timeout_seconds ?? 80) * 1000),
     events: parsed.data.events ?? true,
+    parallelWindows: parsed.data.parallel_windows ?? 1,
     testMode: /^(sk|rk)_test_/.test(c.api_key),
     testRequestsPerSecond: c.test_requests_per_second ?? TEST_MODE_REQUESTS_PER_SECOND,
   };

@@ -25,6 +25,8 @@ export interface StripeJob {
   lag?: number;
   /** Extra lines under `source.connection`. */
   connection?: string[];
+  /** Extra lines under `source` (e.g. `parallel_windows: 4`). */
+  source?: string[];
   /** Extra top-level lines (e.g. retry_config). */
   extra?: string[];
 }
@@ -55,6 +57,7 @@ export async function stripeProject(fake: StripeFake, prefix = 'stripe'): Promis
         `asset_path: assets/${asset}.yaml`,
         'source:',
         `  objects: [${object}]`,
+        ...(spec.source ?? []).map((l) => `  ${l}`),
         ...(spec.sync === 'full_refresh' ? [] : [`  incremental: {strategy: created, cursor_field: created, lag_seconds: ${spec.lag ?? 0}}`]),
         '  connection:',
         `    api_key: "${spec.key ?? TEST_KEY}"`,

@@ -116,6 +116,63 @@ describe('stripe: incremental by created, updates and deletions from events', ()
   });
 });
 
+describe('stripe: parallel created windows inside one budget', () => {
+  let fake: StripeFake;
+  let p: StripeProject;
+  before(async () => {
+    fake = await startStripeFake({ latencyMs: 40 });
+    p = await stripeProject(fake, 'stripe-par');
+  });
+  after(async () => {
+    await fake.close();
+    await p.cleanup();
+  });
+
+  it('parallel_windows: 4 reads every customer once, with requests in flight together, then only the new ones', async () => {
+    const seeded = fake.seed('customers', 2000, { perSecond: 41 });
+    let inFlight = 0;
+    let peak = 0;
+    const handle = fake.latencyMs;
+    assert.ok(handle > 0);
+    const started = fake.requests.length;
+    const r1 = await (async () => {
+      const t = setInterval(() => {
+        // Requests that arrived but are not answered yet (the fake answers after latencyMs).
+        const now = performance.now();
+        inFlight = fake.requests.slice(started).filter((q) => now - q.at < handle).length;
+        peak = Math.max(peak, inFlight);
+      }, 5);
+      try {
+        return await p.run({ source: ['parallel_windows: 4'] });
+      } finally {
+        clearInterval(t);
+      }
+    })();
+    assert.equal(r1.summary.exit_code, 0, JSON.stringify(r1.summary.objects[0]?.error));
+    const rows = await p.rows();
+    assert.equal(rows.length, 2000);
+    assert.equal(byId(rows).size, 2000, 'each customer once across window and page boundaries');
+    assert.ok(peak >= 2, `windows read concurrently (peak ${peak} requests in flight)`);
+    const lists = fake.requests.slice(started).filter((q) => q.path === '/v1/customers');
+    const pages = lists.filter((q) => q.query.get('limit') === '100');
+    assert.equal(lists.length - pages.length, 1, "one limit=1 call reads Stripe's clock");
+    assert.ok(pages.every((q) => Number(q.query.get('created[lt]')) <= fake.now), 'every window page is bounded by the watermark');
+    assert.equal(new Set(pages.map((q) => q.query.get('created[lt]'))).size, 4, 'four windows');
+
+    fake.advance(20);
+    const fresh = [fake.create('customers'), fake.create('customers')];
+    fake.update('customers', seeded[10]!.id, { name: 'changed' });
+    fake.advance(5);
+    const r2 = await p.run({ source: ['parallel_windows: 4'] });
+    assert.equal(r2.summary.exit_code, 0, JSON.stringify(r2.summary.objects[0]?.error));
+    assert.equal(r2.summary.objects[0]!.rows_written, 3);
+    const all = byId(await p.rows());
+    assert.equal(all.size, 2002);
+    for (const f of fresh) assert.equal(all.get(f.id)!.length, 1);
+    assert.equal(all.get(seeded[10]!.id)!.length, 2);
+  });
+});
+
 describe('stripe: connection settings', () => {
   let fake: StripeFake;
   let p: StripeProject;
