@@ -5,13 +5,15 @@
  * a verbatim part of the example file.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { maskEmail } from '../../pipelines/examples/custom-transform.js';
+import { runJobFile } from '../../lib/index.js';
 import { readParquetWithDuckDB, readParquetWithHyparquet } from '../helpers/readers.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
@@ -88,6 +90,36 @@ it('run-job-file.ts runs as documented: the redacted summary, exit 1 (one reject
   const file = fileURLToPath(s.objects[0]!.files[0]!);
   assert.ok(file.startsWith(dir), file);
   assert.equal((await readParquetWithHyparquet(file)).rows.length, 4);
+});
+
+it('ndjson-connector.ts: a connector of your own runs its job, and its options are checked when the job loads', async () => {
+  const dir = path.join(out, 'ndjson');
+  const env = { ...process.env, EXAMPLES_WAREHOUSE: dir, DATIVO_STATE_DIR: path.join(dir, 'state'), DATIVO_REJECT_DIR: path.join(dir, 'rejects') };
+  const s = await runJobFile(path.join(repo, 'pipelines/examples/ndjson_job.yaml'), { env });
+  assert.equal(s.exit_code, 0, JSON.stringify(s.error));
+  assert.deepEqual(s.objects.map((o) => [o.name, o.rows_written]), [['customers', 2]]);
+  const { rows } = await readParquetWithHyparquet(fileURLToPath(s.objects[0]!.files[0]!));
+  assert.deepEqual(
+    rows.map((r) => [r['customer_id'], r['lifetime_value'], r['signed_up_at']]),
+    [
+      [1n, '1250.50', micros('2024-01-15T08:30:00Z')],
+      [2n, '0.00', micros('2024-02-01T00:00:00Z')],
+    ],
+  );
+
+  // A typo and an entry without its path: both reported, nothing created.
+  const bad = path.join(out, 'ndjson-bad.yaml');
+  const job = (await readFile(path.join(repo, 'pipelines/examples/ndjson_job.yaml'), 'utf8'))
+    .replace('./ndjson-connector.ts', path.join(repo, 'pipelines/examples/ndjson-connector.ts'))
+    .replace('assets/customers.yaml', path.join(repo, 'pipelines/examples/assets/customers.yaml'))
+    .replace('    - {object: customers, path: data/customers.ndjson}', '    - {object: customers}\n  streems: []');
+  await writeFile(bad, job);
+  const b = await runJobFile(bad, { env: { ...env, EXAMPLES_WAREHOUSE: path.join(out, 'ndjson-bad-wh') } });
+  assert.equal(b.exit_code, 3);
+  const problems = (b.error?.problems ?? []) as { key: string; message: string }[];
+  assert.deepEqual(problems.map((p) => p.key).sort(), ['source.streams[0].path', 'source.streems']);
+  assert.match(problems.find((p) => p.key === 'source.streems')!.message, /did you mean "streams"\?\); valid options: .*\bstreams\b/);
+  assert.equal(existsSync(path.join(out, 'ndjson-bad-wh')), false);
 });
 
 it('every code excerpt in docs/library.md is verbatim in the example it quotes', async () => {
