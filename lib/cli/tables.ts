@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadJob } from '../config/index.js';
 import { DativoError, ExitCode } from '../errors.js';
 import { openCatalog, type Catalog, type LoadedTable, type TableMetadata } from '../iceberg/index.js';
-import { expireSnapshots, findOrphans, liveDataFiles, runsInFlight, type ExpireResult } from '../iceberg/maintenance.js';
+import { assertFullHistory, expireSnapshots, findOrphans, liveDataFiles, runsInFlight, type ExpireResult } from '../iceberg/maintenance.js';
 import { storageKey } from '../iceberg/paths.js';
 import { ancestry } from '../iceberg/metadata.js';
 import { stringifyJson } from '../json.js';
@@ -175,6 +175,7 @@ export const DEFAULT_ORPHAN_AGE = '1d';
  */
 async function gc(t: LoadedTable, db: Opened, name: string, o: CliOptions, io: CliIO): Promise<number> {
   const opts = o.tables ?? {};
+  assertFullHistory(db.catalog, name);
   const dryRun = opts.dryRun === true;
   const olderThanMs = parseDuration(opts.olderThan ?? DEFAULT_ORPHAN_AGE, '--older-than');
   const expireAge = opts.expireSnapshotsOlderThan === undefined ? undefined : parseDuration(opts.expireSnapshotsOlderThan, '--expire-snapshots-older-than');

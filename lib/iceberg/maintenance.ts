@@ -55,6 +55,24 @@ export async function reachableFiles(storage: Storage, snapshots: Snapshot[], re
   return out;
 }
 
+/**
+ * Refuse maintenance on a catalog whose table metadata does not show the
+ * table's history: Nessie serves only the current snapshot of a branch, and
+ * older commits and other branches reference files this view cannot see,
+ * so "reached by no snapshot" would not mean unreferenced (CATALOG_INVALID;
+ * Nessie has its own garbage collector).
+ */
+export function assertFullHistory(catalog: Catalog, table: string): void {
+  const config = (catalog as Partial<{ config: Readonly<Record<string, string>> }>).config;
+  if (config?.['nessie.is-nessie-catalog'] === 'true') {
+    throw new DativoError(
+      'CATALOG_INVALID',
+      `catalog ${catalog.name} is Nessie, which shows only the current snapshot of table ${table}: files its other commits and branches use cannot be seen, so dativo does not remove orphans or expire snapshots there (use Nessie's GC)`,
+      { context: { table } },
+    );
+  }
+}
+
 /** A live data file of the current snapshot. */
 export interface LiveDataFile {
   uri: string;
@@ -202,10 +220,12 @@ export function snapshotsToExpire(md: TableMetadata, opts: ExpireOptions): bigin
  * version without them (`remove-snapshots`, asserting `main` did not move;
  * retried on a conflict), then delete the manifest lists, manifests and
  * data files only they reached. Nothing is deleted unless the commit
- * definitely landed. Throws SOURCE_NOT_FOUND for a missing table.
+ * definitely landed. Throws SOURCE_NOT_FOUND for a missing table,
+ * CATALOG_INVALID on Nessie (see {@link assertFullHistory}).
  */
 export async function expireSnapshots(catalog: Catalog, ident: TableIdent, storage: Storage, opts: ExpireOptions): Promise<ExpireResult> {
   const name = identName(ident);
+  assertFullHistory(catalog, name);
   let lastError: unknown;
   for (let attempt = 1; attempt <= 5; attempt++) {
     const base = await catalog.loadTable(ident);

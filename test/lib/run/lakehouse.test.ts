@@ -21,6 +21,8 @@ import type { Catalog, LoadedTable, TableIdent, TableMetadata } from '../../../l
 import { openCatalog } from '../../../lib/iceberg/index.js';
 import { createRestCatalog } from '../../../lib/iceberg/rest.js';
 import { currentSnapshot, snapshotsOf } from '../../../lib/iceberg/metadata.js';
+import { assertFullHistory, expireSnapshots } from '../../../lib/iceberg/maintenance.js';
+import type { DativoError } from '../../../lib/errors.js';
 import { runJob, type RunOptions, type RunSummary } from '../../../lib/run.js';
 import { stateSummaryKey } from '../../../lib/table-target.js';
 import { createS3Storage, type S3Storage } from '../../../lib/storage/s3.js';
@@ -388,6 +390,13 @@ describe('two objects into one table on a Nessie-style catalog (metadata shows o
     t = await load('nessie', ident);
     const rows = await readBack(t);
     assert.deepEqual(rows.map((r) => r['id']), [...range(1, 150), ...range(1001, 150)]);
+
+    // Maintenance refuses: files other Nessie commits use are invisible in this view.
+    await withCatalog('nessie', async (c) => {
+      await assert.rejects(expireSnapshots(c, ident, storage, { retainLast: 1 }), (err: DativoError) => err.code === 'CATALOG_INVALID' && /Nessie/.test(err.message));
+      assert.throws(() => assertFullHistory(c, 'lake.two_objects'), /Nessie/);
+    });
+    await withCatalog('rest', async (c) => assertFullHistory(c, 'any'));
   });
 });
 
