@@ -255,7 +255,8 @@ test('limiter: a burst goes out at once, then the steady rate', async () => {
     const http = client(api.url, { limiter });
     await Promise.all(Array.from({ length: 10 }, (_, i) => http.json(`/r/${i}`)));
     const at = api.requests.map((r) => r.at - api.requests[0]!.at).sort((a, b) => a - b);
-    assert.ok(at[4]! < 90, `first five within ${at[4]} ms`);
+    // Without the burst the fifth would start 400 ms in; 250 ms leaves room for loopback jitter on a loaded box.
+    assert.ok(at[4]! < 250, `first five within ${at[4]} ms`);
     assert.ok(at[9]! >= 400 && at[9]! < 1000, `last at ${at[9]} ms`);
   } finally {
     await limiter.close();
