@@ -74,13 +74,18 @@ const BEARER_RE = /\b(Bearer\s+)[A-Za-z0-9._~+/=-]+/g;
 /** `password=…` (DSNs, query strings): the value up to a separator, whatever it is. */
 const KV_EQ_RE = new RegExp(`([A-Za-z0-9_-]*(?:${SECRET_KEY_SRC})[A-Za-z0-9_-]*\\s*=\\s*)(["']?)([^\\s"'&;,]+)\\2`, 'gi');
 
+/** `uri` with the password of its userinfo masked (`postgres://app:[REDACTED]@db/x`), for a message that names a location. */
+export function displayUri(uri: string): string {
+  return uri.replace(USERINFO_RE, `$1${REDACTED}@`);
+}
+
 /**
  * Mask secrets in one string (see the module comment). `secrets` are the
  * known secret values; an empty one is ignored.
  */
 export function scrub(s: string, secrets: readonly string[]): string {
   if (s === '') return s;
-  let out = s.replace(USERINFO_RE, `$1${REDACTED}@`).replace(BEARER_RE, `$1${REDACTED}`).replace(KV_EQ_RE, `$1$2${REDACTED}$2`);
+  let out = displayUri(s).replace(BEARER_RE, `$1${REDACTED}`).replace(KV_EQ_RE, `$1$2${REDACTED}$2`);
   for (const v of secrets) {
     if (v === '' || !out.includes(v)) continue;
     if (v.length >= LONG_SECRET) {

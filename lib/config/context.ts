@@ -4,12 +4,11 @@
  * `${VAR}` lookup, and the secret values met along the way.
  */
 import path from 'node:path';
+// Keys whose values are secrets under connection/credentials blocks: the same test the logs mask by.
+import { SECRET_KEY_RE } from '../log.js';
 import { Problems, type KeyPath } from './problems.js';
 import { isPlainObject, type MissingVar, type VarLookup } from './vars.js';
 import type { YamlFile } from './yaml.js';
-
-/** Keys whose values are secrets wherever they appear under connection/credentials blocks. */
-const SECRET_KEY_RE = /password|secret|token|api_key|private_key|access_key/i;
 
 export class JobContext {
   readonly problems = new Problems();

@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DativoError, isDativoError, transientCodeOf, type ErrorContext } from '../errors.js';
-import type { Logger } from '../log.js';
+import { displayUri, type Logger } from '../log.js';
 import { Paginator } from '../paginate.js';
 import { definePolicy, parseRetryAfter, retry, type RetryPolicy } from '../retry.js';
 import type { CatalogSpec } from '../plan.js';
@@ -157,7 +157,7 @@ class RestCatalog implements Catalog, RestCatalogInfo {
     const res = await this.send('GET', `${this.baseUri}/v1/config${query}`, undefined, ctx);
     if (res.status !== 200) {
       if (res.status === 404) {
-        throw new DativoError('CATALOG_INVALID', `${this.who()}: no Iceberg REST catalog at ${this.spec.uri} (GET /v1/config answered 404)`, {
+        throw new DativoError('CATALOG_INVALID', `${this.who()}: no Iceberg REST catalog at ${displayUri(this.spec.uri)} (GET /v1/config answered 404)`, {
           context: this.ctx(ctx, res),
         });
       }
