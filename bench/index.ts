@@ -5,6 +5,7 @@
  *   mysql-parquet    (same options)
  *   coerce [rows]                  → bench/coerce.ts
  *   parquet-sink [--rows=N ...]    → bench/parquet-sink.ts
+ *   api-parquet [--objects N] [--latency-ms N] [--rps N] [--windows N] → bench/api-parquet.ts
  *
  * The SQL scenarios print a readable table and, as the LAST line, one JSON
  * object `{scenario, rows, seconds, rows_per_s, mb_per_s, peak_rss_mb,
@@ -19,11 +20,11 @@ import { cpus, totalmem } from 'node:os';
 import { benchSqlParquet, type BenchResult } from './sql-parquet.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SCRIPTS: Record<string, string> = { coerce: 'coerce.ts', 'parquet-sink': 'parquet-sink.ts' };
+const SCRIPTS: Record<string, string> = { coerce: 'coerce.ts', 'parquet-sink': 'parquet-sink.ts', 'api-parquet': 'api-parquet.ts' };
 
 function usage(): never {
   process.stderr.write(
-    'usage: npm run bench -- <postgres-parquet|mysql-parquet|coerce|parquet-sink> [options]\n' +
+    'usage: npm run bench -- <postgres-parquet|mysql-parquet|coerce|parquet-sink|api-parquet> [options]\n' +
       '  SQL options: --rows N (default 2000000) --repeat N (default 1) --breakdown (also time source only, + validate, + Arrow buffers)\n' +
       '               --batch-size N (Postgres portal batch) --fresh (rebuild the table) --no-baseline --cpu-prof DIR\n',
   );

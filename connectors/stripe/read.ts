@@ -45,33 +45,89 @@ const RETENTION_MARGIN_SECONDS = 3_600;
 /** The lower end of a parallel read from the beginning: 2011-01-01, before Stripe's launch (nothing is older). */
 export const STRIPE_EPOCH = 1_293_840_000;
 
+/** One window of a parallel list pass: `a <= created < b` (`open`: no lower bound sent). */
+interface CreatedWindow {
+  a: number;
+  b: number;
+  open: boolean;
+}
+
 /**
- * Items of several page generators as they come: each keeps one `next()`
- * in flight (its next page is fetched while this one is handed on), so at
- * most two pages per generator are held. The first failure ends the merge.
+ * Windows read by at most `size` tasks at once, their pages handed to one
+ * consumer through a buffer of at most 2 × size pages (a task waits for
+ * room). The first failure ends the pool and is thrown to the consumer.
  */
-export async function* mergePages<T>(gens: AsyncGenerator<T>[]): AsyncGenerator<T> {
-  type Step = { i: number; r: IteratorResult<T> };
-  const pending = new Map<number, Promise<Step>>();
-  const pull = (i: number): void => {
-    const p = gens[i]!.next().then((r) => ({ i, r }));
-    // Awaited through Promise.race below; a rejection after the merge ended is not unhandled.
-    p.catch(() => undefined);
-    pending.set(i, p);
-  };
-  gens.forEach((_g, i) => pull(i));
-  try {
-    while (pending.size > 0) {
-      const { i, r } = await Promise.race(pending.values());
-      if (r.done) {
-        pending.delete(i);
-        continue;
-      }
-      pull(i);
-      yield r.value;
+class WindowPool {
+  stopped = false;
+  private readonly queue: CreatedWindow[] = [];
+  private running = 0;
+
+  private readonly buffer: { page: StripePage; index: number }[] = [];
+  private failure: { error: unknown } | undefined;
+  private wakeConsumer: (() => void) | undefined;
+  private readonly wakeProducers: (() => void)[] = [];
+
+  constructor(
+    readonly size: number,
+    private readonly read: (w: CreatedWindow, pool: WindowPool) => Promise<void>,
+  ) {}
+
+  /** Read `w` now, or when a task is free. */
+  launch(w: CreatedWindow): void {
+    if (this.running >= this.size) {
+      this.queue.push(w);
+      return;
     }
-  } finally {
-    for (const g of gens) void g.return(undefined).catch(() => undefined);
+    this.running++;
+    this.read(w, this).then(
+      () => this.finished(),
+      (error: unknown) => {
+        this.failure ??= { error };
+        this.stopped = true;
+        this.finished();
+      },
+    );
+  }
+
+  private finished(): void {
+    this.running--;
+    const next = this.stopped ? undefined : this.queue.shift();
+    if (next) this.launch(next);
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.wakeConsumer;
+    this.wakeConsumer = undefined;
+    w?.();
+  }
+
+  /** Hand a page on; waits while the buffer is full. */
+  async put(item: { page: StripePage; index: number }): Promise<void> {
+    while (this.buffer.length >= 2 * this.size && !this.stopped) await new Promise<void>((r) => this.wakeProducers.push(r));
+    if (this.stopped) return;
+    this.buffer.push(item);
+    this.wake();
+  }
+
+  /** Every page, as read; stops the tasks when the consumer stops. */
+  async *pages(): AsyncGenerator<{ page: StripePage; index: number }> {
+    try {
+      for (;;) {
+        if (this.failure) throw this.failure.error;
+        const item = this.buffer.shift();
+        if (item) {
+          this.wakeProducers.shift()?.();
+          yield item;
+          continue;
+        }
+        if (this.running === 0 && this.queue.length === 0) return;
+        await new Promise<void>((r) => (this.wakeConsumer = r));
+      }
+    } finally {
+      this.stopped = true;
+      for (const w of this.wakeProducers.splice(0)) w();
+    }
   }
 }
 
@@ -313,37 +369,57 @@ export class StripeObjectRead {
   }
 
   /**
-   * The list pass as `n` adjacent `created` windows `[a, b)` read at once,
-   * all through the one limiter (a high-latency API still uses its whole
-   * budget): each window has at most one page being handed on and one in
-   * flight. The watermark must be known first: without an events pass, one
-   * `limit=1` call reads Stripe's clock. A window from the beginning starts
-   * at {@link STRIPE_EPOCH}.
+   * The list pass as `created` windows `[a, b)` read at once, at most `n`
+   * in flight, all through the one limiter (a high-latency API still uses
+   * its whole budget). Windows split themselves: a window whose first page
+   * has more behind it keeps only the objects at that page's oldest
+   * `created` second (`[c, b)`, continued after the page's last id) and
+   * hands `[a, c)` on as new windows sized by that page's density (the next
+   * 100 objects most likely lie within the span the first 100 took), so
+   * data skewed to recent months is split where it is. At most 2 × n pages
+   * are held. The watermark must be known first: without an events pass,
+   * one `limit=1` call reads Stripe's clock. A read from the beginning starts
+   * at {@link STRIPE_EPOCH} (its oldest window has no lower bound).
    */
   private async *parallelListRows(n: number): AsyncGenerator<Record<string, unknown>> {
     if (this.watermark === undefined) this.settle(await this.call(`GET ${this.spec.path}`, () => this.spec.list(this.stripe, { limit: 1 }, {})));
     const end = this.incremental ? this.watermark! : (this.watermark ?? 0) + 1;
     const start = Math.min(this.from ?? STRIPE_EPOCH, end);
-    const span = end - start;
-    const bounds: [number, number][] = [];
-    for (let i = 0; i < n; i++) {
-      const a = start + Math.floor((span * i) / n);
-      const b = i === n - 1 ? end : start + Math.floor((span * (i + 1)) / n);
-      if (b > a) bounds.push([a, b]);
-    }
-    const windows = bounds.map(([a, b]) => this.windowPages(a, b, a === STRIPE_EPOCH && this.from === undefined));
-    for await (const { page, index } of mergePages(windows)) for (const obj of page.data) yield this.listed(obj, index);
+    const pool = new WindowPool(n, (w, pool) => this.readWindow(w, pool));
+    pool.launch({ a: start, b: end, open: this.from === undefined });
+    for await (const { page, index } of pool.pages()) for (const obj of page.data) yield this.listed(obj, index);
   }
 
-  /** Pages of one `created` window (`open`: no lower bound, the first window of a read from the beginning). */
-  private async *windowPages(a: number, b: number, open: boolean): AsyncGenerator<{ page: StripePage; index: number }> {
-    const pager = this.pager(`${this.spec.path} created ${a}..${b}`);
-    while (pager.hasMore) {
-      const params: ListParams = { limit: PAGE_LIMIT, created: { ...(open ? {} : { gte: a }), lt: b }, ...(pager.token !== undefined ? { starting_after: String(pager.token) } : {}) };
+  /** Read one window into the pool, splitting it after its first page (see {@link parallelListRows}). */
+  private async readWindow(w: CreatedWindow, pool: WindowPool): Promise<void> {
+    const a = w.a;
+    let lower: number | undefined = w.open ? undefined : w.a;
+    let pager = this.pager(`${this.spec.path} created ${w.a}..${w.b}`);
+    let split = false;
+    while (pager.hasMore && !pool.stopped) {
+      const params: ListParams = { limit: PAGE_LIMIT, created: { ...(lower !== undefined ? { gte: lower } : {}), lt: w.b }, ...(pager.token !== undefined ? { starting_after: String(pager.token) } : {}) };
       const page = await this.call(`GET ${this.spec.path}`, () => this.spec.list(this.stripe, params, {}));
       this.counts.pages++;
       this.advance(pager, page);
-      yield { page, index: pager.pages };
+      await pool.put({ page, index: pager.pages });
+      const last = page.data.at(-1);
+      const c = last?.['created'];
+      // Split once, after the window's first page (a split costs one short page: the objects at second c).
+      if (split) continue;
+      split = true;
+      if (!page.has_more || typeof c !== 'number' || c <= a) continue;
+      // Keep [c, b): after this page, only objects AT second c are left in it.
+      const span = Math.max(1, w.b - c);
+      let hi = c;
+      for (let k = 1; k < pool.size && hi > a; k++) {
+        const lo = Math.max(a, c - k * span);
+        pool.launch({ a: lo, b: hi, open: w.open && lo === w.a });
+        hi = lo;
+      }
+      if (hi > a) pool.launch({ a, b: hi, open: w.open });
+      lower = c;
+      pager = this.pager(`${this.spec.path} created ${c}..${w.b}`);
+      pager.advance({ data: [{ id: String(last?.['id'] ?? '') }], has_more: true });
     }
   }
 

@@ -69,6 +69,8 @@ export interface StripeFakeOptions {
   now?: number;
   /** Delay before every answer, ms. Default 0. */
   latencyMs?: number;
+  /** Requests per second answered; more in one wall-clock second get 429 (`Retry-After: 1`). Default: no limit. */
+  rateLimit?: number;
 }
 
 const DEFAULT_NOW = 1_780_000_000;
@@ -115,6 +117,11 @@ export class StripeFake {
   /** The fake's clock, unix seconds. */
   now: number;
   latencyMs: number;
+  readonly rateLimit: number | undefined;
+  /** 429s answered by the rate limit. */
+  rateLimited = 0;
+  private second = -1;
+  private inSecond = 0;
   /** When true, lists ignore `starting_after` and answer the first page again. */
   loopCursor = false;
   readonly keys: Set<string>;
@@ -130,6 +137,7 @@ export class StripeFake {
     this.keys = new Set(options.keys ?? ['sk_test_fake_4242']);
     this.now = options.now ?? DEFAULT_NOW;
     this.latencyMs = options.latencyMs ?? 0;
+    this.rateLimit = options.rateLimit;
     for (const r of Object.keys(STRIPE_RESOURCES) as StripeResourceName[]) this.store.set(r, []);
   }
 
@@ -266,7 +274,19 @@ export class StripeFake {
     return [...this.store.get(resource)!].sort((a, b) => b.obj.created - a.obj.created || b.seq - a.seq);
   }
 
+  /** True when this request is over the per-second limit (counted on arrival, fixed one-second windows). */
+  private overLimit(): boolean {
+    if (this.rateLimit === undefined) return false;
+    const s = Math.floor(Date.now() / 1000);
+    if (s !== this.second) {
+      this.second = s;
+      this.inSecond = 0;
+    }
+    return ++this.inSecond > this.rateLimit;
+  }
+
   private async handle(req: SeenRequest, res: http.ServerResponse): Promise<void> {
+    const limited = this.overLimit();
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     const headers = { date: new Date(this.now * 1000).toUTCString(), 'request-id': `req_${this.requests.length}`, 'stripe-version': '2026-10-28.endive' };
     const send = (status: number, body: unknown, extra: Record<string, string> = {}): void => sendJson(res, status, body, { ...headers, ...extra });
@@ -276,6 +296,11 @@ export class StripeFake {
       const shown = key.length > 4 ? `${key.slice(0, 8)}${'*'.repeat(8)}${key.slice(-4)}` : '';
       const revoked = this.revoked.has(key);
       send(401, stripeError('invalid_request_error', key === '' ? 'You did not provide an API key.' : revoked ? `Expired API Key provided: ${shown}` : `Invalid API Key provided: ${shown}`, revoked ? { code: 'api_key_expired' } : {}));
+      return;
+    }
+    if (limited) {
+      this.rateLimited++;
+      send(429, stripeError('invalid_request_error', 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.', { code: 'rate_limit' }), { 'retry-after': '1', 'stripe-should-retry': 'true' });
       return;
     }
     const fault = this.faults.find((f) => f.path === undefined || req.path.startsWith(f.path));

@@ -157,7 +157,7 @@ describe('stripe: parallel created windows inside one budget', () => {
     const pages = lists.filter((q) => q.query.get('limit') === '100');
     assert.equal(lists.length - pages.length, 1, "one limit=1 call reads Stripe's clock");
     assert.ok(pages.every((q) => Number(q.query.get('created[lt]')) <= fake.now), 'every window page is bounded by the watermark');
-    assert.equal(new Set(pages.map((q) => q.query.get('created[lt]'))).size, 4, 'four windows');
+    assert.ok(new Set(pages.map((q) => q.query.get('created[lt]'))).size >= 4, 'the windows split where the data is');
 
     fake.advance(20);
     const fresh = [fake.create('customers'), fake.create('customers')];
