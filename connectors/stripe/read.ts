@@ -204,6 +204,8 @@ export class StripeObjectRead {
   readonly counts: ReadCounts = { listed: 0, updated: 0, deleted: 0, ignored: 0, superseded: 0, pages: 0 };
   /** True when this read replaces the object's rows (events past retention). */
   replaces = false;
+  /** Set when the read's stream closed: no attempt (no retry) starts after it. */
+  closed = false;
   private readonly stripe: Stripe;
   private readonly client: HttpClient;
   private readonly incremental: boolean;
@@ -255,7 +257,11 @@ export class StripeObjectRead {
 
   /** One SDK call under the policy and limiter; errors name connector, object and request, never the key. */
   private async call(what: string, fn: () => Promise<StripePage>): Promise<StripePage> {
-    return this.client.withPolicy(() => fn(), {
+    const attempt = (): Promise<StripePage> => {
+      if (this.closed) throw new DativoError('ABORTED', `stripe ${this.spec.name}: the read was closed`, { disposition: 'fatal', context: { connector: 'stripe', object: this.spec.name } });
+      return fn();
+    };
+    return this.client.withPolicy(attempt, {
       mapError: (err) =>
         sdkError(err, 'stripe', {
           what: `${this.spec.name} (${what})`,
@@ -481,7 +487,10 @@ export function readStripe(ctx: ReadContext, settings: StripeSettings, spec: Str
   }
   const stream = Readable.from(r.rows(), { objectMode: true, highWaterMark: PAGE_LIMIT }) as SourceStream;
   // The read's connections close with it: ended, failed or destroyed.
-  stream.once('close', () => agent.destroy());
+  stream.once('close', () => {
+    r.closed = true;
+    agent.destroy();
+  });
   stream.checkpoint = () => r.checkpoint();
   stream.replacesTable = () => r.replaces;
   return stream;

@@ -9,7 +9,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { rateLimits } from '../../../connectors/stripe/index.js';
+import { getConnector } from '../../../connectors/index.js';
 import { loadJob } from '../../../lib/config/index.js';
+import { silentLogger } from '../../../lib/log.js';
 import { startStripeFake, type StripeFake } from '../../fakes/stripe.js';
 import { stripeProject, TEST_KEY, type StripeProject } from './helpers.js';
 
@@ -170,6 +172,32 @@ describe('stripe: parallel created windows inside one budget', () => {
     assert.equal(all.size, 2002);
     for (const f of fresh) assert.equal(all.get(f.id)!.length, 1);
     assert.equal(all.get(seeded[10]!.id)!.length, 2);
+  });
+});
+
+describe('stripe: a parallel read destroyed in the middle', () => {
+  it('stops its windows and closes its connections', async () => {
+    const fake = await startStripeFake({ latencyMs: 20 });
+    const p = await stripeProject(fake, 'stripe-destroy');
+    try {
+      fake.seed('customers', 3000, { perSecond: 50 });
+      await p.job({ source: ['parallel_windows: 6'], sync: 'full_refresh' });
+      const plan = await loadJob(p.p('job.yaml'), { cwd: p.dir });
+      const c = await getConnector('stripe');
+      const stream = c.read({ plan, object: plan.source.objects[0]!, state: undefined, fullRefresh: true, runId: 't', runStartedAt: new Date(), signal: new AbortController().signal, log: silentLogger(), rejects: { reject: () => undefined, count: 0 } });
+      const it = stream[Symbol.asyncIterator]();
+      assert.equal((await it.next()).done, false);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(fake.openConnections() > 0);
+      stream.destroy();
+      const seen = fake.requests.length;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(fake.openConnections(), 0, 'connections closed');
+      assert.ok(fake.requests.length - seen <= 6, 'no new pages after the destroy (at most those already on their way)');
+    } finally {
+      await fake.close();
+      await p.cleanup();
+    }
   });
 });
 
