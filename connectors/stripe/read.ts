@@ -402,29 +402,33 @@ export class StripeObjectRead {
     let lower: number | undefined = w.open ? undefined : w.a;
     let pager = this.pager(`${this.spec.path} created ${w.a}..${w.b}`);
     let split = false;
+    let upper = w.b;
     while (pager.hasMore && !pool.stopped) {
-      const params: ListParams = { limit: PAGE_LIMIT, created: { ...(lower !== undefined ? { gte: lower } : {}), lt: w.b }, ...(pager.token !== undefined ? { starting_after: String(pager.token) } : {}) };
+      const params: ListParams = { limit: PAGE_LIMIT, created: { ...(lower !== undefined ? { gte: lower } : {}), lt: upper }, ...(pager.token !== undefined ? { starting_after: String(pager.token) } : {}) };
       const page = await this.call(`GET ${this.spec.path}`, () => this.spec.list(this.stripe, params, {}));
       this.counts.pages++;
       this.advance(pager, page);
       await pool.put({ page, index: pager.pages });
       const last = page.data.at(-1);
       const c = last?.['created'];
-      // Split once, after the window's first page (a split costs one short page: the objects at second c).
+      // Split once, after the window's first page. Objects above second c were
+      // all on it; this window goes on over [lo, c + 1) after the page's last
+      // id (the rest of second c, then the next span), and hands on the rest.
       if (split) continue;
       split = true;
       if (!page.has_more || typeof c !== 'number' || c <= a) continue;
-      // Keep [c, b): after this page, only objects AT second c are left in it.
       const span = Math.max(1, w.b - c);
-      let hi = c;
-      for (let k = 1; k < pool.size && hi > a; k++) {
-        const lo = Math.max(a, c - k * span);
-        pool.launch({ a: lo, b: hi, open: w.open && lo === w.a });
-        hi = lo;
+      const lo = Math.max(a, c - span);
+      let hi = lo;
+      for (let k = 2; k <= pool.size && hi > a; k++) {
+        const next = Math.max(a, c - k * span);
+        pool.launch({ a: next, b: hi, open: w.open && next === a });
+        hi = next;
       }
       if (hi > a) pool.launch({ a, b: hi, open: w.open });
-      lower = c;
-      pager = this.pager(`${this.spec.path} created ${c}..${w.b}`);
+      lower = lo === a && w.open ? undefined : lo;
+      upper = c + 1;
+      pager = this.pager(`${this.spec.path} created ${lo}..${c + 1}`);
       pager.advance({ data: [{ id: String(last?.['id'] ?? '') }], has_more: true });
     }
   }
