@@ -57,8 +57,16 @@ export interface TargetPlan {
   warehouse: string;
   s3?: S3Settings;
   catalog: CatalogSpec;
-  /** Iceberg namespace (default: asset domain or `default`). */
+  /** Iceberg namespace (default: `<tenant>.<asset domain or default>`, see {@link TargetPlan.tenantScope}). */
   namespace: string;
+  /**
+   * Set when the namespace is the tenant-scoped default (the job did not name
+   * one): the table is the tenant's own, its location starts with the
+   * tenant's folder. `legacyNamespace` is what earlier versions defaulted to
+   * (asset domain or `default`, no tenant): an existing table there that this
+   * job wrote keeps being used (see lib/table-target.ts).
+   */
+  tenantScope?: { tenant: string; legacyNamespace: string };
   /** Table name (default: asset name, lower-cased, `-`/space → `_`). */
   table: string;
   /**

@@ -97,7 +97,8 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
     // A state that cannot be saved must stop the run before it writes data, not after.
     if (plan.syncMode === 'incremental_append') await stateStore.checkWritable();
 
-    table = await tableHandle(plan, storage, tableFields(plan.asset.fields), log);
+    const knownRunIds = Object.values(state.objects).flatMap((o) => (o.runId ? [o.runId] : []));
+    table = await tableHandle(plan, storage, tableFields(plan.asset.fields), log, knownRunIds);
     network = openNetwork(withConnectorLimits(plan, connector), connector.descriptor.name, log);
     inFlight = await table.beginRun(runId);
     log.info({ event_type: 'job_started', objects: plan.source.objects.map((o) => o.name), sync_mode: plan.syncMode }, 'job started');

@@ -4,7 +4,7 @@
  * lib/run/table.ts opens the one a job names.
  */
 import type { PartitionLayout } from './iceberg/partition.js';
-import type { JobPlan } from './plan.js';
+import type { JobPlan, TargetPlan } from './plan.js';
 import type { AssetField, DataFile, ObjectState } from './types.js';
 import { DativoError } from './errors.js';
 
@@ -55,12 +55,25 @@ export interface TableHandle {
   close(): Promise<void>;
 }
 
-/** `<domain>/<dataProduct>/<table>` as in DESIGN.md (domain defaults to the namespace). */
+const safeFolder = (p: string): string => p.replace(/[^A-Za-z0-9_.=-]/g, '_');
+
+/**
+ * `<domain>/<dataProduct>/<table>` as in DESIGN.md (domain defaults to the
+ * namespace), under `<tenant>/` when the table is tenant-scoped (the job named
+ * no namespace, see {@link TargetPlan.tenantScope}).
+ */
 export function tableRelativeLocation(plan: JobPlan): string {
-  const parts = [plan.asset.domain ?? plan.target.namespace, plan.asset.dataProduct, plan.target.table].filter(
+  const scope = plan.target.tenantScope;
+  const legacy = legacyTableRelativeLocation(plan);
+  return scope ? `${safeFolder(scope.tenant)}/${legacy}` : legacy;
+}
+
+/** The location earlier versions used: `<domain>/<dataProduct>/<table>`, no tenant folder. */
+export function legacyTableRelativeLocation(plan: JobPlan): string {
+  const parts = [plan.asset.domain ?? plan.target.tenantScope?.legacyNamespace ?? plan.target.namespace, plan.asset.dataProduct, plan.target.table].filter(
     (p): p is string => typeof p === 'string' && p.length > 0,
   );
-  return parts.map((p) => p.replace(/[^A-Za-z0-9_.=-]/g, '_')).join('/');
+  return parts.map(safeFolder).join('/');
 }
 
 /** One reject file landed by a replay: `file` identifies it across runs (`<tenant>/<job>/<object folder>/<run id>.ndjson`), `lines` is the range replayed. */

@@ -20,6 +20,7 @@ import { addZodProblems } from './zod-util.js';
 
 /** The job's target plan, or undefined when a problem (recorded) prevents one. */
 export function targetPlan(ctx: JobContext, job: JobInput, tgt: ReadRecipe | undefined, asset: Asset | undefined): TargetPlan | undefined {
+  const tenant = String(job.tenant_id);
   const recipe: Recipe | undefined = tgt?.recipe;
   const base: Record<string, unknown> = {};
   if (recipe !== undefined) {
@@ -122,7 +123,10 @@ export function targetPlan(ctx: JobContext, job: JobInput, tgt: ReadRecipe | und
     type,
     warehouse,
     catalog,
-    namespace: (merged['namespace'] as string | undefined) ?? asset.domain ?? 'default',
+    // Tenants are isolated by default: the tenant is the namespace's first
+    // level (and the location's first folder). A job that names the
+    // namespace itself names the table it shares.
+    namespace: (merged['namespace'] as string | undefined) ?? `${tenant}.${asset.domain ?? 'default'}`,
     table: (merged['table'] as string | undefined) ?? asset.name.toLowerCase().replace(/[-\s]+/g, '_'),
     partitioning,
     targetFileSizeBytes: Math.round(num(merged['parquet_target_size_mb'], 128) * 1024 * 1024),
@@ -130,6 +134,7 @@ export function targetPlan(ctx: JobContext, job: JobInput, tgt: ReadRecipe | und
     compression: (merged['compression'] as TargetPlan['compression'] | undefined) ?? 'zstd',
   };
   if (s3 !== undefined) plan.s3 = s3;
+  if (merged['namespace'] === undefined) plan.tenantScope = { tenant, legacyNamespace: asset.domain ?? 'default' };
   return plan;
 }
 

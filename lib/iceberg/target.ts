@@ -11,6 +11,7 @@ import type { Storage } from '../storage/types.js';
 import {
   legacyStateSummaryKey,
   parseCommittedState,
+  parseStateSummaryKey,
   REPLAYED_SUMMARY_KEY,
   type ReplayMark,
   STATE_KEY_PREFIX,
@@ -22,7 +23,7 @@ import type { AssetField, ObjectState } from '../types.js';
 import type { TableIdent, TableMetadata } from './catalog.js';
 import { openCatalog } from './index.js';
 import { asLong } from './json.js';
-import { ancestry, assetTableProperties, latestSummary, RUN_ID_SUMMARY_KEY } from './metadata.js';
+import { ancestry, assetTableProperties, latestSummary, RUN_ID_SUMMARY_KEY, snapshotsOf } from './metadata.js';
 import { partitionLayout } from './partition.js';
 import { storageKey } from './paths.js';
 import { commitFiles, ensureTable, identName } from './table.js';
@@ -66,6 +67,22 @@ export function committedStateIn(metadata: TableMetadata, owner: StateOwner, obj
   }
   if (!legacy) return undefined;
   return { state: parseCommittedState(legacy.text, `snapshot ${legacy.snapshotId} of ${where}`), snapshotId: legacy.snapshotId, legacy: true };
+}
+
+const splitNamespace = (ns: string): string[] => ns.split('.').filter((p) => p !== '');
+
+/** Whether a snapshot of the table was committed by this job: one of its run ids, or one of its state keys. */
+function writtenBy(metadata: TableMetadata, owner: StateOwner, runIds: readonly string[]): boolean {
+  const ids = new Set(runIds);
+  return snapshotsOf(metadata).some((s) => {
+    const summary = s.summary ?? {};
+    const run = summary[RUN_ID_SUMMARY_KEY];
+    if (run !== undefined && ids.has(run)) return true;
+    return Object.keys(summary).some((k) => {
+      const o = parseStateSummaryKey(k);
+      return o !== undefined && o.tenant === owner.tenant && o.job === owner.job;
+    });
+  });
 }
 
 /**
@@ -121,11 +138,33 @@ export const OBJECT_SUMMARY_KEY = 'dativo.object';
  * `relativeLocation` is the table's real location (an existing table keeps
  * its own).
  */
-export async function icebergTable(plan: JobPlan, storage: Storage, fields: AssetField[], relativeLocation: string, log: Logger): Promise<TableHandle> {
+export async function icebergTable(
+  plan: JobPlan,
+  storage: Storage,
+  fields: AssetField[],
+  relativeLocation: string,
+  log: Logger,
+  knownRunIds: readonly string[] = [],
+): Promise<TableHandle> {
   const catalog = await openCatalog(plan.target.catalog, storage);
   if (!catalog) throw new DativoError('INTERNAL', 'icebergTable called for a target without a catalog');
+  const owner: StateOwner = { tenant: plan.tenantId, job: plan.name };
   try {
-    const ident: TableIdent = { namespace: plan.target.namespace.split('.').filter((p) => p !== ''), name: plan.target.table };
+    let ident: TableIdent = { namespace: splitNamespace(plan.target.namespace), name: plan.target.table };
+    const scope = plan.target.tenantScope;
+    if (scope && !(await catalog.loadTable(ident))) {
+      // First run into the tenant's own table: a table at the pre-tenant
+      // default ident that this job wrote (an earlier version) is kept.
+      const legacyIdent: TableIdent = { namespace: splitNamespace(scope.legacyNamespace), name: plan.target.table };
+      const legacy = await catalog.loadTable(legacyIdent);
+      if (legacy && writtenBy(legacy.metadata, owner, knownRunIds)) {
+        log.warn(
+          { event_type: 'legacy_table', table: identName(legacyIdent), tenant_table: identName(ident) },
+          `keeps writing ${identName(legacyIdent)}, which this job wrote before tables were tenant-scoped (the new default would be ${identName(ident)}); set target.namespace: ${scope.legacyNamespace} to say so`,
+        );
+        ident = legacyIdent;
+      }
+    }
     const name = identName(ident);
     const properties = assetTableProperties(plan.asset);
     const location = storage.uri(relativeLocation);
@@ -138,7 +177,6 @@ export async function icebergTable(plan: JobPlan, storage: Storage, fields: Asse
     }
     if (ev.absent.length > 0) log.warn({ event_type: 'columns_absent', table: name, columns: ev.absent }, `table columns not in the asset are written as null`);
     const tableLocation = String(ensured.table.metadata.location);
-    const owner: StateOwner = { tenant: plan.tenantId, job: plan.name };
     return {
       fields: ensured.fields,
       relativeLocation: storageKey(storage, tableLocation),

@@ -7,14 +7,32 @@ import { INGEST_DATE_PARTITION } from '../iceberg/partition.js';
 import type { Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
 import type { Storage } from '../storage/types.js';
-import { tableRelativeLocation, type TableHandle } from '../table-target.js';
+import { legacyTableRelativeLocation, tableRelativeLocation, type TableHandle } from '../table-target.js';
 import type { AssetField } from '../types.js';
 
-export async function tableHandle(plan: JobPlan, storage: Storage, fields: AssetField[], log: Logger): Promise<TableHandle> {
-  const relativeLocation = tableRelativeLocation(plan);
-  if (plan.target.catalog.type === 'none') return plainDataset(storage, fields, relativeLocation, plan.target.partitioning, log);
+/**
+ * `knownRunIds`: the run ids in the job's state file. A tenant-scoped job
+ * whose own table does not exist yet but whose runs wrote the table at the
+ * pre-tenant default place (an earlier version) keeps writing that one.
+ */
+export async function tableHandle(plan: JobPlan, storage: Storage, fields: AssetField[], log: Logger, knownRunIds: readonly string[] = []): Promise<TableHandle> {
+  let relativeLocation = tableRelativeLocation(plan);
+  if (plan.target.catalog.type === 'none') {
+    if (plan.target.tenantScope && knownRunIds.length > 0 && (await storage.list(`${relativeLocation}/data/`)).length === 0) {
+      const legacy = legacyTableRelativeLocation(plan);
+      const names = (await storage.list(`${legacy}/data/`)).map((k) => k.slice(k.lastIndexOf('/') + 1));
+      if (names.some((n) => knownRunIds.some((id) => n.startsWith(`part-${id}-`)))) {
+        log.warn(
+          { event_type: 'legacy_table', location: legacy, tenant_location: relativeLocation },
+          `keeps writing ${legacy}, which this job wrote before datasets were tenant-scoped (the new default would be ${relativeLocation})`,
+        );
+        relativeLocation = legacy;
+      }
+    }
+    return plainDataset(storage, fields, relativeLocation, plan.target.partitioning, log);
+  }
   const { icebergTable } = await import('../iceberg/target.js');
-  return icebergTable(plan, storage, fields, relativeLocation, log);
+  return icebergTable(plan, storage, fields, relativeLocation, log, knownRunIds);
 }
 
 /**
