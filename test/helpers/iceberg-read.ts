@@ -127,7 +127,7 @@ export async function readIcebergVia(opts: { location: string; metadataLocation:
 }
 
 /**
- * Every row of table `namespace.name` in a local warehouse's embedded
+ * Every row of table `namespace.name` (a dotted namespace is multi-level) in a local warehouse's embedded
  * catalog (`<warehouseDir>/catalog.db`), read with icebird; `[]` when the
  * table does not exist yet or has no snapshot.
  */
@@ -136,7 +136,7 @@ export async function readWarehouseTable(warehouseDir: string, namespace: string
   const catalog = await openCatalog({ type: 'sql', name: 'dativo', uri: `sqlite:${join(warehouseDir, 'catalog.db')}` }, storage);
   if (!catalog) throw new Error(`no catalog in ${warehouseDir}`);
   try {
-    const t = await catalog.loadTable({ namespace: [namespace], name });
+    const t = await catalog.loadTable({ namespace: namespace.split('.'), name });
     if (!t || t.metadata['current-snapshot-id'] === undefined || String(t.metadata['current-snapshot-id']) === '-1') return [];
     return await readIcebergTable({ warehouseDir, location: t.metadata.location, metadataLocation: t.metadataLocation });
   } finally {

@@ -231,7 +231,7 @@ test('a writer process appending in bursts while dativo runs (twice SIGKILLed): 
   // The writer is done, but the file changed seconds ago: its last record,
   // without a final line break, still waits.
   assert.equal(finished(await run(), 'after the writer'), true);
-  const before = await readWarehouseTable(pr.p('wh'), 'live', 'events');
+  const before = await readWarehouseTable(pr.p('wh'), 'live.live', 'events');
   assert.ok(!before.some((r) => r['id'] === BigInt(N)), 'the unfinished last record is not in the table yet');
   // Settled (modified a minute ago): the last line without a line break is read.
   const t = new Date(Date.now() - 60_000);
@@ -239,7 +239,7 @@ test('a writer process appending in bursts while dativo runs (twice SIGKILLed): 
   assert.equal(finished(await run(), 'settled'), false);
   assert.equal(finished(await run(), 'nothing new'), false);
 
-  const rows = await readWarehouseTable(pr.p('wh'), 'live', 'events');
+  const rows = await readWarehouseTable(pr.p('wh'), 'live.live', 'events');
   const byId = new Map<bigint, unknown[]>();
   for (const r of rows) byId.set(r['id'] as bigint, [...(byId.get(r['id'] as bigint) ?? []), r['note']]);
   const dup = [...byId].filter(([, notes]) => notes.length !== 1);
@@ -266,7 +266,7 @@ test('a file rewritten after rows were taken from it: SOURCE_REWRITTEN, exit 3, 
   assert.match(msg, /dativo state reset <job> --object events/);
   assert.deepEqual((await rw.read('state/job.json')).equals(state), true, 'state untouched');
   const rows = async (): Promise<unknown[]> =>
-    (await readWarehouseTable(rw.p('wh'), 'live', 'events')).map((x) => [x['id'], x['note']]).sort((a, b) => Number((a as bigint[])[0]) - Number((b as bigint[])[0]));
+    (await readWarehouseTable(rw.p('wh'), 'live.live', 'events')).map((x) => [x['id'], x['note']]).sort((a, b) => Number((a as bigint[])[0]) - Number((b as bigint[])[0]));
   assert.deepEqual(await rows(), [[1n, 'a'], [2n, 'b']], 'nothing committed');
   // Every later run says the same until a human reloads.
   assert.equal((await run(undefined, rw)).code, 3);

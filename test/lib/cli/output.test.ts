@@ -61,7 +61,7 @@ describe('CLI output', { concurrency: 2 }, () => {
     ]);
     assert.deepEqual([o.name, o.rows_read, o.rows_written, o.rows_rejected, o.cursor], ['orders', 2, 2, 0, null]);
     assert.equal(o.files.length, 1);
-    assert.match(o.files[0]!, new RegExp(`^file://.*/wh/shop/orders/data/ingest_date=\\d{4}-\\d{2}-\\d{2}/part-${s.run_id}-orders-00001\\.parquet$`));
+    assert.match(o.files[0]!, new RegExp(`^file://.*/wh/t1/shop/orders/data/ingest_date=\\d{4}-\\d{2}-\\d{2}/part-${s.run_id}-orders-00001\\.parquet$`));
 
     const logs = logLines(r.stderr);
     assert.equal(logs.length, r.stderr.trim().split('\n').length, 'stderr holds only JSON log lines');

@@ -115,7 +115,7 @@ describe('quiet when nothing is wrong', () => {
   it(`an S3 run on Node ${process.versions.node} prints no AWS SDK Node-version notice and no warning at all`, async () => {
     const r = await dativo(['run', 's3.yaml', '--json'], { cwd: pr.dir, env: { S3_ENDPOINT: s3.endpoint, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined } });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(jsonLine(r.stdout).objects[0]!.files[0]!, /^s3:\/\/lake\/wh\/shop\/orders\/data\//);
+    assert.match(jsonLine(r.stdout).objects[0]!.files[0]!, /^s3:\/\/lake\/wh\/t1\/shop\/orders\/data\//);
     assert.doesNotMatch(r.stderr, /NodeVersionSupportWarning|\(node:\d+\)|Warning:/);
     assert.deepEqual(logLines(r.stderr).filter((l) => l['level'] !== 'info').map((l) => l['msg']), []);
   });

@@ -39,15 +39,15 @@ describe('dativo tables', () => {
   it('list: every table of the catalog with its row count (from the job, or --warehouse)', async () => {
     const byJob = await dativo(['tables', 'list', 'job.yaml'], { cwd: p.dir });
     assert.equal(byJob.code, 0, byJob.stderr);
-    assert.match(byJob.stdout, /^shop\.events\t3 rows\tfile:\/\/.*\/wh\/shop\/events\n$/);
+    assert.match(byJob.stdout, /^t1\.shop\.events\t3 rows\tfile:\/\/.*\/wh\/t1\/shop\/events\n$/);
     const json = await dativo(['tables', 'list', '--warehouse', 'wh', '--json'], { cwd: p.dir });
     assert.equal(json.code, 0, json.stderr);
     const rows = JSON.parse(json.stdout) as { table: string; 'total-records': string }[];
-    assert.deepEqual(rows.map((r) => [r.table, r['total-records']]), [['shop.events', '3']]);
+    assert.deepEqual(rows.map((r) => [r.table, r['total-records']]), [['t1.shop.events', '3']]);
   });
 
   it('show: schema with field ids (system columns included) and the snapshot with its run id', async () => {
-    const shown = await dativo(['tables', 'show', 'shop.events', '--warehouse', 'wh', '--json'], { cwd: p.dir });
+    const shown = await dativo(['tables', 'show', 't1.shop.events', '--warehouse', 'wh', '--json'], { cwd: p.dir });
     assert.equal(shown.code, 0, shown.stderr);
     const d = JSON.parse(shown.stdout) as { schema: { id: number; name: string; type: string; required: boolean }[]; snapshots: Record<string, string>[] };
     assert.deepEqual(
@@ -63,9 +63,9 @@ describe('dativo tables', () => {
     assert.equal(d.snapshots[0]?.['operation'], 'append');
     assert.equal(d.snapshots[0]?.['total-records'], '3');
     assert.match(d.snapshots[0]?.['run-id'] ?? '', /^\d{8}T\d{6}Z-[0-9a-f]{6}$/);
-    const human = await dativo(['tables', 'show', 'shop.events', 'job.yaml'], { cwd: p.dir });
+    const human = await dativo(['tables', 'show', 't1.shop.events', 'job.yaml'], { cwd: p.dir });
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, /^table shop\.events\n/);
+    assert.match(human.stdout, /^table t1\.shop\.events\n/);
     assert.match(human.stdout, /\n +1 {2}id {2}long {2}required\n/);
   });
 

@@ -31,7 +31,7 @@ test('the complete example in docs/configuration.md loads as documented', async 
     assert.equal(plan.target.type, 'iceberg');
     assert.equal(plan.target.warehouse, pathToFileURL(path.join(t.dir, 'warehouse')).href);
     assert.deepEqual(plan.target.catalog, { type: 'sql', name: 'dativo', uri: `sqlite:${path.join(t.dir, 'warehouse/catalog.db')}` });
-    assert.equal(plan.target.namespace, 'finance');
+    assert.equal(plan.target.namespace, 'acme.finance', 'tenant-scoped: the job names no namespace');
     assert.equal(plan.target.targetFileSizeBytes, 64 * 1024 * 1024);
     assert.equal(plan.validationMode, 'warn');
     assert.deepEqual(plan.asset.primaryKey, ['invoice_id']);

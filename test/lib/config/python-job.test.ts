@@ -142,7 +142,7 @@ logging: {level: WARNING, redaction: true}
       secretAccessKey: 'wJalrXUtn',
     });
     assert.deepEqual(plan.target.catalog, { type: 'sql', name: 'dativo', uri: 'postgres://cat:catpw@db/catalog' });
-    assert.equal(plan.target.namespace, 'finance');
+    assert.equal(plan.target.namespace, 'globex.finance');
     assert.equal(plan.target.table, 'pg_invoices');
     assert.deepEqual(plan.target.partitioning, ['ingest_date']);
     assert.equal(plan.target.targetFileSizeBytes, 128 * 1024 * 1024);
@@ -191,7 +191,7 @@ source:
     assert.equal(plan.target.warehouse, pathToFileURL(path.join(t.dir, 'warehouse')).href);
     assert.equal(plan.target.s3, undefined);
     assert.deepEqual(plan.target.partitioning, ['ingest_date']);
-    assert.equal(plan.target.namespace, 'sales');
+    assert.equal(plan.target.namespace, 'acme.sales');
     assert.equal(plan.target.table, 'orders_main');
     assert.equal(plan.validationMode, 'strict');
     assert.deepEqual(plan.retry, { maxRetries: 3, initialDelaySeconds: 5, maxDelaySeconds: 300, backoffMultiplier: 2, retryableExitCodes: [1, 2], request: {} });

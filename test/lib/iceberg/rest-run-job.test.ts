@@ -105,7 +105,7 @@ async function run(jobFile: string, env: Record<string, string> = {}) {
 async function tableIds(uri: string, table: string, opts: { token?: string; prefix?: string } = {}): Promise<bigint[]> {
   const cat = await createRestCatalog({ type: 'rest', name: 'check', uri, ...opts });
   try {
-    const t = await cat.loadTable({ namespace: ['restjob'], name: table });
+    const t = await cat.loadTable({ namespace: ['restjob', 'restjob'], name: table });
     assert.ok(t, `table ${table} exists`);
     const rows = await readIcebergTable({ warehouseDir: whDir, location: t.metadata.location, metadataLocation: t.metadataLocation });
     return rows.map((r) => r['id'] as bigint).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -168,7 +168,7 @@ describe('runJob with a Nessie catalog', () => {
     const r = await run(job);
     assert.equal(r.summary.exit_code, 0, JSON.stringify(r.summary.error));
     assert.deepEqual(await tableIds(nessie.uri, 'events_nessie', { prefix: 'etl' }), range(1, 50));
-    assert.ok(nessie.state.getTable(['restjob'], 'events_nessie', 'etl'));
-    assert.equal(nessie.state.getTable(['restjob'], 'events_nessie', 'main'), undefined);
+    assert.ok(nessie.state.getTable(['restjob', 'restjob'], 'events_nessie', 'etl'));
+    assert.equal(nessie.state.getTable(['restjob', 'restjob'], 'events_nessie', 'main'), undefined);
   });
 });

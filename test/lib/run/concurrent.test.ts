@@ -136,7 +136,7 @@ async function writeCsv(s: Setup, data: string, name: string, from: number, coun
   await utimes(f, t, t);
 }
 
-async function tableIds(s: Setup, namespace = 'conc', name = 'events'): Promise<{ ids: number[]; dataFiles: number; summary: Record<string, string> }> {
+async function tableIds(s: Setup, namespace = 'acme.conc', name = 'events'): Promise<{ ids: number[]; dataFiles: number; summary: Record<string, string> }> {
   const storage = await openStorage(pathToFileURL(s.wh).href);
   const catalog = await openCatalog(s.catalog, storage);
   assert.ok(catalog);
@@ -192,7 +192,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       }
       const t = await tableIds(s);
       assert.deepEqual(t.ids, range(1, cliRounds * 10));
-      assert.equal(await parquetCount(path.join(s.wh, 'conc')), t.dataFiles, 'no data file of a losing run is left behind');
+      assert.equal(await parquetCount(path.join(s.wh, 'acme', 'conc')), t.dataFiles, 'no data file of a losing run is left behind');
       assert.ok(outcomes.length >= cliRounds, `every round had a second run that did not land (${outcomes.length})`);
     });
 
@@ -220,7 +220,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       }
       const t = await tableIds(s);
       assert.deepEqual(t.ids, range(1, ROUNDS * 10));
-      assert.equal(await parquetCount(path.join(s.wh, 'conc')), t.dataFiles, 'the losers removed their data files');
+      assert.equal(await parquetCount(path.join(s.wh, 'acme', 'conc')), t.dataFiles, 'the losers removed their data files');
       assert.ok(conflicts > 0, 'the compare-and-set was exercised');
     });
 

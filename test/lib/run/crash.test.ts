@@ -70,7 +70,7 @@ function runCli(pauseAt?: 'before_commit' | 'before_state_save'): Promise<Ran> {
 }
 
 async function tableIds(): Promise<bigint[]> {
-  const rows = await readWarehouseTable(path.join(dir, 'wh'), 'crash', 'events');
+  const rows = await readWarehouseTable(path.join(dir, 'wh'), 'crash.crash', 'events');
   return rows.map((r) => r['id'] as bigint).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 

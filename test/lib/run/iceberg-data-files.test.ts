@@ -65,7 +65,7 @@ test('each live data file read alone by DuckDB matches its manifest entry, the t
   const catalog = await openCatalog({ type: 'sql', name: 'dativo', uri: `sqlite:${path.join(wh, 'catalog.db')}` }, storage);
   assert.ok(catalog);
   try {
-    const t = await catalog.loadTable({ namespace: ['fin'], name: 'payments' });
+    const t = await catalog.loadTable({ namespace: ['t1', 'fin'], name: 'payments' });
     assert.ok(t);
     const md = t.metadata;
     const schemas = md['schemas'] as { 'schema-id': number; fields: { id: number; name: string }[] }[];

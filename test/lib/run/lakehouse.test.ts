@@ -223,8 +223,8 @@ for (const kind of ['sql', 'rest'] as const) {
     ok(r2);
     assert.equal(r2.objects[0]?.rows_written, 200, 'the second run reads only the new file');
 
-    const t = await load(kind, { namespace: ['lake'], name });
-    assert.equal(t.metadata.location, `s3://${BUCKET}/wh/lake/clicks/${name}`);
+    const t = await load(kind, { namespace: ['acme', 'lake'], name });
+    assert.equal(t.metadata.location, `s3://${BUCKET}/wh/acme/lake/clicks/${name}`);
     const rows = await readBack(t);
     assert.deepEqual(rows.map((r) => r['id']), range(1, 500));
     assert.deepEqual(rows.map((r) => r['label']), range(1, 500).map((i) => `row ${i}`));
@@ -236,14 +236,14 @@ for (const kind of ['sql', 'rest'] as const) {
     assert.equal(JSON.parse(currentSnapshot(t.metadata)!.summary[stateKey('events')]!).runId, r2.run_id);
     await checkFiles(t, r1);
     await checkFiles(t, r2);
-    const dataKeys = (await storage.list(`lake/clicks/${name}/data/`)).filter((k) => k.endsWith('.parquet'));
+    const dataKeys = (await storage.list(`acme/lake/clicks/${name}/data/`)).filter((k) => k.endsWith('.parquet'));
     assert.deepEqual(dataKeys.map((k) => storage.uri(k)).sort(), [...r1.objects[0]!.files, ...r2.objects[0]!.files].sort(), 'no stray data file');
 
     // A third run with nothing new commits nothing.
     const r3 = await run(job);
     ok(r3);
     assert.equal(r3.objects[0]?.rows_written, 0);
-    assert.equal(snapshotsOf((await load(kind, { namespace: ['lake'], name })).metadata).length, 2);
+    assert.equal(snapshotsOf((await load(kind, { namespace: ['acme', 'lake'], name })).metadata).length, 2);
   });
 }
 
@@ -259,7 +259,7 @@ test('full refresh: an overwrite snapshot, and the table holds exactly the new r
   const r = await run(refresh);
   ok(r);
   assert.equal(r.objects[0]?.rows_written, 20);
-  const t = await load('sql', { namespace: ['lake'], name });
+  const t = await load('sql', { namespace: ['acme', 'lake'], name });
   const cur = currentSnapshot(t.metadata)!;
   assert.equal(cur.summary.operation, 'overwrite');
   assert.equal(cur.summary['total-records'], '20');
@@ -353,7 +353,7 @@ test('a table made by another engine with columns we do not know: appended under
 describe('two objects into one table on a Nessie-style catalog (metadata shows only the current snapshot)', () => {
   test('each object’s checkpoint is found in the newest snapshot: a crash before one object’s state save neither loses nor duplicates', async () => {
     const name = 'two_objects';
-    const ident = { namespace: ['lake'], name };
+    const ident = { namespace: ['acme', 'lake'], name };
     const job = await writeJob({ name, catalog: ['type: rest', `uri: ${nessie.uri}`, 'prefix: main'], files: [['data/e*.csv', 'events'], ['data/m*.csv', 'more']] });
     await writeCsv(name, 'e1.csv', 1, 100, 120);
     await writeCsv(name, 'm1.csv', 1001, 100, 120);
@@ -402,7 +402,7 @@ describe('two objects into one table on a Nessie-style catalog (metadata shows o
 
 test('Nessie style: a lost commit response while another job commits to the same table; the run succeeds and every row is there once', async () => {
   const name = 'shared_nessie';
-  const ident = { namespace: ['lake'], name };
+  const ident = { namespace: ['acme', 'lake'], name };
   const catalog = ['type: rest', `uri: ${nessie.uri}`, 'prefix: main'];
   const ours = await writeJob({ name, catalog, files: [['data/*.csv', 'events']] });
   const otherDir = `${name}_other`;

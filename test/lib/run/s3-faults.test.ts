@@ -133,7 +133,7 @@ ${ran.stderr}`);
 async function loadTable(name: string): Promise<LoadedTable | undefined> {
   const c = (await openCatalog({ type: 'sql', name: 'dativo', uri: PG_URI }, storage))!;
   try {
-    return await c.loadTable({ namespace: ['lake'], name });
+    return await c.loadTable({ namespace: ['acme', 'lake'], name });
   } finally {
     await c.close();
   }
@@ -154,7 +154,7 @@ async function committedOnce(name: string, targetLines: string[] = []): Promise<
   assert.equal(first.exit_code, 0, JSON.stringify(first.error));
   assert.equal(first.objects[0]?.rows_written, 100);
   const table = (await loadTable(name))!;
-  return { jobDir, table, state: await readFile(path.join(jobDir, 'state/job.json'), 'utf8'), keys: await keysUnder(`wh/lake/${name}/`) };
+  return { jobDir, table, state: await readFile(path.join(jobDir, 'state/job.json'), 'utf8'), keys: await keysUnder(`wh/acme/lake/${name}/`) };
 }
 
 async function assertUnchanged(name: string, before: { jobDir: string; table: LoadedTable; state: string; keys: string[] }): Promise<void> {
@@ -162,7 +162,7 @@ async function assertUnchanged(name: string, before: { jobDir: string; table: Lo
   assert.equal(t.metadataLocation, before.table.metadataLocation, 'the table has the same metadata');
   assert.equal(t.metadata['current-snapshot-id'], before.table.metadata['current-snapshot-id'], 'the table has the same current snapshot');
   assert.equal(await readFile(path.join(before.jobDir, 'state/job.json'), 'utf8'), before.state, 'the state file is unchanged');
-  assert.deepEqual(await keysUnder(`wh/lake/${name}/`), before.keys, 'no object of the failed run is left');
+  assert.deepEqual(await keysUnder(`wh/acme/lake/${name}/`), before.keys, 'no object of the failed run is left');
 }
 
 test('missing bucket: exit 3 naming the bucket; no table, no state', async () => {
@@ -237,5 +237,5 @@ test('catalog database down (Postgres URI on a closed port): exit 2; nothing wri
   assert.equal(r.summary.error?.code, 'CATALOG_UNAVAILABLE');
   assert.match(r.summary.error?.message ?? '', new RegExp(`127\\.0\\.0\\.1:${port}`));
   await assert.rejects(readFile(path.join(jobDir, 'state/job.json')), { code: 'ENOENT' });
-  assert.deepEqual(await keysUnder('wh/lake/catalog_down/'), []);
+  assert.deepEqual(await keysUnder('wh/acme/lake/catalog_down/'), []);
 });
