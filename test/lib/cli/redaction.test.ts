@@ -62,7 +62,7 @@ describe('redaction keeps names and URIs true', { concurrency: 2 }, () => {
       const o = s.objects[0]!;
       assert.equal(o.name, name);
       assert.equal(o.files.length, 1);
-      assert.match(o.files[0]!, new RegExp(`^file://${pr.dir}/wh/rt/${name}/data/ingest_date=\\d{4}-\\d{2}-\\d{2}/part-${s.run_id}-${name}-00001\\.parquet$`));
+      assert.match(o.files[0]!, new RegExp(`^file://${pr.dir}/wh/t1/rt/${name}/data/ingest_date=\\d{4}-\\d{2}-\\d{2}/part-${s.run_id}-${name}-00001\\.parquet$`));
       const finished = logLines(r.stderr).find((l) => l['event_type'] === 'object_finished');
       assert.equal(finished?.['object'], name);
       assert.equal(finished?.['msg'], `${name}: ${name === 'ties' ? 2 : 1} rows written in 1 file(s)`);

@@ -84,7 +84,7 @@ test('each live data file read alone by DuckDB matches its manifest entry, the t
     const seen = new Map<bigint, Record<string, unknown>>();
     for (const e of entries) {
       const file = fileURLToPath(e.filePath);
-      assert.match(e.filePath, /\/wh\/fin\/ledger\/payments\/data\/ingest_date=\d{4}-\d{2}-\d{2}\/part-.*\.parquet$/);
+      assert.match(e.filePath, /\/wh\/t1\/fin\/ledger\/payments\/data\/ingest_date=\d{4}-\d{2}-\d{2}\/part-.*\.parquet$/);
       assert.equal(BigInt((await stat(file)).size), e.fileSizeBytes, 'file_size_in_bytes');
       const d = await readParquetWithDuckDB(file);
       assert.equal(BigInt(d.rows.length), e.recordCount, 'record_count');
