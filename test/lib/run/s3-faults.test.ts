@@ -213,7 +213,7 @@ test('S3 answers 500 to every UploadPart: retried, then exit 2; the multipart up
   const created = seen.filter((q) => q.method === 'POST' && q.query.has('uploads'));
   assert.equal(created.length, 1, 'one multipart upload was started');
   const key = decodeURIComponent(created[0]!.path.slice(`/${BUCKET}/`.length));
-  assert.match(key, /^wh\/lake\/part_500\/data\/ingest_date=\d{4}-\d{2}-\d{2}\/part-.*\.parquet$/);
+  assert.match(key, /^wh\/acme\/lake\/part_500\/data\/ingest_date=\d{4}-\d{2}-\d{2}\/part-.*\.parquet$/);
   assert.ok(parts.length >= 3, `UploadPart was retried (${parts.length} attempts)`);
   assert.ok(parts.every((q) => q.status === 500));
   assert.ok(
