@@ -35,6 +35,8 @@ function job(extra: string[] = []): string {
     '  incremental: {strategy: file_modified_time}',
     'target:',
     '  warehouse: wh',
+    // Named: the table is `gc.events` at wh/gc/events (not the tenant-scoped t1.gc.events).
+    '  namespace: gc',
     ...extra,
     'state: {path: state/job.json}',
     'reject_dir: rejects',

@@ -59,6 +59,8 @@ before(async () => {
       '  files: [{path: "data/*.csv", object: events}]',
       '  incremental: {strategy: file_modified_time}',
       'target:',
+      // Named: the table is `crash.events` at crash/events (not the tenant-scoped crash.crash.events).
+      '  namespace: crash',
       `  catalog: {type: sql, uri: "${PG_URI}"}`,
       '  connection:',
       '    s3: {bucket: lake, prefix: wh, endpoint: "${S3_ENDPOINT}", region: us-east-1, path_style_access: true, access_key_id: S3RVER, secret_access_key: S3RVER}',
@@ -98,7 +100,7 @@ function runCli(pauseAt?: 'before_commit' | 'before_state_save'): Promise<Ran> {
 async function tableIds(): Promise<bigint[]> {
   const catalog = (await openCatalog({ type: 'sql', name: 'dativo', uri: PG_URI }, storage))!;
   try {
-    const t = await catalog.loadTable({ namespace: ['crash', 'crash'], name: 'events' });
+    const t = await catalog.loadTable({ namespace: ['crash'], name: 'events' });
     if (!t || String(t.metadata['current-snapshot-id'] ?? '-1') === '-1') return [];
     const rows = await readIcebergVia({
       location: String(t.metadata.location),
@@ -118,7 +120,7 @@ test('S3 + Postgres catalog: killed after the upload and before the commit, then
   const killed = await runCli('before_commit');
   assert.equal(killed.signal, 'SIGKILL', killed.stderr);
   assert.deepEqual(await tableIds(), [], 'nothing is committed by the killed run');
-  const uploaded = await storage.list('crash/crash/events/data/');
+  const uploaded = await storage.list('crash/events/data/');
   assert.equal(uploaded.filter((k) => k.endsWith('.parquet')).length, 1, 'its file was uploaded (and is not part of the table)');
 
   const rerun = await runCli();
