@@ -36,9 +36,8 @@ import { silentLogger, type Logger } from './log.js';
 import type { JobPlan } from './plan.js';
 import { withLocation } from './records/location.js';
 import { newRunId } from './run.js';
-import { dataFileLayout, tableFields } from './run/layout.js';
+import { dataFileLayout, layoutSink, tableFields } from './run/layout.js';
 import { tableHandle } from './run/table.js';
-import { parquetSink } from './stages/parquet-sink.js';
 import { createRejectWriter, rejectFolderName, type RejectWriter } from './stages/rejects.js';
 import { validate } from './stages/validate.js';
 import { openStorage } from './storage/index.js';
@@ -302,24 +301,7 @@ async function replayBatch(r: ObjectReplay, dir: string, pendingDir: string, nam
   const counts = { read: 0, lines: new Map<string, number>() };
   const validator = validate(plan.asset, { mode: 'warn', rejects: still, log, object });
   const layout = await dataFileLayout(plan, r.table.relativeLocation, r.table.partitionLayout, object, replayRun, r.started);
-  const sink = parquetSink({
-    storage: r.storage,
-    fields: r.table.fields,
-    constants: layout.constants,
-    directory: layout.directory,
-    relativeTo: layout.relativeTo,
-    filePrefix: layout.filePrefix,
-    partition: layout.partition,
-    targetFileSizeBytes: plan.target.targetFileSizeBytes,
-    rowGroupRows: plan.target.rowGroupRows,
-    compression: plan.target.compression,
-    batchRows: 10_000,
-    batchBytes: 32 * 1024 * 1024,
-    highWaterMark: 16,
-    ...(layout.metadata ? { metadata: layout.metadata } : {}),
-    footerMetadata: layout.footerMetadata,
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  const sink = layoutSink(plan, r.storage, r.table.fields, layout, opts.signal ? { signal: opts.signal } : {});
   const removeData = (files: readonly DataFile[]): Promise<unknown> =>
     Promise.all(files.map((f) => r.storage.delete(`${r.table.relativeLocation}/${f.relativePath}`).catch(() => undefined)));
   let files: DataFile[];

@@ -7,6 +7,8 @@
  */
 import type { PartitionLayout } from '../iceberg/partition.js';
 import type { JobPlan } from '../plan.js';
+import { parquetSink, type ParquetSink } from '../stages/parquet-sink.js';
+import type { Storage } from '../storage/types.js';
 import { INGESTED_AT_COLUMN, RUN_ID_COLUMN, type AssetField } from '../types.js';
 
 /** System columns appended to the asset's, with field ids after the asset's. */
@@ -68,4 +70,35 @@ export async function dataFileLayout(plan: JobPlan, tableLocation: string, parti
     ...(metadata ? { metadata } : {}),
     footerMetadata: { 'dativo.asset': `${plan.asset.name}:${plan.asset.version}`, 'dativo.object': object },
   };
+}
+
+/** Per-sink choices of a caller; the rest comes from the job's target and the layout. */
+export interface LayoutSinkOptions {
+  /** Rows per Arrow batch (default 10,000) and its byte bound (default 32 MiB). */
+  batchRows?: number;
+  batchBytes?: number;
+  signal?: AbortSignal;
+}
+
+/** The Parquet sink that writes one object's rows where {@link dataFileLayout} puts them (runs and replays alike). */
+export function layoutSink(plan: JobPlan, storage: Storage, fields: AssetField[], layout: DataFileLayout, opts: LayoutSinkOptions = {}): ParquetSink {
+  return parquetSink({
+    storage,
+    fields,
+    constants: layout.constants,
+    directory: layout.directory,
+    relativeTo: layout.relativeTo,
+    filePrefix: layout.filePrefix,
+    partition: layout.partition,
+    targetFileSizeBytes: plan.target.targetFileSizeBytes,
+    rowGroupRows: plan.target.rowGroupRows,
+    compression: plan.target.compression,
+    // Single rows: the sink appends each into column buffers, so no Row[] batch is held.
+    batchRows: opts.batchRows ?? 10_000,
+    batchBytes: opts.batchBytes ?? 32 * 1024 * 1024,
+    highWaterMark: 16,
+    ...(layout.metadata ? { metadata: layout.metadata } : {}),
+    footerMetadata: layout.footerMetadata,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
 }

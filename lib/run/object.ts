@@ -12,14 +12,13 @@ import type { Connector, CursorWindow, ReadContext } from '../connector.js';
 import { DativoError, isDativoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
-import { parquetSink } from '../stages/parquet-sink.js';
 import { createRejectWriter } from '../stages/rejects.js';
 import { validate } from '../stages/validate.js';
 import type { Storage } from '../storage/types.js';
 import type { TableHandle } from '../table-target.js';
 import type { DataFile, ObjectState, Row } from '../types.js';
 import { cursorTracker, explainWindow, windowReported } from './cursor.js';
-import { dataFileLayout } from './layout.js';
+import { dataFileLayout, layoutSink } from './layout.js';
 import type { RunNetwork } from './network.js';
 import { strictGate } from './strict-gate.js';
 import type { ObjectSummary, RunOptions } from './types.js';
@@ -108,23 +107,9 @@ export async function runObject(r: ObjectRun): Promise<void> {
   if (tracker) stages.push(tracker);
 
   const layout = await dataFileLayout(plan, r.table.relativeLocation, r.table.partitionLayout, object.name, r.runId, r.started);
-  const sink = parquetSink({
-    storage: r.storage,
-    fields: r.table.fields,
-    constants: layout.constants,
-    directory: layout.directory,
-    relativeTo: layout.relativeTo,
-    filePrefix: layout.filePrefix,
-    partition: layout.partition,
-    targetFileSizeBytes: plan.target.targetFileSizeBytes,
-    rowGroupRows: plan.target.rowGroupRows,
-    compression: plan.target.compression,
-    // Single rows: the sink appends each into column buffers, so no Row[] batch is held.
-    batchRows: opts.batchRows ?? 10_000,
-    batchBytes: opts.batchBytes ?? 32 * 1024 * 1024,
-    highWaterMark: 16,
-    ...(layout.metadata ? { metadata: layout.metadata } : {}),
-    footerMetadata: layout.footerMetadata,
+  const sink = layoutSink(plan, r.storage, r.table.fields, layout, {
+    ...(opts.batchRows !== undefined ? { batchRows: opts.batchRows } : {}),
+    ...(opts.batchBytes !== undefined ? { batchBytes: opts.batchBytes } : {}),
     signal: controller.signal,
   });
 
