@@ -14,7 +14,8 @@ let pr: Project;
 before(async () => {
   pr = await ordersProject('out');
   await pr.write('secrets/t1/x.env', `# tenant t1\nAPI_TOKEN=${SECRET}\n`);
-  const secretJob = (files: string, warehouse: string): string =>
+  // Each job its own state (and so its own lock): the suite runs two tests at once.
+  const secretJob = (files: string, warehouse: string, state: string): string =>
     [
       'tenant_id: t1',
       'source_connector: csv',
@@ -26,16 +27,16 @@ before(async () => {
       '  incremental: {strategy: file_modified_time}',
       'target:',
       `  warehouse: "${warehouse}"`,
-      'state: {path: state/secret.json}',
+      `state: {path: state/${state}.json}`,
       'reject_dir: rejects',
       '',
     ].join('\n');
   // The secret ends up in a path, so the errors quote it.
-  await pr.write('secret-source.yaml', secretJob('data/${API_TOKEN}.csv', 'wh'));
+  await pr.write('secret-source.yaml', secretJob('data/${API_TOKEN}.csv', 'wh', 'secret-source'));
   await pr.write('blocker', 'a file\n');
-  await pr.write('secret-target.yaml', secretJob('data/*.csv', 'blocker/${API_TOKEN}'));
+  await pr.write('secret-target.yaml', secretJob('data/*.csv', 'blocker/${API_TOKEN}', 'secret-target'));
   // A config error that quotes the value it refused.
-  await pr.write('secret-config.yaml', secretJob('data/*.csv', 'wh').replace('file_modified_time}', 'file_modified_time, lookback_days: "${API_TOKEN}"}'));
+  await pr.write('secret-config.yaml', secretJob('data/*.csv', 'wh', 'secret-config').replace('file_modified_time}', 'file_modified_time, lookback_days: "${API_TOKEN}"}'));
 });
 
 after(async () => {
