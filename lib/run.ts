@@ -80,8 +80,7 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
   let network: RunNetwork | undefined;
   let inFlight: { end(): Promise<void> } | undefined;
   try {
-    const lock = opts.lock === false ? undefined : (opts.lock ?? fileJobLock(jobLockPath(plan.state.path), log));
-    held = await lock?.acquire({ runId });
+    // A job refused for its config (unknown connector, --mode cloud) never takes the lock.
     const connector = opts.connector ?? (await getConnector(plan.source.type, { cwd: plan.file ? undefined : process.cwd() }));
     if (plan.mode === 'cloud' && !connector.descriptor.allowedInCloud) {
       throw new DativoError(
@@ -90,6 +89,8 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
         { context: { connector: connector.descriptor.name } },
       );
     }
+    const lock = opts.lock === false ? undefined : (opts.lock ?? fileJobLock(jobLockPath(plan.state.path), log));
+    held = await lock?.acquire({ runId });
     const storage = await openStorage(plan.target.warehouse, plan.target.s3);
     await storage.checkWritable();
     const stateStore = openStateStore(plan.state, { tenant: plan.tenantId, job: plan.name });
