@@ -144,4 +144,10 @@ export interface JobPlan {
   logging: { level: string; redaction: boolean };
   /** Secret values found while expanding config, redacted from every log line. */
   secrets: string[];
+  /**
+   * Absolute root of the secrets folder the job was loaded with (`--secrets-dir`),
+   * whose `<tenantId>/` the `${VAR}`s came from. Connectors that read a key file
+   * there (Google: `<tenant>/gdrive.json`) resolve it against this. Absent: none given.
+   */
+  secretsDir?: string;
 }

@@ -105,6 +105,7 @@ export async function loadJob(jobPath: string, opts: LoadOptions = {}): Promise<
   }
   const plan = await buildPlan(ctx, parsed.data, opts.mode ?? 'self_hosted', opts.purpose ?? 'run');
   if (problems.size > 0 || plan === undefined) throw problemsError(problems, ctx.secretValues());
+  if (opts.secretsDir !== undefined) plan.secretsDir = path.resolve(cwd, opts.secretsDir);
   return plan;
 }
 

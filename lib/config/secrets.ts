@@ -69,7 +69,9 @@ export async function loadSecretsDir(secretsDir: string, tenant: string, problem
       try {
         parsed = JSON.parse(text);
       } catch (err) {
-        problems.add(file, '', `invalid JSON: ${(err as Error).message}`);
+        // V8's message quotes the text around the error: never a secret's bytes, only where.
+        const at = /position (\d+)/.exec((err as Error).message)?.[1];
+        problems.add(file, '', `invalid JSON${at !== undefined ? ` at character ${at}` : ''}`);
         continue;
       }
       out.set(stem, text.trim());
