@@ -1,92 +1,147 @@
 /**
- * Benchmark dispatcher: `npm run bench -- <scenario> [options]`.
+ * The benchmark harness's command line: `npm run bench -- <scenario> [options]`.
  *
- *   postgres-parquet [--rows N] [--repeat N] [--breakdown] [--batch-size N] [--fresh] [--no-baseline] [--cpu-prof DIR]
- *   mysql-parquet    (same options)
- *   coerce [rows]                  → bench/coerce.ts
- *   parquet-sink [--rows=N ...]    → bench/parquet-sink.ts
- *   api-parquet [--objects N] [--latency-ms N] [--rps N] [--windows N] → bench/api-parquet.ts
+ *   generator-parquet  N canonical demo orders (bench/generator-source.ts) → Parquet: the writer's ceiling
+ *   csv-parquet        a generated CSV of N demo orders → Parquet, DuckDB on the same file as baseline
+ *   postgres-parquet   orders_<N> in Postgres → Parquet, `psql \copy` as baseline
+ *   mysql-parquet      orders_<N> in MariaDB → Parquet, `mysql --quick` as baseline
+ *   api-parquet        the Stripe fake (latency, rate limit) → Parquet, the request budget as ceiling
+ *   coerce, parquet-sink  in-process micro-benchmarks (bench/coerce.ts, bench/parquet-sink.ts)
  *
- * The SQL scenarios print a readable table and, as the LAST line, one JSON
- * object `{scenario, rows, seconds, rows_per_s, mb_per_s, peak_rss_mb,
- * baseline, baseline_rows_per_s, ratio, …}`; they exit non-zero when the
- * written files do not hold exactly the table's rows.
+ * Every scenario runs the compiled CLI as a user runs it (bench/harness.ts),
+ * checks what it wrote with DuckDB (exit 1 when wrong), prints a readable
+ * table and, last, one JSON line `{scenario, rows, seconds, rows_per_s,
+ * rows_per_cpu_s, mb_per_s, peak_rss_mb, baseline, baseline_rows_per_s,
+ * ratio, verified, …}`.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpus, totalmem } from 'node:os';
-import { benchSqlParquet, type BenchResult } from './sql-parquet.js';
+import { benchApiParquet } from './api-parquet.js';
+import { benchCsvParquet } from './csv-parquet.js';
+import { benchGeneratorParquet } from './generator-parquet.js';
+import { formatTable, jsonLine, type BenchResult, type CommonOptions } from './harness.js';
+import { benchSqlParquet } from './sql-parquet.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SCRIPTS: Record<string, string> = { coerce: 'coerce.ts', 'parquet-sink': 'parquet-sink.ts', 'api-parquet': 'api-parquet.ts' };
+const SCRIPTS: Record<string, string> = { coerce: 'coerce.ts', 'parquet-sink': 'parquet-sink.ts' };
 
-function usage(): never {
-  process.stderr.write(
-    'usage: npm run bench -- <postgres-parquet|mysql-parquet|coerce|parquet-sink|api-parquet> [options]\n' +
-      '  SQL options: --rows N (default 2000000) --repeat N (default 1) --breakdown (also time source only, + validate, + Arrow buffers)\n' +
-      '               --batch-size N (Postgres portal batch) --fresh (rebuild the table) --no-baseline --cpu-prof DIR\n',
-  );
-  process.exit(2);
+export const SCENARIOS = ['generator-parquet', 'csv-parquet', 'postgres-parquet', 'mysql-parquet', 'api-parquet'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export const USAGE = `usage: npm run bench -- <${SCENARIOS.join('|')}> [options]
+  --rows N              rows (objects for api-parquet); default 1,000,000 (generator, csv), 2,000,000 (SQL), 15,000 (api)
+  --repeat N            measured runs, the median reported (default 1)
+  --batch-rows N        target.batch_rows: rows per Arrow batch to the encoder (default 10,000)
+  --row-group-rows N    target.row_group_rows (default 100,000)
+  --compression C       target.compression: zstd (default), snappy, gzip, uncompressed
+  --workers N           Parquet encoder threads: 0 = on the main thread, 1 = one worker (default with 2+ cores)
+  --breakdown           also time the source alone, + validate, + Arrow buffers (not api-parquet)
+  --cpu-prof DIR        CPU profile of the first measured run into DIR
+  --no-baseline         skip the baseline (csv-parquet always runs DuckDB: it is the check)
+  --from-source         run lib/cli/bin.ts under tsx instead of building dist/
+  --data-dir DIR        where csv-parquet keeps its generated CSV files (default bench/out)
+  SQL: --batch-size N (Postgres portal batch)  --fresh (rebuild the table)
+  api: --latency-ms N (200)  --rps N (25)  --windows N (8)  --objects N (= --rows)
+  also: coerce [rows], parquet-sink [--rows=N --compression=C --batch=N]
+`;
+
+const OPTIONS = {
+  rows: { type: 'string' },
+  objects: { type: 'string' },
+  repeat: { type: 'string', default: '1' },
+  'batch-rows': { type: 'string' },
+  'row-group-rows': { type: 'string' },
+  compression: { type: 'string' },
+  workers: { type: 'string' },
+  breakdown: { type: 'boolean', default: false },
+  'cpu-prof': { type: 'string' },
+  'no-baseline': { type: 'boolean', default: false },
+  'from-source': { type: 'boolean', default: false },
+  'data-dir': { type: 'string' },
+  'batch-size': { type: 'string' },
+  fresh: { type: 'boolean', default: false },
+  'latency-ms': { type: 'string', default: '200' },
+  rps: { type: 'string', default: '25' },
+  windows: { type: 'string', default: '8' },
+  help: { type: 'boolean', default: false },
+} as const;
+
+/** A positive integer option, or undefined; anything else is a usage error. */
+function int(name: string, v: string | undefined, min = 1): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v.replaceAll('_', ''));
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
 }
 
-function printTable(r: BenchResult): void {
-  const fmt = (n: number | null): string => (n === null ? '-' : n.toLocaleString('en-US'));
-  const lines = [
-    `scenario        ${r.scenario}`,
-    `machine         ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
-    `rows            ${fmt(r.rows)} (verified: count and sum(id) of the Parquet files = the table)`,
-    '',
-    'run                               seconds  CPU s      rows/s   peak RSS MB',
-  ];
-  if (r.baseline_seconds !== null) lines.push(`baseline ${r.baseline.slice(0, 24).padEnd(24)} ${String(r.baseline_seconds).padStart(8)}      - ${fmt(r.baseline_rows_per_s).padStart(11)}             -`);
-  for (const [mode, b] of Object.entries(r.breakdown ?? {})) {
-    const label =
-      mode === 'full' ? 'dativo run → Parquet' : mode === 'source' ? 'pipeline: source only' : mode === 'validate' ? 'pipeline: source → validate' : 'pipeline: … → Arrow (no Parquet)';
-    lines.push(`${label.padEnd(33)} ${String(b.seconds).padStart(8)} ${String(b.cpu_seconds).padStart(6)} ${fmt(b.rows_per_s).padStart(11)} ${String(b.peak_rss_mb).padStart(13)}`);
+class UsageError extends Error {}
+
+/** Run one scenario with command-line arguments (after the scenario name). */
+export async function runScenario(scenario: Scenario, argv: string[], log: (s: string) => void): Promise<BenchResult> {
+  const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  const compression = values.compression;
+  if (compression !== undefined && !['zstd', 'snappy', 'gzip', 'uncompressed'].includes(compression)) throw new UsageError(`--compression must be zstd, snappy, gzip or uncompressed, got "${compression}"`);
+  const workers = int('workers', values.workers, 0);
+  if (workers !== undefined && workers > 1) throw new UsageError('--workers: 0 (encode on the main thread) or 1 (one encoder worker); more parallelism is not built yet');
+  const rows = int('rows', values.rows) ?? int('objects', values.objects);
+  const batchRows = int('batch-rows', values['batch-rows']);
+  const rowGroupRows = int('row-group-rows', values['row-group-rows']);
+  const o: CommonOptions = {
+    ...(rows !== undefined ? { rows } : {}),
+    repeat: int('repeat', values.repeat)!,
+    ...(batchRows !== undefined ? { batchRows } : {}),
+    ...(rowGroupRows !== undefined ? { rowGroupRows } : {}),
+    ...(compression !== undefined ? { compression } : {}),
+    ...(workers !== undefined ? { workers } : {}),
+    ...(values['cpu-prof'] ? { cpuProfDir: path.resolve(values['cpu-prof']) } : {}),
+    skipBaseline: values['no-baseline'],
+    fromSource: values['from-source'],
+    ...(values['data-dir'] ? { dataDir: path.resolve(values['data-dir']) } : {}),
+    log,
+  };
+  switch (scenario) {
+    case 'generator-parquet':
+      return benchGeneratorParquet(o, { breakdown: values.breakdown });
+    case 'csv-parquet':
+      return benchCsvParquet(o, { breakdown: values.breakdown });
+    case 'postgres-parquet':
+    case 'mysql-parquet': {
+      const batchSize = int('batch-size', values['batch-size']);
+      return benchSqlParquet(scenario === 'postgres-parquet' ? 'postgres' : 'mysql', o, { fresh: values.fresh, breakdown: values.breakdown, ...(batchSize !== undefined ? { batchSize } : {}) });
+    }
+    case 'api-parquet':
+      return benchApiParquet(o, { latencyMs: int('latency-ms', values['latency-ms'], 0)!, rps: int('rps', values.rps)!, windows: int('windows', values.windows)! });
   }
-  lines.push('', `MB/s (table as text): ${r.mb_per_s}   ratio (pipeline speed / baseline speed): ${r.ratio ?? '-'}   load average at start: ${r.load_average}`);
-  process.stdout.write(lines.join('\n') + '\n');
 }
 
 async function main(): Promise<void> {
   const [scenario, ...rest] = process.argv.slice(2);
-  if (scenario === undefined) usage();
-  const script = SCRIPTS[scenario];
+  const script = scenario === undefined ? undefined : SCRIPTS[scenario];
   if (script !== undefined) {
     const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(HERE, script), ...rest], { stdio: 'inherit' });
     process.exit(r.status ?? 1);
   }
-  if (scenario !== 'postgres-parquet' && scenario !== 'mysql-parquet') usage();
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      rows: { type: 'string', default: '2000000' },
-      repeat: { type: 'string', default: '1' },
-      breakdown: { type: 'boolean', default: false },
-      'batch-size': { type: 'string' },
-      fresh: { type: 'boolean', default: false },
-      'no-baseline': { type: 'boolean', default: false },
-      'cpu-prof': { type: 'string' },
-    },
-  });
-  const log = (s: string): void => void process.stderr.write(s + '\n');
-  const result = await benchSqlParquet(scenario === 'postgres-parquet' ? 'postgres' : 'mysql', {
-    rows: Number(values.rows),
-    fresh: values.fresh,
-    repeat: Math.max(1, Number(values.repeat)),
-    modes: values.breakdown ? ['source', 'validate', 'arrow', 'full'] : ['full'],
-    ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}),
-    ...(values['cpu-prof'] ? { cpuProfDir: path.resolve(values['cpu-prof']) } : {}),
-    skipBaseline: values['no-baseline'],
-    log,
-  });
-  printTable(result);
-  process.stdout.write(JSON.stringify(result) + '\n');
+  if (scenario === undefined || scenario === '--help' || rest.includes('--help') || !(SCENARIOS as readonly string[]).includes(scenario)) {
+    process.stderr.write(USAGE);
+    process.exit(scenario === '--help' || rest.includes('--help') ? 0 : 2);
+  }
+  try {
+    const r = await runScenario(scenario as Scenario, rest, (s) => void process.stderr.write(s + '\n'));
+    process.stdout.write(formatTable(r) + jsonLine(r) + '\n');
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(err as Error).message}\n${USAGE}`);
+      process.exit(2);
+    }
+    throw err;
+  }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -79,6 +79,8 @@ export interface TargetPlan {
   targetFileSizeBytes: number;
   /** Row-group bound in rows (default 100,000). */
   rowGroupRows: number;
+  /** Rows per Arrow batch handed to the Parquet encoder (default 10,000; a row group is one or more batches). */
+  batchRows?: number;
   compression: 'zstd' | 'snappy' | 'gzip' | 'uncompressed';
 }
 

@@ -124,6 +124,7 @@ export const TargetSchema = z.strictObject({
   partitioning: z.array(z.string()).nullable().optional(),
   parquet_target_size_mb: posNumber.optional(),
   row_group_rows: posInt.optional(),
+  batch_rows: posInt.optional(),
   compression: z.enum(COMPRESSIONS).optional(),
   connection: z
     .looseObject({

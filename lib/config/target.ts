@@ -133,6 +133,7 @@ export function targetPlan(ctx: JobContext, job: JobInput, tgt: ReadRecipe | und
     rowGroupRows: num(merged['row_group_rows'], 100_000),
     compression: (merged['compression'] as TargetPlan['compression'] | undefined) ?? 'zstd',
   };
+  if (typeof merged['batch_rows'] === 'number') plan.batchRows = merged['batch_rows'];
   if (s3 !== undefined) plan.s3 = s3;
   if (merged['namespace'] === undefined) plan.tenantScope = { tenant, legacyNamespace: asset.domain ?? 'default' };
   return plan;

@@ -74,7 +74,7 @@ export async function dataFileLayout(plan: JobPlan, tableLocation: string, parti
 
 /** Per-sink choices of a caller; the rest comes from the job's target and the layout. */
 export interface LayoutSinkOptions {
-  /** Rows per Arrow batch (default 10,000) and its byte bound (default 32 MiB). */
+  /** Rows per Arrow batch (default the target's `batch_rows`, else 10,000) and its byte bound (default 32 MiB). */
   batchRows?: number;
   batchBytes?: number;
   signal?: AbortSignal;
@@ -94,7 +94,7 @@ export function layoutSink(plan: JobPlan, storage: Storage, fields: AssetField[]
     rowGroupRows: plan.target.rowGroupRows,
     compression: plan.target.compression,
     // Single rows: the sink appends each into column buffers, so no Row[] batch is held.
-    batchRows: opts.batchRows ?? 10_000,
+    batchRows: opts.batchRows ?? plan.target.batchRows ?? 10_000,
     batchBytes: opts.batchBytes ?? 32 * 1024 * 1024,
     highWaterMark: 16,
     ...(layout.metadata ? { metadata: layout.metadata } : {}),

@@ -73,7 +73,7 @@ test('built-in recipes by name: iceberg target gets the embedded SQLite catalog 
 source_connector: postgres
 target_connector: iceberg
 asset_path: orders.yaml
-target: {warehouse: lake, namespace: raw, table: orders, parquet_target_size_mb: 64, row_group_rows: 5000, compression: snappy}
+target: {warehouse: lake, namespace: raw, table: orders, parquet_target_size_mb: 64, row_group_rows: 5000, batch_rows: 2500, compression: snappy}
 `,
     );
     const plan = await loadJob(job, { cwd: t.dir, env: {} });
@@ -84,8 +84,8 @@ target: {warehouse: lake, namespace: raw, table: orders, parquet_target_size_mb:
     assert.deepEqual(plan.target.catalog, { type: 'sql', name: 'dativo', uri: `sqlite:${path.join(t.dir, 'lake', 'catalog.db')}` });
     assert.deepEqual(plan.target.partitioning, ['ingest_date']);
     assert.deepEqual(
-      [plan.target.namespace, plan.target.table, plan.target.targetFileSizeBytes, plan.target.rowGroupRows, plan.target.compression],
-      ['raw', 'orders', 64 * 1024 * 1024, 5000, 'snappy'],
+      [plan.target.namespace, plan.target.table, plan.target.targetFileSizeBytes, plan.target.rowGroupRows, plan.target.batchRows, plan.target.compression],
+      ['raw', 'orders', 64 * 1024 * 1024, 5000, 2500, 'snappy'],
     );
   } finally {
     await t.cleanup();
