@@ -43,6 +43,7 @@ export const COMMON_SOURCE_KEYS: readonly string[] = Object.freeze([
   'credentials',
   'engine',
   'rate_limits',
+  'parallel_objects',
   'custom_reader',
   'dsn',
   'wal',

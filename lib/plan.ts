@@ -118,6 +118,11 @@ export interface SourcePlan {
   incremental?: IncrementalSpec;
   /** Recipe `rate_limits`, if any. */
   rateLimits?: Record<string, unknown>;
+  /**
+   * `source.parallel_objects`: how many of `objects` a run reads and commits
+   * at once, all through the run's one limiter. Default 1 (one after the other).
+   */
+  parallelObjects?: number;
 }
 
 export interface StateSpec {

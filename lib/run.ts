@@ -25,7 +25,7 @@ import { silentLogger } from './log.js';
 import type { JobPlan } from './plan.js';
 import { tableFields } from './run/layout.js';
 import { openNetwork, withConnectorLimits, type RunNetwork } from './run/network.js';
-import { runObject } from './run/object.js';
+import { RunCheckpoints, runObject } from './run/object.js';
 import { tableHandle } from './run/table.js';
 import type { ObjectSummary, RunOptions, RunSummary } from './run/types.js';
 import { openStorage } from './storage/index.js';
@@ -106,15 +106,17 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
 
     let failures = 0;
     let firstError: DativoError | undefined;
-    for (const object of plan.source.objects) {
+    const checkpoints = new RunCheckpoints();
+    const [tbl, net] = [table, network];
+    const runOne = async (object: JobPlan['source']['objects'][number]): Promise<void> => {
       const objLog = log.child({ object: object.name });
       const obj: ObjectSummary = { name: object.name, rows_read: 0, rows_written: 0, rows_rejected: 0, files: [] };
       summary.objects.push(obj);
       try {
         try {
-          await runObject({ plan, connector, storage, stateStore, state, table, object, obj, runId, started, log: objLog, opts, network });
+          await runObject({ plan, connector, storage, stateStore, state, table: tbl, object, obj, runId, started, log: objLog, opts, network: net, checkpoints });
         } finally {
-          const calls = network.calls.count(object.name);
+          const calls = net.calls.count(object.name);
           if (calls > 0) obj.api_calls = calls;
         }
       } catch (err) {
@@ -123,10 +125,17 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
         firstError ??= e;
         obj.error = { code: e.code, message: e.message };
         objLog.error({ event_type: 'object_failed', err: e, code: e.code }, `object ${object.name} failed: ${e.message}`);
-        // An abort ends the whole run.
-        if (opts.signal?.aborted) break;
       }
-    }
+    };
+    // `source.parallel_objects` objects at once (default one after the
+    // other), in the order listed; a failed object does not stop the others,
+    // an abort ends the whole run (no object starts after it).
+    const objects = plan.source.objects;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < objects.length && !opts.signal?.aborted) await runOne(objects[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(plan.source.parallelObjects ?? 1, objects.length)) }, worker));
 
     const rejected = summary.objects.reduce((n, o) => n + o.rows_rejected, 0);
     if (firstError) summary.error = { code: firstError.code, message: firstError.message };

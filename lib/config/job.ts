@@ -244,6 +244,7 @@ async function buildPlan(ctx: JobContext, job: JobInput, mode: 'self_hosted' | '
   if (incremental !== undefined) plan.source.incremental = incremental;
   const rl = options['rate_limits'];
   if (isPlainObject(rl)) plan.source.rateLimits = rl;
+  if (job.source?.parallel_objects !== undefined) plan.source.parallelObjects = job.source.parallel_objects;
   return plan;
 }
 

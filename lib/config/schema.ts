@@ -82,6 +82,9 @@ export const RateLimitsSchema = z.strictObject({
   retry: RequestRetrySchema.optional(),
 });
 
+/** Upper bound of `source.parallel_objects`. */
+export const MAX_PARALLEL_OBJECTS = 16;
+
 /**
  * The job's `source` block: the keys the engine reads are typed, the rest is
  * the connector's (its options schema checks them: lib/config/source-options.ts).
@@ -95,6 +98,7 @@ export const SourceSchema = z.looseObject({
   credentials: anyRecord.optional(),
   engine: anyRecord.optional(),
   rate_limits: RateLimitsSchema.optional(),
+  parallel_objects: z.preprocess(toNumber, z.number().int().min(1).max(MAX_PARALLEL_OBJECTS, `at most ${MAX_PARALLEL_OBJECTS}: each object in flight holds its own batch and row group`)).optional(),
 });
 
 /** `target.connection.s3` (also the flat `target.connection` of S3/MinIO recipes). */

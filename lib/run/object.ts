@@ -2,8 +2,8 @@
  * One object of a run, start to end: reconcile its state with the table,
  * assemble the stages (source → strict gate → validate → track → Parquet
  * sink), run them, commit the files with the object's new state, then save
- * the state. lib/run.ts calls this once per object and turns the outcomes
- * into the job's exit code.
+ * the state. lib/run.ts calls this once per object (several at once with
+ * `source.parallel_objects`) and turns the outcomes into the job's exit code.
  */
 import { pipeline } from 'node:stream/promises';
 import type { Transform } from 'node:stream';
@@ -37,6 +37,30 @@ export interface ObjectRun {
   log: Logger;
   opts: RunOptions;
   network: RunNetwork;
+  /** The run's commit step, shared by its objects. */
+  checkpoints: RunCheckpoints;
+}
+
+/**
+ * The commit-and-save step of a run's objects, one object at a time: objects
+ * read concurrently (`source.parallel_objects`) still commit one after the
+ * other, so two commits of one run never race for the table's head (each
+ * would cost the other a conflict retry, and enough of them exhaust the
+ * commit budget) and never write the state file over each other. It also
+ * makes a full refresh of several objects replace the table's rows once:
+ * the run's first commit overwrites, the others add to it.
+ */
+export class RunCheckpoints {
+  /** A commit of this run replaced the table's rows (full refresh). */
+  replaced = false;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /** Run `step` after every step queued before it (whatever their outcome). */
+  serial<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(step);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
 }
 
 /**
@@ -68,7 +92,6 @@ async function removeFiles(r: ObjectRun, files: readonly DataFile[]): Promise<vo
 export async function runObject(r: ObjectRun): Promise<void> {
   const { plan, object, obj, log, opts } = r;
   const fullRefresh = plan.syncMode === 'full_refresh';
-  const incremental = plan.source.incremental;
   const { saved, committedRunId } = await startState(r, fullRefresh);
 
   const rejects = createRejectWriter({ dir: plan.rejectDir, object: object.name, runId: r.runId });
@@ -150,18 +173,46 @@ export async function runObject(r: ObjectRun): Promise<void> {
 
   const rowsWritten = files.reduce((n, f) => n + f.recordCount, 0);
   const checkpoint = source.checkpoint?.() ?? {};
-  // A source that read the object's whole content again replaces the table's rows.
-  const overwrite = fullRefresh || source.replacesTable?.() === true;
   const cursor = tracker?.result();
   if (tracker) explainWindow(tracker.tracker, savedCursor, cursor, obj.rows_read, plan, log);
+  await r.checkpoints.serial(() => commitAndSave(r, { files, checkpoint, cursor, saved, committedRunId, fullRefresh, replaces: source.replacesTable?.() === true }));
+
+  obj.rows_written = rowsWritten;
+  obj.files = files.map((f) => f.uri);
+  if (cursor) obj.cursor = cursor;
+  log.info(
+    { event_type: 'object_finished', rows_read: obj.rows_read, rows_written: rowsWritten, rows_rejected: obj.rows_rejected, files: files.length, cursor: cursor?.value },
+    `${object.name}: ${rowsWritten} rows written in ${files.length} file(s)`,
+  );
+}
+
+/** What an object's read leaves for its commit. */
+interface ReadOutcome {
+  files: DataFile[];
+  checkpoint: Partial<ObjectState>;
+  cursor: ObjectState['cursor'];
+  saved: ObjectState | undefined;
+  committedRunId: string | null;
+  fullRefresh: boolean;
+  /** The source read the object's whole content again (e.g. Stripe past its event retention). */
+  replaces: boolean;
+}
+
+/** Commit the object's files with its new state, then save the state (one object of the run at a time: {@link RunCheckpoints}). */
+async function commitAndSave(r: ObjectRun, o: ReadOutcome): Promise<void> {
+  const { plan, object, obj, opts } = r;
+  // A source that read the object's whole content again replaces the table's
+  // rows; in a full refresh only the run's first commit does, so the objects
+  // of one run all stay.
+  const overwrite = o.fullRefresh ? !r.checkpoints.replaced : o.replaces;
   // `runId` names the last run whose data was committed: a run that commits
   // nothing keeps the previous one, so reconciliation (above) can tell a
   // state store that is behind the table from one that is merely newer.
-  const commits = files.length > 0 || overwrite;
+  const commits = o.files.length > 0 || overwrite;
   const next: ObjectState = {
-    ...(saved ?? {}),
-    ...checkpoint,
-    ...(cursor ? { cursor } : {}),
+    ...(o.saved ?? {}),
+    ...o.checkpoint,
+    ...(o.cursor ? { cursor: o.cursor } : {}),
     ...(commits ? { runId: r.runId } : {}),
     updatedAt: new Date().toISOString(),
   };
@@ -172,37 +223,30 @@ export async function runObject(r: ObjectRun): Promise<void> {
     try {
       committedInfo = await r.table.commit({
         object: object.name,
-        files,
+        files: o.files,
         mode: overwrite ? 'overwrite' : 'append',
         runId: r.runId,
         state: next,
         // Compare-and-set: lands only if the table still holds the state this run started from.
-        expectedRunId: committedRunId,
+        expectedRunId: o.committedRunId,
       });
     } catch (err) {
       // Definitely not committed (lost the compare-and-set, or conflicts
       // exhausted): our data files belong to nothing, remove them. After an
       // unknown outcome they stay: the commit may yet be live.
       if (isDativoError(err) && err.context.committed === false) {
-        await removeFiles(r, files);
-        r.log.warn({ event_type: 'commit_abandoned', code: err.code, reason: err.context['reason'], files: files.length }, `not committed: removed this run's ${files.length} data file(s)`);
+        await removeFiles(r, o.files);
+        r.log.warn({ event_type: 'commit_abandoned', code: err.code, reason: err.context['reason'], files: o.files.length }, `not committed: removed this run's ${o.files.length} data file(s)`);
       }
       throw err;
     }
+    if (o.fullRefresh && overwrite) r.checkpoints.replaced = true;
     if (committedInfo.snapshotId) obj.snapshot_id = committedInfo.snapshotId;
   }
 
-  obj.rows_written = rowsWritten;
-  obj.files = files.map((f) => f.uri);
-  if (cursor) obj.cursor = cursor;
-
-  if (incremental && !fullRefresh) {
+  if (plan.source.incremental && !o.fullRefresh) {
     await opts.hooks?.beforeStateSave?.(object.name);
     r.state.objects[object.name] = next;
     await r.stateStore.save(r.state);
   }
-  log.info(
-    { event_type: 'object_finished', rows_read: obj.rows_read, rows_written: rowsWritten, rows_rejected: obj.rows_rejected, files: files.length, cursor: cursor?.value },
-    `${object.name}: ${rowsWritten} rows written in ${files.length} file(s)`,
-  );
 }
