@@ -154,6 +154,8 @@ export interface DiscoveredColumn {
   sourceType?: string;
   /** A sentence for the asset's `description` (default: one built from `sourceType`). */
   description?: string;
+  /** The column's `classification` in the asset, e.g. `PII`. Default: none. */
+  classification?: string;
 }
 
 export interface DiscoveredObject {

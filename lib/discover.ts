@@ -50,6 +50,7 @@ export function renderAssetYaml(plan: JobPlan, sourceType: string, objects: read
           name: c.name,
           type: c.type,
           required: c.required,
+          ...(c.classification !== undefined ? { classification: c.classification } : {}),
           ...(describeColumn(c, sourceType) !== undefined ? { description: describeColumn(c, sourceType) } : {}),
         })),
         ...(o.primaryKey.length > 0 ? { primary_key: o.primaryKey } : {}),

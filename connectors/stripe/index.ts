@@ -7,12 +7,14 @@
  * SDK's own retries off). See docs/connectors/stripe.md.
  */
 import { createHash } from 'node:crypto';
-import type { Connector, ConnectorDescriptor, DeclaredObject, ObjectsContext, ReadContext, SourceStream } from '../../lib/connector.js';
+import type { Connector, ConnectorDescriptor, DeclaredObject, DiscoveredObject, ObjectsContext, ReadContext, SourceStream } from '../../lib/connector.js';
 import { sdkError, withPolicy } from '../../lib/http.js';
 import type { Logger } from '../../lib/log.js';
 import type { JobPlan } from '../../lib/plan.js';
-import { requestPolicy } from '../../lib/run/network.js';
-import { STRIPE_OBJECTS, STRIPE_OBJECT_NAMES } from './objects.js';
+import type { Limiter } from '../../lib/limiter.js';
+import { openNetwork, requestPolicy } from '../../lib/run/network.js';
+import { DISCOVER_SAMPLE, discoverObject } from './discover.js';
+import { STRIPE_OBJECTS, STRIPE_OBJECT_NAMES, type StripeObjectSpec, type StripePage } from './objects.js';
 import { stripeObjectOf, stripeSettings, stripeSourceOptions, unknownObjectMessage } from './options.js';
 import { readStripe, stripeAgent, stripeClient } from './read.js';
 
@@ -34,20 +36,13 @@ function checkObjects(plan: JobPlan): void {
   for (const object of plan.source.objects) stripeObjectOf(plan, object);
 }
 
-/**
- * Options valid, objects known, and the key accepted: one `limit=1` list
- * call of the first object (AUTH_FAILED naming source.connection.api_key,
- * never its value).
- */
-export async function check(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<void> {
+/** One list call of `spec` under the job's policy (and `limiter` when given); errors name the object and request, never the key. */
+async function listOnce(plan: JobPlan, spec: StripeObjectSpec, limit: number, opts: { signal: AbortSignal; log: Logger; limiter?: Limiter }): Promise<StripePage> {
   const settings = stripeSettings(plan);
-  checkObjects(plan);
-  const first = plan.source.objects[0];
-  const spec = first ? stripeObjectOf(plan, first) : STRIPE_OBJECTS['customers']!;
   const agent = stripeAgent(settings);
   const stripe = stripeClient(settings, agent);
   try {
-    await withPolicy(undefined, () => spec.list(stripe, { limit: 1 }, {}), {
+    return await withPolicy(opts.limiter, () => spec.list(stripe, { limit }, {}), {
       connector: 'stripe',
       policy: requestPolicy(plan),
       signal: opts.signal,
@@ -57,6 +52,41 @@ export async function check(plan: JobPlan, opts: { signal: AbortSignal; log: Log
     });
   } finally {
     agent.destroy();
+  }
+}
+
+/**
+ * Options valid, objects known, and the key accepted: one `limit=1` list
+ * call of the first object (AUTH_FAILED naming source.connection.api_key,
+ * never its value).
+ */
+export async function check(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<void> {
+  stripeSettings(plan);
+  checkObjects(plan);
+  const first = plan.source.objects[0];
+  await listOnce(plan, first ? stripeObjectOf(plan, first) : STRIPE_OBJECTS['customers']!, 1, opts);
+}
+
+/**
+ * The asset of each of the job's objects (connectors/stripe/discover.ts):
+ * the shipped one, plus the fields a sample page of the object's list
+ * carries that it does not declare. One `limit=100` call per object, under
+ * the job's policy and its Stripe budget.
+ */
+export async function discover(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<DiscoveredObject[]> {
+  stripeSettings(plan);
+  checkObjects(plan);
+  const network = openNetwork({ ...plan, source: { ...plan.source, rateLimits: rateLimits(plan) } }, 'stripe', opts.log);
+  try {
+    const out: DiscoveredObject[] = [];
+    for (const object of plan.source.objects) {
+      const spec = stripeObjectOf(plan, object);
+      const page = await listOnce(plan, spec, DISCOVER_SAMPLE, { ...opts, limiter: network.limiter });
+      out.push(await discoverObject(spec, page.data));
+    }
+    return out;
+  } finally {
+    await network.close();
   }
 }
 
@@ -114,5 +144,5 @@ export function objects(options: Record<string, unknown>, _asset: unknown, ctx: 
   return out;
 }
 
-const connector: Connector = Object.freeze({ descriptor, options: stripeSourceOptions, objects, check, read, primaryKey, rateLimits });
+const connector: Connector = Object.freeze({ descriptor, options: stripeSourceOptions, objects, check, discover, read, primaryKey, rateLimits });
 export default connector;
