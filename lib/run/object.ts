@@ -176,10 +176,6 @@ export async function runObject(r: ObjectRun): Promise<void> {
   const cursor = tracker?.result();
   if (tracker) explainWindow(tracker.tracker, savedCursor, cursor, obj.rows_read, plan, log);
   await r.checkpoints.serial(() => commitAndSave(r, { files, checkpoint, cursor, saved, committedRunId, fullRefresh, replaces: source.replacesTable?.() === true }));
-
-  obj.rows_written = rowsWritten;
-  obj.files = files.map((f) => f.uri);
-  if (cursor) obj.cursor = cursor;
   log.info(
     { event_type: 'object_finished', rows_read: obj.rows_read, rows_written: rowsWritten, rows_rejected: obj.rows_rejected, files: files.length, cursor: cursor?.value },
     `${object.name}: ${rowsWritten} rows written in ${files.length} file(s)`,
@@ -243,6 +239,10 @@ async function commitAndSave(r: ObjectRun, o: ReadOutcome): Promise<void> {
     if (o.fullRefresh && overwrite) r.checkpoints.replaced = true;
     if (committedInfo.snapshotId) obj.snapshot_id = committedInfo.snapshotId;
   }
+  // Landed: the summary says so even if the state save below fails.
+  obj.rows_written = o.files.reduce((n, f) => n + f.recordCount, 0);
+  obj.files = o.files.map((f) => f.uri);
+  if (o.cursor) obj.cursor = o.cursor;
 
   if (plan.source.incremental && !o.fullRefresh) {
     await opts.hooks?.beforeStateSave?.(object.name);
