@@ -7,8 +7,9 @@
  * landing twice even where the lock cannot reach (another machine).
  *
  * {@link JobLock} is the seam: {@link fileJobLock} holds on one machine (a
- * file next to the job's state); a lock that holds across machines (Redis)
- * implements the same two methods.
+ * file next to the job's state); {@link postgresJobLock} (lib/lock-postgres.ts,
+ * an advisory lock) holds across machines. {@link openJobLock} picks the one a
+ * plan names.
  */
 import { readFileSync } from 'node:fs';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
@@ -16,6 +17,8 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { DativoError } from './errors.js';
 import type { Logger } from './log.js';
+import { postgresJobLock } from './lock-postgres.js';
+import type { JobPlan } from './plan.js';
 import { makeDirs } from './storage/local.js';
 
 /** Who holds a lock. */
@@ -31,6 +34,12 @@ export interface LockHolder {
 /** A lock that is held: release it when the run ends (idempotent). */
 export interface HeldLock {
   readonly holder: LockHolder;
+  /**
+   * Aborted (reason: a JOB_LOCKED DativoError) when the lock is lost while
+   * held (a distributed lock's connection broke); the run stops before its
+   * next commit. Absent for a lock that cannot be lost (the file lock).
+   */
+  readonly signal?: AbortSignal;
   release(): Promise<void>;
 }
 
@@ -218,4 +227,15 @@ async function takeOver(path: string, seen: string): Promise<void> {
 /** Where the file lock of a job lives: next to its state file (`<state dir>/<tenant>/<job>.lock`). */
 export function jobLockPath(statePath: string): string {
   return statePath.endsWith('.json') ? `${statePath.slice(0, -'.json'.length)}.lock` : `${statePath}.lock`;
+}
+
+/**
+ * The lock a run of `plan` takes: `plan.lock`, else the default of its state
+ * store (a file lock beside a file state, a Postgres advisory lock in a
+ * Postgres state's database, so runs on different machines exclude each other).
+ */
+export function openJobLock(plan: Pick<JobPlan, 'state' | 'lock' | 'tenantId' | 'name'>, log?: Logger): JobLock {
+  const spec = plan.lock ?? (plan.state.kind === 'postgres' ? { kind: 'postgres', url: plan.state.url } : { kind: 'file', path: jobLockPath(plan.state.path) });
+  if (spec.kind === 'postgres') return postgresJobLock(spec.url, { tenant: plan.tenantId, job: plan.name }, log);
+  return fileJobLock(spec.path, log);
 }

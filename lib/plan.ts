@@ -125,11 +125,28 @@ export interface SourcePlan {
   parallelObjects?: number;
 }
 
-export interface StateSpec {
+/** Where a job's state lives: a JSON file, or a row of a Postgres table that many machines share. */
+export type StateSpec = FileStateSpec | PostgresStateSpec;
+
+export interface FileStateSpec {
   kind: 'file';
   /** Absolute path of the state file. */
   path: string;
 }
+
+export interface PostgresStateSpec {
+  kind: 'postgres';
+  /** Connection URL (`postgres://user:password@host:5432/db`); never logged unredacted. */
+  url: string;
+  /** Table holding one row per (tenant, job), created on first use. Default `dativo_state`. */
+  table: string;
+}
+
+/**
+ * The per-job run lock (lib/lock.ts). Default: a file next to a file state,
+ * a Postgres advisory lock on the state's database for a Postgres state.
+ */
+export type LockSpec = { kind: 'file'; path: string } | { kind: 'postgres'; url: string };
 
 export interface JobPlan {
   /** Absolute path of the job file ('' when built by hand). */
@@ -147,6 +164,8 @@ export interface JobPlan {
   /** Absolute directory for reject files: `<rejectDir>/<object>/<run_id>.ndjson`. */
   rejectDir: string;
   state: StateSpec;
+  /** The run lock; undefined: the default for {@link state} (see {@link LockSpec}). */
+  lock?: LockSpec;
   retry: RetryConfig;
   logging: { level: string; redaction: boolean };
   /** Secret values found while expanding config, redacted from every log line. */

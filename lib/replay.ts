@@ -31,7 +31,7 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DativoError, ExitCode, toDativoError, type ExitCode as Exit } from './errors.js';
 import { parseJsonExact } from './json.js';
-import { fileJobLock, jobLockPath, type HeldLock, type JobLock } from './lock.js';
+import { openJobLock, type HeldLock, type JobLock } from './lock.js';
 import { silentLogger, type Logger } from './log.js';
 import type { JobPlan } from './plan.js';
 import { withLocation } from './records/location.js';
@@ -121,7 +121,7 @@ export async function replayRejects(plan: JobPlan, opts: ReplayOptions = {}): Pr
         context: { file: plan.file, object: opts.object },
       });
     }
-    const lock = opts.lock === false ? undefined : (opts.lock ?? fileJobLock(jobLockPath(plan.state.path), log));
+    const lock = opts.lock === false ? undefined : (opts.lock ?? openJobLock(plan, log));
     held = await lock?.acquire({ runId });
     const storage = await openStorage(plan.target.warehouse, plan.target.s3);
     table = await tableHandle(plan, storage, tableFields(plan.asset.fields), log);

@@ -30,7 +30,7 @@ import { tableHandle } from './run/table.js';
 import type { ObjectSummary, RunOptions, RunSummary } from './run/types.js';
 import { openStorage } from './storage/index.js';
 import type { TableHandle } from './table-target.js';
-import { fileJobLock, jobLockPath, type HeldLock } from './lock.js';
+import { openJobLock, type HeldLock } from './lock.js';
 
 export type { ObjectSummary, Progress, RunOptions, RunSummary } from './run/types.js';
 export { tableFields } from './run/layout.js';
@@ -55,7 +55,8 @@ export function jobExitCode(o: { objects: number; failures: number; firstError: 
  * Run one job. Never throws for a job failure: the returned summary carries
  * the exit code (0 ok, 1 partial, 2 retryable, 3 permanent) and the error.
  */
-export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunSummary> {
+export async function runJob(plan: JobPlan, options: RunOptions = {}): Promise<RunSummary> {
+  let opts = options;
   const now = opts.now ?? (() => new Date());
   const started = now();
   const t0 = performance.now();
@@ -89,8 +90,10 @@ export async function runJob(plan: JobPlan, opts: RunOptions = {}): Promise<RunS
         { context: { connector: connector.descriptor.name } },
       );
     }
-    const lock = opts.lock === false ? undefined : (opts.lock ?? fileJobLock(jobLockPath(plan.state.path), log));
+    const lock = opts.lock === false ? undefined : (opts.lock ?? openJobLock(plan, log));
     held = await lock?.acquire({ runId });
+    // A distributed lock lost mid-run aborts the run like a cancel: nothing more is committed.
+    if (held?.signal) opts = { ...opts, signal: opts.signal ? AbortSignal.any([opts.signal, held.signal]) : held.signal };
     const storage = await openStorage(plan.target.warehouse, plan.target.s3);
     await storage.checkWritable();
     const stateStore = openStateStore(plan.state, { tenant: plan.tenantId, job: plan.name });

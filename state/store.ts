@@ -10,7 +10,9 @@
  * state means "read everything again", which for an append-only target means
  * duplicates. (The Python tool treated a corrupt file as `{}`.)
  *
- * There is no locking: one run per job at a time is the scheduler's guarantee.
+ * The same rules hold for the Postgres store (state/postgres.ts): one row per
+ * job holding the same document, written in a transaction. The store does no
+ * locking: one run per job at a time is the job lock's guarantee (lib/lock.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
@@ -20,6 +22,7 @@ import { DativoError } from '../lib/errors.js';
 import type { StateSpec } from '../lib/plan.js';
 import { makeDirs } from '../lib/storage/local.js';
 import type { ObjectState } from '../lib/types.js';
+import { postgresStateStore } from './postgres.js';
 
 /** The version this code reads and writes. */
 export const STATE_VERSION = 1;
@@ -37,7 +40,7 @@ export interface JobState {
 
 /** Reads and writes the state of one job. */
 export interface StateStore {
-  /** Absolute path of the state file. */
+  /** Where the state lives, for messages: the absolute path of the state file, or the Postgres table and row (password redacted). */
   readonly path: string;
   /**
    * Load the state. A missing file is a first run: an empty state.
@@ -104,19 +107,22 @@ export function emptyState(ids: StateIds): JobState {
   return { version: STATE_VERSION, tenant: ids.tenant, job: ids.job, objects: {}, updatedAt: '' };
 }
 
-function corrupt(file: string, problem: string, cause?: unknown): DativoError {
-  return new DativoError('STATE_CORRUPT', `state file ${file} cannot be used: ${problem}`, {
+function corruptError(file: string, problem: string, cause?: unknown, noun = 'state file'): DativoError {
+  return new DativoError('STATE_CORRUPT', `${noun} ${file} cannot be used: ${problem}`, {
     ...(cause === undefined ? {} : { cause }),
     context: { file, problem },
   });
 }
 
 /**
- * Parse and check the text of a state file. Pure: used by {@link StateStore.load}
- * and by tools that inspect state.
+ * Parse and check the text of a state document. Pure: used by every
+ * {@link StateStore.load} and by tools that inspect state. `noun` names what
+ * `file` is in the message (default `state file`; the Postgres store says
+ * `state row`).
  * @throws DativoError `STATE_CORRUPT` naming `file` and what is wrong.
  */
-export function parseState(text: string, file: string, ids: StateIds): JobState {
+export function parseState(text: string, file: string, ids: StateIds, noun = 'state file'): JobState {
+  const corrupt = (where: string, problem: string, cause?: unknown) => corruptError(where, problem, cause, noun);
   if (text.trim() === '') throw corrupt(file, 'the file is empty (an interrupted write?)');
   let data: unknown;
   try {
@@ -150,6 +156,31 @@ export function parseState(text: string, file: string, ids: StateIds): JobState 
     );
   }
   return state;
+}
+
+/**
+ * The text to save for `state`: `tenant`, `job` and `version` forced to
+ * `ids`, `updatedAt` now, validated with the schema loads use, so a value
+ * that would make the next load fail (a number cursor, say) fails now,
+ * before the good state is replaced.
+ * @throws DativoError `INTERNAL` for a state that does not validate.
+ */
+export function stateDocument(state: JobState, ids: StateIds, where: string): string {
+  const doc: JobState = {
+    version: STATE_VERSION,
+    tenant: ids.tenant,
+    job: ids.job,
+    objects: state.objects,
+    updatedAt: new Date().toISOString(),
+  };
+  const checked = jobStateSchema.safeParse(doc);
+  if (!checked.success) {
+    const issues = checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new DativoError('INTERNAL', `refusing to save an invalid state to ${where}: ${issues}`, {
+      context: { file: where },
+    });
+  }
+  return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
 function writeError(err: unknown, file: string): DativoError {
@@ -220,7 +251,7 @@ class FileStateStore implements StateStore {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return emptyState(this.ids);
-      if (code === 'EISDIR') throw corrupt(this.path, 'it is a directory', err);
+      if (code === 'EISDIR') throw corruptError(this.path, 'it is a directory', err);
       if (code === 'EACCES' || code === 'EPERM' || code === 'ENOTDIR') {
         throw new DativoError('STORAGE_NOT_WRITABLE', `cannot use state location ${this.path}: ${(err as Error).message}`, {
           cause: err,
@@ -249,24 +280,7 @@ class FileStateStore implements StateStore {
   }
 
   async save(state: JobState): Promise<void> {
-    const doc: JobState = {
-      version: STATE_VERSION,
-      tenant: this.ids.tenant,
-      job: this.ids.job,
-      objects: state.objects,
-      updatedAt: new Date().toISOString(),
-    };
-    // Validate what we write with the schema we read with: a value that would
-    // make the next load fail (a number cursor, say) fails now, before the
-    // good file is replaced.
-    const checked = jobStateSchema.safeParse(doc);
-    if (!checked.success) {
-      const issues = checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-      throw new DativoError('INTERNAL', `refusing to save an invalid state to ${this.path}: ${issues}`, {
-        context: { file: this.path },
-      });
-    }
-    await writeFileAtomic(this.path, `${JSON.stringify(doc, null, 2)}\n`);
+    await writeFileAtomic(this.path, stateDocument(state, this.ids, this.path));
   }
 
   async reset(object?: string): Promise<void> {
@@ -286,6 +300,7 @@ class FileStateStore implements StateStore {
  * {@link StateStore.load} / {@link StateStore.save}.
  */
 export function openStateStore(spec: StateSpec, ids: StateIds): StateStore {
+  if (spec.kind === 'postgres') return postgresStateStore(spec, ids);
   if (spec.kind !== 'file') {
     throw new DativoError('CONFIG_INVALID', `unknown state store kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
   }

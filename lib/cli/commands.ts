@@ -216,7 +216,7 @@ const state: Command = async (args, o, io) => {
     const store = openStateStore(plan.state, { tenant: plan.tenantId, job: plan.name });
     if (sub === 'show') {
       const s = await store.load();
-      io.stdout.write(`${stringifyJson({ file: plan.state.path, ...s }, 2)}\n`);
+      io.stdout.write(`${stringifyJson({ file: store.path, ...s }, 2)}\n`);
       return ExitCode.OK;
     }
     if (o.object !== undefined) {
@@ -229,7 +229,7 @@ const state: Command = async (args, o, io) => {
       }
     }
     await store.reset(o.object);
-    io.stdout.write(`state reset: ${plan.state.path}${o.object ? ` (object ${o.object})` : ''}\n`);
+    io.stdout.write(`state reset: ${store.path}${o.object ? ` (object ${o.object})` : ''}\n`);
     return ExitCode.OK;
   } catch (err) {
     return reportError(err, io);

@@ -5,7 +5,9 @@
 import path from 'node:path';
 import { getConnector } from '../../connectors/index.js';
 import type { Connector } from '../connector.js';
-import type { IncrementalStrategy, JobPlan, RetryConfig } from '../plan.js';
+import type { IncrementalStrategy, JobPlan, LockSpec, RetryConfig, StateSpec } from '../plan.js';
+import { jobLockPath } from '../lock.js';
+import { DEFAULT_STATE_TABLE } from '../../state/postgres.js';
 import type { Asset } from '../types.js';
 import { scrub } from '../log.js';
 import { readAsset } from './asset.js';
@@ -209,11 +211,8 @@ async function buildPlan(ctx: JobContext, job: JobInput, mode: 'self_hosted' | '
   ctx.collectSecrets(options['credentials']);
 
   const tenantId = job.tenant_id;
-  const statePathRaw = job.state?.path ?? (isPlainObject(jobInc) && typeof jobInc['state_path'] === 'string' ? jobInc['state_path'] : undefined);
-  const statePath =
-    statePathRaw !== undefined
-      ? path.resolve(ctx.jobDir, statePathRaw)
-      : path.resolve(ctx.cwd, ctx.env['DATIVO_STATE_DIR'] || ctx.env['STATE_DIR'] || '.local/state', tenantId, `${ctx.name}.json`);
+  const state = stateSpec(ctx, job, jobInc, tenantId);
+  const lock = lockSpec(ctx, job, state);
   const rejectDir =
     job.reject_dir !== undefined
       ? path.resolve(ctx.jobDir, job.reject_dir)
@@ -232,7 +231,8 @@ async function buildPlan(ctx: JobContext, job: JobInput, mode: 'self_hosted' | '
     syncMode,
     validationMode: job.schema_validation_mode ?? 'strict',
     rejectDir,
-    state: { kind: 'file', path: statePath },
+    state,
+    lock,
     retry: retryConfig(job),
     logging: {
       level: LOG_LEVELS[(job.logging?.level ?? 'info').toLowerCase()] ?? 'info',
@@ -246,6 +246,61 @@ async function buildPlan(ctx: JobContext, job: JobInput, mode: 'self_hosted' | '
   if (isPlainObject(rl)) plan.source.rateLimits = rl;
   if (job.source?.parallel_objects !== undefined) plan.source.parallelObjects = job.source.parallel_objects;
   return plan;
+}
+
+/**
+ * `state`: a file (the job's `state.path`, the Python `incremental.state_path`,
+ * else `<DATIVO_STATE_DIR>/<tenant>/<job>.json`) or a Postgres table (`kind:
+ * postgres`, or every job without a `state` block when `DATIVO_STATE_URL` is
+ * set). The URL's password is a secret: redacted from every log line.
+ */
+function stateSpec(ctx: JobContext, job: JobInput, jobInc: unknown, tenantId: string): StateSpec {
+  const envUrl = ctx.env['DATIVO_STATE_URL'];
+  if (job.state?.kind === 'postgres' || (job.state === undefined && envUrl)) {
+    const url = job.state?.url ?? (envUrl as string);
+    addUrlSecret(ctx, url);
+    return { kind: 'postgres', url, table: job.state?.table ?? DEFAULT_STATE_TABLE };
+  }
+  const statePathRaw = job.state?.path ?? (isPlainObject(jobInc) && typeof jobInc['state_path'] === 'string' ? jobInc['state_path'] : undefined);
+  const statePath =
+    statePathRaw !== undefined
+      ? path.resolve(ctx.jobDir, statePathRaw)
+      : path.resolve(ctx.cwd, ctx.env['DATIVO_STATE_DIR'] || ctx.env['STATE_DIR'] || '.local/state', tenantId, `${ctx.name}.json`);
+  return { kind: 'file', path: statePath };
+}
+
+/** `lock`: explicit, else the default of the state store (a file lock beside a file state, an advisory lock in a Postgres state's database). */
+function lockSpec(ctx: JobContext, job: JobInput, state: StateSpec): LockSpec {
+  if (job.lock?.kind === 'postgres') {
+    const url = job.lock.url ?? (state.kind === 'postgres' ? state.url : undefined);
+    if (url === undefined) {
+      ctx.problem(['lock', 'url'], 'is required when the state is not in Postgres');
+      return { kind: 'file', path: '' };
+    }
+    addUrlSecret(ctx, url);
+    return { kind: 'postgres', url };
+  }
+  if (job.lock?.kind === 'file' || state.kind === 'file') {
+    if (state.kind !== 'file') {
+      ctx.problem(['lock', 'kind'], 'a file lock only holds on one machine; with a Postgres state use kind: postgres (the default)');
+      return { kind: 'file', path: '' };
+    }
+    return { kind: 'file', path: jobLockPath(state.path) };
+  }
+  return { kind: 'postgres', url: state.url };
+}
+
+/** The password in a connection URL's userinfo is a secret. */
+function addUrlSecret(ctx: JobContext, url: string): void {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') {
+      ctx.addSecret(u.password);
+      ctx.addSecret(decodeURIComponent(u.password));
+    }
+  } catch {
+    // An unparsable URL fails when it is used, with the URL redacted by displayUri.
+  }
 }
 
 function retryConfig(job: JobInput): RetryConfig {

@@ -159,6 +159,45 @@ export const RetrySchema = z.strictObject({
   retryable_errors: z.array(z.string()).nullable().optional(),
 });
 
+/** A table name for the Postgres state store: `name` or `schema.name`, lower-case identifiers. */
+const SQL_TABLE_RE = /^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$/;
+
+/**
+ * `state`: `{path}` / `{kind: file, path}` (a JSON file) or `{kind: postgres,
+ * url, table}` (one row per job in a table that many machines share).
+ */
+export const StateSchema = z
+  .strictObject({
+    kind: z.enum(['file', 'postgres']).optional(),
+    path: z.string().min(1).optional(),
+    url: z.string().min(1).optional(),
+    table: z.string().regex(SQL_TABLE_RE, 'must be a lower-case SQL name, optionally schema-qualified (dativo.state)').optional(),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.kind ?? 'file') === 'file') {
+      if (v.url !== undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'only for kind: postgres' });
+      if (v.table !== undefined) ctx.addIssue({ code: 'custom', path: ['table'], message: 'only for kind: postgres' });
+    } else {
+      if (v.url === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required for kind: postgres (postgres://user:password@host:5432/db)' });
+      else if (!/^postgres(ql)?:\/\//i.test(v.url)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'must be a postgres:// or postgresql:// URL' });
+      if (v.path !== undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'only for kind: file' });
+    }
+  });
+
+/** `lock`: which per-job run lock `dativo run` takes (default: follows `state`). */
+export const LockSchema = z
+  .strictObject({
+    kind: z.enum(['file', 'postgres']),
+    url: z.string().min(1).optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.kind === 'postgres') {
+      if (v.url !== undefined && !/^postgres(ql)?:\/\//i.test(v.url)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'must be a postgres:// or postgresql:// URL' });
+    } else if (v.url !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'only for kind: postgres (a file lock lives next to the state file)' });
+    }
+  });
+
 export const LOG_LEVELS: Record<string, string> = {
   trace: 'trace',
   debug: 'debug',
@@ -192,7 +231,8 @@ export const JobSchema = z.strictObject({
   sync_mode: z.enum(['full_refresh', 'incremental_append']).optional(),
   schema_validation_mode: z.enum(['strict', 'warn']).optional(),
   reject_dir: z.string().min(1).optional(),
-  state: z.strictObject({ path: z.string().min(1) }).optional(),
+  state: StateSchema.optional(),
+  lock: LockSchema.optional(),
   retry_config: RetrySchema.nullable().optional(),
   logging: z
     .strictObject({

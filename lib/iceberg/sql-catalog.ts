@@ -14,7 +14,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { DativoError, isDativoError, transientCodeOf } from '../errors.js';
+import { DativoError, isDativoError } from '../errors.js';
+import { isPgAuthError, isPgConnectionError, pgConnectionString } from '../pg-client.js';
 import type { CatalogSpec } from '../plan.js';
 import type { Storage } from '../storage/types.js';
 import type { Catalog, CommitRequest, CreateTableRequest, LoadedTable, TableIdent, TableMetadata } from './catalog.js';
@@ -37,24 +38,14 @@ interface SqlDriver {
   close(): Promise<void>;
 }
 
-/** Postgres error classes that mean the database could not be reached or the connection broke. */
-function isConnectionError(err: unknown): boolean {
-  const e = err as { code?: string; message?: string } | undefined;
-  const code = e?.code ?? '';
-  if (transientCodeOf(err) !== undefined) return true;
-  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
-  const msg = e?.message ?? '';
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(msg);
-}
-
 function mapDbError(err: unknown, spec: SqlCatalogSpec, op: string): DativoError {
   if (isDativoError(err)) return err;
   const e = err as { code?: string; message?: string };
   const context = { catalog: spec.name, operation: op, dbCode: e?.code };
   const msg = `SQL catalog ${spec.name}: ${op} failed: ${e?.message ?? String(err)}`;
-  if (e?.code === '28P01' || e?.code === '28000') return new DativoError('AUTH_FAILED', msg, { cause: err, context });
+  if (isPgAuthError(err)) return new DativoError('AUTH_FAILED', msg, { cause: err, context });
   if (e?.code === '3D000') return new DativoError('CATALOG_UNAVAILABLE', msg, { cause: err, context, disposition: 'fatal' });
-  if (isConnectionError(err)) return new DativoError('CATALOG_UNAVAILABLE', msg, { cause: err, context });
+  if (isPgConnectionError(err)) return new DativoError('CATALOG_UNAVAILABLE', msg, { cause: err, context });
   if (e?.code === 'SQLITE_NOTADB' || e?.code === 'SQLITE_CORRUPT') return new DativoError('CATALOG_INVALID', msg, { cause: err, context });
   if (op === 'open') return new DativoError('CATALOG_UNAVAILABLE', msg, { cause: err, context });
   if (typeof e?.code === 'string' && (e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_LOCKED' || e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_IOERR')) {
@@ -101,8 +92,7 @@ async function openSqlite(uri: string): Promise<SqlDriver> {
 
 async function openPostgres(uri: string): Promise<SqlDriver> {
   const { default: pg } = await import('pg');
-  const connectionString = uri.replace(/^postgres(ql)?\+[a-z0-9]+:/i, 'postgresql:');
-  const pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 10_000 });
+  const pool = new pg.Pool({ connectionString: pgConnectionString(uri), max: 4, connectionTimeoutMillis: 10_000 });
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
   return {

@@ -151,7 +151,7 @@ logging: {level: WARNING, redaction: true}
 
     assert.deepEqual(plan.retry, { maxRetries: 2, initialDelaySeconds: 30, maxDelaySeconds: 300, backoffMultiplier: 2, retryableExitCodes: [1, 2], request: { maxAttempts: 3, minDelayMs: 30_000 } });
     assert.deepEqual(plan.logging, { level: 'warn', redaction: true });
-    assert.equal(plan.state.path, path.join(t.dir, 'var/state/globex/pg_invoices.json'));
+    assert.deepEqual(plan.state, { kind: 'file', path: path.join(t.dir, 'var/state/globex/pg_invoices.json') });
     assert.equal(plan.rejectDir, path.join(t.dir, '.local/rejects/globex/pg_invoices'));
     // Everything from the secrets dir, plus values under secret-looking keys.
     assert.deepEqual(new Set(plan.secrets), new Set(['billing', 'reader', 's3cr3t pw', 'http://127.0.0.1:9000', 'AKIAEXAMPLE', 'wJalrXUtn']));
@@ -196,7 +196,7 @@ source:
     assert.equal(plan.validationMode, 'strict');
     assert.deepEqual(plan.retry, { maxRetries: 3, initialDelaySeconds: 5, maxDelaySeconds: 300, backoffMultiplier: 2, retryableExitCodes: [1, 2], request: {} });
     assert.deepEqual(plan.logging, { level: 'info', redaction: true });
-    assert.equal(plan.state.path, path.join(t.dir, '.local/state/acme/demo.json'));
+    assert.deepEqual(plan.state, { kind: 'file', path: path.join(t.dir, '.local/state/acme/demo.json') });
     assert.deepEqual(plan.secrets, []);
   } finally {
     await t.cleanup();

@@ -50,7 +50,7 @@ state: {path: state/orders.json}
     ]);
     assert.equal(plan.target.warehouse, pathToFileURL(path.join(t.dir, 'wh')).href);
     assert.equal(plan.rejectDir, path.join(jobDir, 'rejects'));
-    assert.equal(plan.state.path, path.join(jobDir, 'state/orders.json'));
+    assert.deepEqual(plan.state, { kind: 'file', path: path.join(jobDir, 'state/orders.json') });
   } finally {
     await t.cleanup();
   }
