@@ -4,6 +4,7 @@ export {
   emptyState,
   openStateStore,
   parseState,
+  stateLocation,
   writeFileAtomic,
   type JobState,
   type StateIds,

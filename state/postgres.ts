@@ -19,7 +19,7 @@ import { DativoError, isDativoError } from '../lib/errors.js';
 import { displayUri } from '../lib/log.js';
 import { isPgAuthError, pgConnectionString } from '../lib/pg-client.js';
 import type { PostgresStateSpec } from '../lib/plan.js';
-import { emptyState, parseState, stateDocument, type JobState, type StateIds, type StateStore } from './store.js';
+import { emptyState, parseState, stateDocument, stateLocation, type JobState, type StateIds, type StateStore } from './store.js';
 
 /** The table of a `kind: postgres` state without `table`. */
 export const DEFAULT_STATE_TABLE = 'dativo_state';
@@ -50,7 +50,7 @@ class PostgresStateStore implements StateStore {
   ) {
     this.table = quoteTable(spec.table);
     this.location = displayUri(spec.url);
-    this.path = `${this.location} table ${spec.table} (tenant "${ids.tenant}", job "${ids.job}")`;
+    this.path = stateLocation(spec, ids);
   }
 
   async load(): Promise<JobState> {

@@ -20,6 +20,7 @@ import { basename, dirname } from 'node:path';
 import { z } from 'zod';
 import { DativoError } from '../lib/errors.js';
 import type { StateSpec } from '../lib/plan.js';
+import { displayUri } from '../lib/log.js';
 import { makeDirs } from '../lib/storage/local.js';
 import type { ObjectState } from '../lib/types.js';
 import { postgresStateStore } from './postgres.js';
@@ -293,6 +294,16 @@ class FileStateStore implements StateStore {
     delete state.objects[object];
     await this.save(state);
   }
+}
+
+/**
+ * Where the state of one job lives, as {@link StateStore.path} says it: the
+ * state file, or the Postgres location (password masked), table and row. Two
+ * jobs with the same location share state (and so are the same job).
+ */
+export function stateLocation(spec: StateSpec, ids: StateIds): string {
+  if (spec.kind === 'file') return spec.path;
+  return `${displayUri(spec.url)} table ${spec.table} (tenant "${ids.tenant}", job "${ids.job}")`;
 }
 
 /**

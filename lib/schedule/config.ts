@@ -27,6 +27,7 @@ import { readYamlFile, type YamlFile } from '../config/yaml.js';
 import { addZodProblems, boolLike, numLike, stringLike } from '../config/zod-util.js';
 import { toDativoError, type ConfigProblem } from '../errors.js';
 import { DEFAULT_RUN_RETRY, type RunRetryPolicy } from './policy.js';
+import { stateLocation } from '../../state/index.js';
 
 /** A schedule name: it names log lines, run-log entries, Dagster definitions and queue keys. */
 export const SCHEDULE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
@@ -113,7 +114,7 @@ export interface ScheduleJob {
   tenant: string;
   /** Job name (the file name without `.yaml`). */
   name: string;
-  /** The job's state file: two schedules with the same key are the same job and never run at once. */
+  /** Where the job's state lives (file path, or Postgres table and row; see stateLocation): two schedules with the same key are the same job and never run at once. */
   key: string;
   /** Its objects, in order. */
   objects: string[];
@@ -318,7 +319,7 @@ export async function loadRunner(runnerFile: string, opts: RunnerLoadOptions = {
     let job: ScheduleJob;
     try {
       const plan = await loadJob(config, loadOpts);
-      job = { tenant: plan.tenantId, name: plan.name, key: plan.state.path, objects: plan.source.objects.map((o) => o.name) };
+      job = { tenant: plan.tenantId, name: plan.name, key: stateLocation(plan.state, { tenant: plan.tenantId, job: plan.name }), objects: plan.source.objects.map((o) => o.name) };
     } catch (err) {
       const e = toDativoError(err, { file: config });
       skipped.push({ name: s.name, config, at: atText, problems: e.problems, code: e.code, message: e.message });
