@@ -41,9 +41,10 @@ import { fileEntries, resolveFiles } from './files.js';
 import { SAMPLE_ROWS, inferTypes } from './infer.js';
 import { parseCsvOptions } from './options.js';
 import { LocatedParser, type CsvRecord } from './parse.js';
-import { CsvSourceStream, fileError } from './stream.js';
+import { fileError, LocalCsvFiles } from './local.js';
+import { CsvSourceStream } from './stream.js';
 
-export { CsvSourceStream, type CsvLocation } from './stream.js';
+export { CsvSourceStream, type CsvFile, type CsvFileSource, type CsvLocation, type OpenCsvFile } from './stream.js';
 export { LOCATION } from '../../lib/records/location.js';
 export { parseCsvOptions, CSV_DEFAULTS, type CsvOptions } from './options.js';
 
@@ -149,7 +150,7 @@ const csv: Connector = Object.freeze({
     const options = parseCsvOptions(ctx.plan.source.options, ctx.plan.file);
     const inc = ctx.plan.source.incremental;
     const skipUnchanged = !ctx.fullRefresh && inc !== undefined && inc.lookbackDays === 0;
-    return new CsvSourceStream(ctx, { options, baseDir: baseDir(ctx.plan), skipUnchanged });
+    return new CsvSourceStream(ctx, { options, skipUnchanged }, new LocalCsvFiles(ctx.object, baseDir(ctx.plan)));
   },
 });
 

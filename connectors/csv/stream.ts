@@ -1,21 +1,22 @@
 /**
  * The CSV source stream: files of one object, one after the other, as an
- * object-mode Readable of records. A thin adapter around `files.ts` and
- * `parse.ts`: it opens one file at a time, pulls records from the parser only
- * when its consumer asks (`_read`), and closes the file in `_destroy`.
+ * object-mode Readable of records. A thin adapter around `parse.ts` and
+ * `resume.ts`: it opens one file at a time through a {@link CsvFileSource}
+ * (local files: `local.ts`; Google Drive: connectors/gdrive_csv), pulls
+ * records from the parser only when its consumer asks (`_read`), and closes
+ * the file in `_destroy`. Where the bytes come from is the source's
+ * business; what is read, skipped, resumed, rejected or refused
+ * (SOURCE_REWRITTEN) is decided here, once, for every source.
  */
 import { once } from 'node:events';
-import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
 import { Readable, type Readable as ReadableType } from 'node:stream';
 import type { ReadContext } from '../../lib/connector.js';
-import { DativoError, isDativoError } from '../../lib/errors.js';
+import { DativoError } from '../../lib/errors.js';
 import { withLocation } from '../../lib/records/location.js';
 import type { FileMark, ObjectState, Row } from '../../lib/types.js';
-import { fileEntries, fileMark, resolveFiles, type ResolvedFile } from './files.js';
 import type { CsvOptions } from './options.js';
 import { LocatedParser, quotedFields, recordBody, type CsvRecord, type SkippedRecord } from './parse.js';
-import { ByteTrail, continueAt, hashPrefix, isSettled, planFileRead, prefixChanged, rewrittenError } from './resume.js';
+import { ByteTrail, continueAt, isSettled, planFileRead, prefixChanged, rewrittenError } from './resume.js';
 
 /** Where a CSV record came from; attached under `LOCATION` (lib/records/location.ts). */
 export interface CsvLocation {
@@ -33,33 +34,49 @@ interface Resume {
   firstLine: number;
 }
 
-/** Map a file-system error on a source file to our error model. */
-export function fileError(err: unknown, file: string): DativoError {
-  if (isDativoError(err)) return err;
-  const code = (err as NodeJS.ErrnoException).code;
-  const msg = (err as Error).message;
-  const context = { connector: 'csv', file, ...(code ? { syscallCode: code } : {}) };
-  if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
-    return new DativoError('SOURCE_NOT_FOUND', `csv: cannot read ${file}: ${msg}`, { cause: err, context });
-  }
-  if (code === 'EACCES' || code === 'EPERM') {
-    return new DativoError('SOURCE_ERROR', `csv: no permission to read ${file}: ${msg}`, {
-      cause: err,
-      context,
-      disposition: 'fatal',
-    });
-  }
-  if (err instanceof Error && (err.name === 'AbortError' || code === 'ABORT_ERR')) {
-    return new DativoError('ABORTED', 'csv: read aborted', { cause: err, context });
-  }
-  return new DativoError('SOURCE_ERROR', `csv: reading ${file} failed: ${msg}`, { cause: err, context });
+/** One file of an object, as its source lists it. */
+export interface CsvFile {
+  /** State key: `file_<id>` (the Python tool's naming). */
+  readonly key: string;
+  /** The file in messages and in each record's location (`{file, line}`): a path, or what names it at the source. */
+  readonly label: string;
+}
+
+/** A file opened for this run: its mark now, and its bytes on request. */
+export interface OpenCsvFile {
+  /** Size and modification time now (a stat, an API's listing): the read is planned from it and the mark saved describes it. */
+  readonly mark: FileMark;
+  /**
+   * The first `size` bytes hashed into a {@link ByteTrail} (which can go on
+   * with the rest), and the byte after them (undefined at the end of the
+   * file). Undefined when the file has fewer bytes or `cancelled()` turned true.
+   */
+  prefix(size: number, cancelled: () => boolean): Promise<{ trail: ByteTrail; next: number | undefined } | undefined>;
+  /** Bytes [0, `end`) in order, for the header of a file resumed after them; a consumer may stop early. */
+  head(end: number): AsyncIterable<Buffer>;
+  /** Bytes [`start`, `end`) as a byte stream, piped into the parser (its backpressure reaches the source). */
+  body(start: number, end: number): ReadableType;
+  /** Release the file; resolves once everything it opened is closed. */
+  close(): Promise<void>;
+}
+
+/** Where an object's files come from: listed once, opened one at a time. */
+export interface CsvFileSource<F extends CsvFile = CsvFile> {
+  /** Connector name, for messages and error context. */
+  readonly connector: string;
+  /** The object's files, in reading order (a file named twice is listed once). */
+  list(): Promise<F[]>;
+  /** Open one file; `saved` is its mark of the last run (a source may spare a download when it says enough). */
+  open(file: F, saved: FileMark | undefined): Promise<OpenCsvFile>;
+  /** Any failure while listing, opening or reading `file`, as a DativoError. */
+  error(err: unknown, file: F | undefined): DativoError;
+  /** Marks the state keeps besides those of the files read (files gone from a folder, kept so a restored one is not read twice). Default none. */
+  retained?(): Record<string, FileMark>;
 }
 
 /** What the stream needs besides the read context. */
 export interface CsvStreamConfig {
   options: CsvOptions;
-  /** Relative paths resolve against this directory. */
-  baseDir: string;
   /**
    * Incremental: skip files whose size and mtime match the saved state, and
    * resume grown files after the bytes already read (see `resume.ts`).
@@ -68,13 +85,13 @@ export interface CsvStreamConfig {
 }
 
 /** The stream returned by the CSV connector's `read()`. */
-export class CsvSourceStream extends Readable {
-  private files: ResolvedFile[] = [];
+export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
+  private files: F[] = [];
   private next = 0;
   private readonly seen: Record<string, FileMark> = {};
 
-  private current: ResolvedFile | undefined;
-  private handle: FileHandle | undefined;
+  private current: F | undefined;
+  private opened: OpenCsvFile | undefined;
   private fileStream: ReadableType | undefined;
   private parser: LocatedParser | undefined;
   /** Hash and line count of the current file's bytes, from its first byte. */
@@ -85,36 +102,39 @@ export class CsvSourceStream extends Readable {
   private pumping = false;
   /** Every file is done and the end was pushed. */
   private ended = false;
+  private readonly connector: string;
   private readonly onAbort = (): void => {
-    this.destroy(new DativoError('ABORTED', 'csv: read aborted', { context: { connector: 'csv', object: this.ctx.object.name } }));
+    this.destroy(new DativoError('ABORTED', `${this.connector}: read aborted`, { context: { connector: this.connector, object: this.ctx.object.name } }));
   };
 
   constructor(
     private readonly ctx: ReadContext,
     private readonly config: CsvStreamConfig,
+    private readonly source: CsvFileSource<F>,
   ) {
     super({ objectMode: true, highWaterMark: config.options.chunkSize });
+    this.connector = source.connector;
   }
 
   /** Files this run saw (read or skipped as unchanged), for the object's state. */
   checkpoint(): Partial<ObjectState> {
-    return { files: { ...this.seen } };
+    return { files: { ...this.source.retained?.(), ...this.seen } };
   }
 
   override _construct(callback: (err?: Error | null) => void): void {
     if (this.ctx.signal.aborted) {
-      callback(new DativoError('ABORTED', 'csv: read aborted', { context: { connector: 'csv' } }));
+      callback(new DativoError('ABORTED', `${this.connector}: read aborted`, { context: { connector: this.connector } }));
       return;
     }
     this.ctx.signal.addEventListener('abort', this.onAbort, { once: true });
     Promise.resolve()
-      .then(() => resolveFiles(fileEntries(this.ctx.object), this.config.baseDir))
+      .then(() => this.source.list())
       .then(
         (files) => {
           this.files = files;
           callback();
         },
-        (err: unknown) => callback(fileError(err, '')),
+        (err: unknown) => callback(this.source.error(err, undefined)),
       );
   }
 
@@ -141,7 +161,7 @@ export class CsvSourceStream extends Readable {
         if (row !== undefined) this.wanted = this.push(row);
       }
     } catch (err) {
-      this.destroy(fileError(err, this.current?.path ?? ''));
+      this.destroy(this.source.error(err, this.current));
     } finally {
       this.pumping = false;
     }
@@ -153,7 +173,7 @@ export class CsvSourceStream extends Readable {
    * while this runs, and `_destroy` can wait for it.
    */
   private advance(finishCurrent: boolean): void {
-    const path = this.current?.path ?? '';
+    const was = this.current;
     this.opening = (async () => {
       if (finishCurrent) await this.finishFile();
       await this.openFile();
@@ -164,7 +184,7 @@ export class CsvSourceStream extends Readable {
       },
       (err: unknown) => {
         this.opening = undefined;
-        this.destroy(fileError(err, this.current?.path ?? path));
+        this.destroy(this.source.error(err, this.current ?? was));
       },
     );
   }
@@ -175,30 +195,29 @@ export class CsvSourceStream extends Readable {
       const file = this.files[this.next++]!;
       this.current = file;
       this.header = undefined;
-      const handle = await open(file.path, 'r');
+      const saved = this.ctx.state?.files?.[file.key];
+      const opened = await this.source.open(file, saved);
       if (this.destroyed) {
-        await handle.close();
+        await opened.close();
         return;
       }
-      this.handle = handle;
-      // The stat of the open file, taken before reading: the mark we save
-      // describes what we read even if a writer appends meanwhile.
-      const mark = fileMark(await handle.stat({ bigint: true }));
-      if (this.destroyed) return; // _destroy closes the handle
+      this.opened = opened;
+      // The mark is taken before reading: it describes what we read even if
+      // a writer appends meanwhile.
+      const mark = opened.mark;
       const size = mark.size ?? 0;
-      const saved = this.ctx.state?.files?.[file.key];
       this.seen[file.key] = mark;
       const plan = planFileRead(saved, mark, this.config.skipUnchanged);
       let skip = plan.kind === 'skip' || (plan.kind === 'whole' && size === 0);
       let rewritten = plan.kind === 'rewritten' ? plan.reason : undefined;
       let resume: Resume | undefined;
       if (plan.kind === 'verify') {
-        const prefix = await hashPrefix(handle, plan.prefix, () => this.destroyed);
+        const prefix = await opened.prefix(plan.prefix, () => this.destroyed);
         if (this.destroyed) return;
-        if (prefix === undefined || prefix.digest() !== plan.hash) rewritten = prefixChanged(plan.prefix);
+        if (prefix === undefined || prefix.trail.digest() !== plan.hash) rewritten = prefixChanged(plan.prefix);
         else if (!plan.grew) skip = true; // only the mtime changed: the same bytes
         else {
-          const found = await this.resumeAfter(file, handle, saved!, prefix);
+          const found = await this.resumeAfter(file, opened, saved!, prefix.trail, prefix.next);
           if (this.destroyed) return;
           if (typeof found === 'string') rewritten = found;
           else resume = found; // undefined: no header in the bytes taken before, so no row came from them
@@ -206,19 +225,19 @@ export class CsvSourceStream extends Readable {
       }
       if (rewritten !== undefined) {
         // Rows came from this file; reading it again would write them twice.
-        throw rewrittenError({ connector: 'csv', file: file.path, object: this.ctx.object.name, reason: rewritten });
+        throw rewrittenError({ connector: this.connector, file: file.label, object: this.ctx.object.name, reason: rewritten });
       }
       if (skip) {
         // Keep the hash and line count of the unchanged bytes for later runs.
         if (saved !== undefined && size !== 0) this.seen[file.key] = { ...saved, ...mark };
-        if (size !== 0) this.ctx.log.debug({ file: file.path }, 'csv: unchanged since last run, skipped');
-        this.handle = undefined;
-        await handle.close();
+        if (size !== 0) this.ctx.log.debug({ file: file.label }, `${this.connector}: unchanged since last run, skipped`);
+        this.opened = undefined;
+        await opened.close();
         continue;
       }
       // Settled at the stat: its writer is done, so its last line is whole.
       const final = isSettled(mark.modifiedAt, Date.now(), this.config.options.settleSeconds * 1000);
-      this.startParsing(file, handle, size, resume, final);
+      this.startParsing(file, opened, size, resume, final);
       return;
     }
     this.current = undefined;
@@ -228,19 +247,17 @@ export class CsvSourceStream extends Readable {
 
   /**
    * Prepare to continue a file after the `prefix` bytes taken before (the
-   * hash says they are unchanged): check the byte after them can start new
-   * records, read the header from the start and take it. `undefined` when
-   * the earlier bytes hold no header (then nothing came from them: read the
-   * file whole); a reason when the file cannot be continued.
+   * hash says they are unchanged; `next` is the byte after them): check it
+   * can start new records, read the header from the start and take it.
+   * `undefined` when the earlier bytes hold no header (then nothing came
+   * from them: read the file whole); a reason when the file cannot be continued.
    */
-  private async resumeAfter(file: ResolvedFile, handle: FileHandle, saved: FileMark, prefix: ByteTrail): Promise<Resume | string | undefined> {
+  private async resumeAfter(file: F, opened: OpenCsvFile, saved: FileMark, prefix: ByteTrail, next: number | undefined): Promise<Resume | string | undefined> {
     const offset = prefix.bytes;
-    const next = Buffer.alloc(1);
-    const { bytesRead } = await handle.read(next, 0, 1, offset);
-    if (bytesRead === 0) return 'it shrank while being read';
-    const at = continueAt(saved, prefix, next[0]!);
+    if (next === undefined) return 'it shrank while being read';
+    const at = continueAt(saved, prefix, next);
     if ('rewritten' in at) return at.rewritten;
-    const first = await readFirstRecord(handle, offset, this.config.options);
+    const first = await readFirstRecord(opened.head(offset), this.config.options);
     if (first === undefined || this.destroyed) return undefined;
     if (first.skipped !== undefined) {
       this.onSkipped(file, first.skipped);
@@ -250,10 +267,10 @@ export class CsvSourceStream extends Readable {
     return { offset, trail: prefix, firstLine: at.firstLine };
   }
 
-  private startParsing(file: ResolvedFile, handle: FileHandle, size: number, resume: Resume | undefined, final: boolean): void {
+  private startParsing(file: F, opened: OpenCsvFile, size: number, resume: Resume | undefined, final: boolean): void {
     // Read only the bytes the mark describes; bytes appended later belong
     // to the next run.
-    const fileStream = handle.createReadStream({ start: resume?.offset ?? 0, end: size - 1, autoClose: false, highWaterMark: 64 * 1024 });
+    const fileStream = opened.body(resume?.offset ?? 0, size);
     const trail = resume?.trail ?? new ByteTrail();
     const parser = new LocatedParser(
       this.config.options,
@@ -264,8 +281,8 @@ export class CsvSourceStream extends Readable {
     this.fileStream = fileStream;
     this.parser = parser;
     this.trail = trail;
-    fileStream.on('error', (err) => this.destroy(fileError(err, file.path)));
-    parser.on('error', (err) => this.destroy(fileError(err, file.path)));
+    fileStream.on('error', (err) => this.destroy(this.source.error(err, file)));
+    parser.on('error', (err) => this.destroy(this.source.error(err, file)));
     parser.on('readable', () => this.pump());
     parser.on('end', () => {
       if (this.parser === parser) this.advance(true);
@@ -277,7 +294,7 @@ export class CsvSourceStream extends Readable {
     const file = this.current;
     const { trail, parser } = this;
     if (this.header === undefined && file !== undefined && parser?.heldTail !== true) {
-      this.ctx.log.warn({ file: file.path }, 'csv: file has no header line; nothing read');
+      this.ctx.log.warn({ file: file.label }, `${this.connector}: file has no header line; nothing read`);
     }
     const mark = file === undefined ? undefined : this.seen[file.key];
     // Only a read that got every byte of the stat may vouch for them (a file
@@ -294,8 +311,8 @@ export class CsvSourceStream extends Readable {
       };
       if (parser.heldTail) {
         this.ctx.log.info(
-          { event_type: 'csv_tail_held', file: file.path, taken_bytes: trail.bytes, size: mark.size, settle_seconds: this.config.options.settleSeconds },
-          `csv: the last record of ${file.path} is not finished yet (the file changed less than ${this.config.options.settleSeconds} s ago); the next run reads it`,
+          { event_type: 'csv_tail_held', file: file.label, taken_bytes: trail.bytes, size: mark.size, settle_seconds: this.config.options.settleSeconds },
+          `${this.connector}: the last record of ${file.label} is not finished yet (the file changed less than ${this.config.options.settleSeconds} s ago); the next run reads it`,
         );
       }
     }
@@ -303,33 +320,28 @@ export class CsvSourceStream extends Readable {
   }
 
   /**
-   * Stop parsing and close the current file; resolves once the descriptor is
-   * really closed. Closing the FileHandle makes its read stream close too
-   * (after any read in flight); the stream's 'close' comes after the
-   * descriptor's. Not `fileStream.destroy()` first: the handle would then
-   * report closed while the descriptor's close is still in flight.
+   * Stop parsing and close the current file; resolves once what the source
+   * opened for it is closed (a local file's descriptor, a download's connection).
    */
   private async closeFile(): Promise<void> {
-    const { parser, fileStream, handle } = this;
+    const { parser, fileStream, opened } = this;
     this.parser = undefined;
     this.fileStream = undefined;
-    this.handle = undefined;
+    this.opened = undefined;
     this.trail = undefined;
     fileStream?.unpipe();
     parser?.destroy();
-    const streamClosed = fileStream !== undefined && !fileStream.closed ? once(fileStream, 'close') : undefined;
-    await handle?.close().catch(() => undefined);
-    await streamClosed?.catch(() => undefined);
+    await opened?.close().catch(() => undefined);
   }
 
-  private onSkipped(file: ResolvedFile, s: SkippedRecord): void {
+  private onSkipped(file: F, s: SkippedRecord): void {
     if (!s.recoverable) {
       this.destroy(
         new DativoError(
           'SOURCE_FORMAT',
-          `csv: the record at line ${s.line} of ${file.path} is longer than max_record_size (${this.config.options.maxRecordChars} characters); ` +
+          `${this.connector}: the record at line ${s.line} of ${file.label} is longer than max_record_size (${this.config.options.maxRecordChars} characters); ` +
             'the rest of the file cannot be read (an unclosed quote? else raise max_record_size)',
-          { context: { connector: 'csv', file: file.path, line: s.line }, disposition: 'fatal' },
+          { context: { connector: this.connector, file: file.label, line: s.line }, disposition: 'fatal' },
         ),
       );
       return;
@@ -337,8 +349,8 @@ export class CsvSourceStream extends Readable {
     if (s.isFirst) {
       // Without its header a file has no meaning: fail rather than guess.
       this.destroy(
-        new DativoError('SOURCE_FORMAT', `csv: the header line of ${file.path} cannot be parsed: ${s.message}`, {
-          context: { connector: 'csv', file: file.path, line: s.line },
+        new DativoError('SOURCE_FORMAT', `${this.connector}: the header line of ${file.label} cannot be parsed: ${s.message}`, {
+          context: { connector: this.connector, file: file.label, line: s.line },
           disposition: 'fatal',
         }),
       );
@@ -349,7 +361,7 @@ export class CsvSourceStream extends Readable {
       code,
       reason: s.message,
       record: recordBody(s.raw),
-      location: { file: file.path, line: s.line },
+      location: { file: file.label, line: s.line },
     });
   }
 
@@ -358,8 +370,8 @@ export class CsvSourceStream extends Readable {
     const fields = rec.fields;
     if (this.header === undefined) {
       if (rec.badUtf8) {
-        throw new DativoError('SOURCE_FORMAT', `csv: the header line of ${file.path} is not valid UTF-8`, {
-          context: { connector: 'csv', file: file.path, line: rec.line },
+        throw new DativoError('SOURCE_FORMAT', `${this.connector}: the header line of ${file.label} is not valid UTF-8`, {
+          context: { connector: this.connector, file: file.label, line: rec.line },
           disposition: 'fatal',
         });
       }
@@ -368,8 +380,8 @@ export class CsvSourceStream extends Readable {
       const dup = names.find((n, i) => names.indexOf(n) !== i);
       if (dup !== undefined) {
         // Two columns of one name would silently overwrite each other.
-        throw new DativoError('SOURCE_FORMAT', `csv: the header of ${file.path} names column ${JSON.stringify(dup)} twice`, {
-          context: { connector: 'csv', file: file.path, line: rec.line, column: dup },
+        throw new DativoError('SOURCE_FORMAT', `${this.connector}: the header of ${file.label} names column ${JSON.stringify(dup)} twice`, {
+          context: { connector: this.connector, file: file.label, line: rec.line, column: dup },
           disposition: 'fatal',
         });
       }
@@ -382,7 +394,7 @@ export class CsvSourceStream extends Readable {
         code: 'utf8',
         reason: `invalid UTF-8 at line ${rec.line}`,
         record: recordBody(rec.raw),
-        location: { file: file.path, line: rec.line },
+        location: { file: file.label, line: rec.line },
       });
       return undefined;
     }
@@ -391,7 +403,7 @@ export class CsvSourceStream extends Readable {
         code: 'column_count',
         reason: `expected ${header.length} fields (as in the header), got ${fields.length}`,
         record: recordBody(rec.raw),
-        location: { file: file.path, line: rec.line },
+        location: { file: file.label, line: rec.line },
       });
       return undefined;
     }
@@ -409,7 +421,7 @@ export class CsvSourceStream extends Readable {
         row[header[i]!] = v;
       }
     }
-    return withLocation(row, { file: file.path, line: rec.line } satisfies CsvLocation);
+    return withLocation(row, { file: file.label, line: rec.line } satisfies CsvLocation);
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
@@ -427,31 +439,19 @@ export class CsvSourceStream extends Readable {
 }
 
 /**
- * The first record of a file (its header), parsed from bytes [0, `size`) of
- * an open handle. Reads through
- * `handle.read` so the handle stays open for the read that follows (a file
- * read stream would close it when stopped early). `skipped` when the header
- * itself cannot be parsed; `undefined` when the bytes hold no record.
+ * The first record of a file (its header), parsed from `chunks` (bytes from
+ * the start of the file; see {@link OpenCsvFile.head}). `skipped` when the
+ * header itself cannot be parsed; `undefined` when the bytes hold no record.
  */
 async function readFirstRecord(
-  handle: FileHandle,
-  size: number,
+  chunks: AsyncIterable<Buffer>,
   options: CsvOptions,
 ): Promise<{ record: CsvRecord; skipped?: undefined } | { skipped: SkippedRecord } | undefined> {
-  async function* chunks(): AsyncGenerator<Buffer> {
-    for (let pos = 0; pos < size; ) {
-      const buf = Buffer.allocUnsafe(Math.min(64 * 1024, size - pos));
-      const { bytesRead } = await handle.read(buf, 0, buf.length, pos);
-      if (bytesRead === 0) return;
-      pos += bytesRead;
-      yield buf.subarray(0, bytesRead);
-    }
-  }
   let skipped: SkippedRecord | undefined;
   const parser = new LocatedParser(options, (s) => {
     if (s.isFirst) skipped ??= s;
   });
-  const source = Readable.from(chunks(), { objectMode: false });
+  const source = Readable.from(chunks, { objectMode: false });
   const sourceClosed = once(source, 'close');
   try {
     source.pipe(parser);
@@ -463,8 +463,8 @@ async function readFirstRecord(
     source.unpipe();
     parser.destroy();
     source.destroy();
-    // The generator returns only after its read in flight: the handle is
-    // not used once this resolves.
+    // The chunks' iterator returns only after its read in flight: what it
+    // read from is not used once this resolves.
     await sourceClosed.catch(() => undefined);
   }
 }
