@@ -23,6 +23,7 @@ const BUILTINS: Readonly<Record<string, () => Promise<ConnectorModule>>> = Objec
   postgres: () => import('./postgres/index.js'),
   mysql: () => import('./mysql/index.js'),
   stripe: () => import('./stripe/index.js'),
+  gdrive_csv: () => import('./gdrive_csv/index.js'),
 });
 
 /** Names of the built-in connectors, sorted. */

@@ -282,6 +282,8 @@ export class GoogleFake {
   private seq = 0;
   /** Bytes of file content sent so far (downloads and exports). */
   bytesSent = 0;
+  /** Content answers (downloads, exports) still being sent. */
+  private readonly sending = new Set<http.ServerResponse>();
 
   constructor(private readonly opts: GoogleFakeOptions = {}) {}
 
@@ -309,6 +311,11 @@ export class GoogleFake {
 
   openConnections(): number {
     return this.api?.openConnections() ?? 0;
+  }
+
+  /** Downloads and exports whose answer is still being sent (the client has not finished or closed them). */
+  activeDownloads(): number {
+    return this.sending.size;
   }
 
   /** Forget files, faults and page shapes (accounts, clients and keys stay). */
@@ -631,6 +638,8 @@ export class GoogleFake {
 
   /** Write `length` bytes from `start`, waiting for 'drain' (a generated file is made as it goes). */
   private async send(res: http.ServerResponse, content: Buffer | GeneratedContent, start: number, length: number): Promise<void> {
+    this.sending.add(res);
+    res.once('close', () => this.sending.delete(res));
     const CHUNK = 64 * 1024;
     for (let pos = start; pos < start + length; ) {
       if (res.destroyed) return;
