@@ -91,6 +91,29 @@ function whom(auth: GoogleAuth): string {
 async function readStreamedErrorBody(err: unknown): Promise<void> {
   const response = (err as { response?: { data?: unknown } } | null)?.response;
   const data = response?.data;
+  // gaxios 7 reads an error answer's stream itself, into `String(chunks)`:
+  // the bytes as comma-separated numbers. Decode them.
+  if (response !== undefined && typeof data === 'string' && /^\d{1,3}(,\d{1,3})*$/.test(data) && data.length > 8) {
+    const text = Buffer.from(data.split(',').map(Number)).toString('utf8');
+    try {
+      response.data = JSON.parse(text);
+    } catch {
+      response.data = text.slice(0, 500);
+    }
+    return;
+  }
+  // For a stream request gaxios 7 puts the error answer's text in the message and no data.
+  if (response !== undefined && (data === undefined || data === null || data === '')) {
+    const message = (err as Error).message;
+    if (typeof message === 'string' && message.trimStart().startsWith('{')) {
+      try {
+        response.data = JSON.parse(message);
+      } catch {
+        // not JSON: the status alone maps
+      }
+    }
+    return;
+  }
   if (response === undefined || !(data instanceof Readable || (data !== null && typeof data === 'object' && typeof (data as { getReader?: unknown }).getReader === 'function'))) return;
   const chunks: Buffer[] = [];
   let size = 0;
