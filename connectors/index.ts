@@ -24,6 +24,7 @@ const BUILTINS: Readonly<Record<string, () => Promise<ConnectorModule>>> = Objec
   mysql: () => import('./mysql/index.js'),
   stripe: () => import('./stripe/index.js'),
   gdrive_csv: () => import('./gdrive_csv/index.js'),
+  google_sheets: () => import('./google_sheets/index.js'),
 });
 
 /** Names of the built-in connectors, sorted. */

@@ -1,0 +1,149 @@
+/**
+ * The Google Sheets source's options: `source.sheets` (which ranges, into
+ * which object), `source.window_rows`, `source.time_zone` and
+ * `source.connection`, checked once by `loadJob` (and so `dativo validate`)
+ * with every other config problem; and the objects the entries declare.
+ */
+import { z } from 'zod';
+import { intLike, stringLike } from '../../lib/config/zod-util.js';
+import type { DeclaredObject, ObjectsContext } from '../../lib/connector.js';
+import { DativoError, type ConfigProblem } from '../../lib/errors.js';
+import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
+import type { Asset } from '../../lib/types.js';
+import { parseRange, type SheetRange } from './a1.js';
+import { zoneOffset } from './convert.js';
+
+/** Rows per values request unless `source.window_rows` says otherwise. */
+export const DEFAULT_WINDOW_ROWS = 5000;
+/** Sheets ends a request after 180 s (developers.google.com/workspace/sheets/api/limits). */
+export const DEFAULT_TIMEOUT_SECONDS = 180;
+
+const SheetEntrySchema = z.strictObject({
+  spreadsheet_id: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be a spreadsheet id (the part of its URL after /d/)'),
+  range: z
+    .string()
+    .superRefine((v, ctx) => {
+      const r = parseRange(v);
+      if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+    })
+    .optional(),
+  object: stringLike.optional(),
+});
+
+/** `source.connection` of a Sheets job. */
+export const SheetsConnectionSchema = z.looseObject({
+  /** An API key: reads spreadsheets shared as "anyone with the link". */
+  api_key: z.string().min(1).optional(),
+  base_url: z.url({ protocol: /^https?$/ }).optional(),
+  timeout_seconds: intLike.pipe(z.number().int().positive().max(600)).optional(),
+});
+
+/** The Sheets source's own keys of the `source` block. */
+export const sheetsSourceOptions = z.looseObject({
+  sheets: z.array(SheetEntrySchema).min(1, 'name at least one {spreadsheet_id, range}'),
+  window_rows: intLike.pipe(z.number().int().min(1).max(100_000)).optional(),
+  time_zone: z
+    .string()
+    .superRefine((v, ctx) => {
+      if (v === 'spreadsheet') return;
+      const o = zoneOffset(v);
+      if (typeof o === 'string') ctx.addIssue({ code: 'custom', message: `${o}, or "spreadsheet" (the default: the spreadsheet's own time zone)` });
+    })
+    .optional(),
+  connection: SheetsConnectionSchema.optional(),
+});
+
+/** One range to read. */
+export interface SheetSpec {
+  spreadsheetId: string;
+  /** As written (for messages); default: the first sheet, whole. */
+  rangeText: string;
+  range: SheetRange;
+  /** Where it is declared, e.g. `source.sheets[0]`. */
+  key: string;
+}
+
+/** Parsed options. */
+export interface SheetsSettings {
+  windowRows: number;
+  /** `spreadsheet` (each spreadsheet's own time zone) or a zone name. */
+  timeZone: string;
+  apiKey?: string;
+  baseUrl?: string;
+  timeoutMs: number;
+}
+
+function problemsOf(err: z.ZodError, file: string): ConfigProblem[] {
+  return err.issues.map((i) => ({ file, key: ['source', ...i.path.map(String)].join('.'), message: i.message }));
+}
+
+function parsed(plan: JobPlan): z.infer<typeof sheetsSourceOptions> {
+  const r = sheetsSourceOptions.safeParse(plan.source.options);
+  if (r.success) return r.data;
+  const problems = problemsOf(r.error, plan.file);
+  throw new DativoError('CONFIG_INVALID', `invalid Google Sheets options: ${problems.map((p) => `${p.key}: ${p.message}`).join('; ')}`, {
+    problems,
+    context: { connector: 'google_sheets', file: plan.file },
+  });
+}
+
+/**
+ * The settings of a plan.
+ * @throws DativoError CONFIG_INVALID listing every bad key (never a key's value).
+ */
+export function sheetsSettings(plan: JobPlan): SheetsSettings {
+  const o = parsed(plan);
+  const c = o.connection ?? {};
+  return {
+    windowRows: o.window_rows ?? DEFAULT_WINDOW_ROWS,
+    timeZone: o.time_zone ?? 'spreadsheet',
+    ...(c.api_key !== undefined ? { apiKey: c.api_key } : {}),
+    ...(c.base_url !== undefined ? { baseUrl: c.base_url } : {}),
+    timeoutMs: (c.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
+  };
+}
+
+/** The ranges of one object (its `config.sheets`, as `objects()` grouped them). */
+export function sheetSpecs(plan: JobPlan, object: SourceObjectSpec): SheetSpec[] {
+  const entries = Array.isArray(object.config['sheets']) ? (object.config['sheets'] as Record<string, unknown>[]) : [];
+  if (entries.length === 0) {
+    const key = 'source.sheets';
+    throw new DativoError('CONFIG_INVALID', `google_sheets: object ${object.name} names no sheet; list it under source.sheets`, {
+      problems: [{ file: plan.file, key, message: `object ${object.name} names no sheet` }],
+      context: { connector: 'google_sheets', object: object.name, key, file: plan.file },
+    });
+  }
+  return entries.map((e) => {
+    const rangeText = typeof e['range'] === 'string' ? e['range'] : '';
+    const range = rangeText === '' ? { sheet: undefined, firstColumn: 1, firstRow: 1 } : parseRange(rangeText);
+    if (typeof range === 'string') throw new DativoError('CONFIG_INVALID', `google_sheets: range ${range}`, { context: { connector: 'google_sheets', file: plan.file } });
+    return { spreadsheetId: String(e['spreadsheet_id']), rangeText, range, key: `source.sheets[${String(e['index'] ?? 0)}]` };
+  });
+}
+
+/**
+ * The object of `source.sheets`: the entries grouped by `object` (default
+ * the asset's object). A job writes one table, and a changed sheet replaces
+ * that table's rows, so one job reads one object: entries naming another
+ * object are a problem (put them in a job of their own).
+ */
+export function sheetsObjects(options: Record<string, unknown>, asset: Asset | undefined, ctx: ObjectsContext): DeclaredObject[] {
+  const entries = Array.isArray(options['sheets']) ? (options['sheets'] as unknown[]) : [];
+  const defaultObject = asset?.object ?? asset?.name ?? 'sheet';
+  let first: { name: string; index: number } | undefined;
+  const grouped: Record<string, unknown>[] = [];
+  entries.forEach((e, index) => {
+    if (e === null || typeof e !== 'object' || Array.isArray(e)) return;
+    const entry = e as Record<string, unknown>;
+    const named = entry['object'];
+    const name = typeof named === 'string' && named !== '' ? named : typeof named === 'number' ? String(named) : defaultObject;
+    if (first === undefined) first = { name, index };
+    if (name !== first.name) {
+      ctx.problem(['source', 'sheets', index, 'object'], `a job reads one object (its table is replaced by the sheet on every change), and source.sheets[${first.index}] reads "${first.name}": put "${name}" in a job of its own`);
+      return;
+    }
+    grouped.push({ ...entry, index });
+  });
+  if (first === undefined) return [];
+  return [{ name: first.name, config: { sheets: grouped }, key: ['source', 'sheets', first.index] }];
+}
