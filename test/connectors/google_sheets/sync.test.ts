@@ -15,7 +15,7 @@ import { silentLogger } from '../../../lib/log.js';
 import type { Reject } from '../../../lib/connector.js';
 import { fileURLToPath } from 'node:url';
 import { formatDateDays, formatTimestampMicros } from '../../../lib/records/time.js';
-import { serialOf, sheetDate, SheetsFake } from '../../fakes/sheets.js';
+import { serialOf, sheetDate, SheetsFake, type Cell } from '../../fakes/sheets.js';
 import { readParquetWithDuckDB } from '../../helpers/readers.js';
 import { BUDGET_HEADER, budgetLine, budgetRecord, budgetSheet, sheetsProject, type SheetsProject } from './helpers.js';
 
@@ -117,8 +117,8 @@ describe('google_sheets sync', () => {
     // Columns in another order, names with odd case and spaces, an extra column, a blank row in the middle and one across a window edge.
     const header = ['  NOTE ', 'Amount', 'line_id', 'Month', 'Department', 'extra col', 'currency', 'approved', 'updated_at', 'Category'];
     const order = [8, 4, 0, 3, 1, -1, 5, 6, 7, 2];
-    const line = (i: number) => order.map((k) => (k === -1 ? `x${i}` : budgetLine(i)[k]!));
-    const rows = [header, line(1), [], line(2), line(3), [null, null, null, ''], line(4)];
+    const line = (i: number): Cell[] => order.map((k) => (k === -1 ? `x${i}` : budgetLine(i)[k]));
+    const rows: Cell[][] = [header, line(1), [], line(2), line(3), [null, null, null, ''], line(4)];
     // Line 5 with its trailing cells left out (the API omits trailing blanks): category null.
     const l5 = line(5);
     l5[9] = null;
