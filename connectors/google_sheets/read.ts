@@ -198,7 +198,7 @@ export class SheetsRead {
     const firstColumn = r.firstColumn;
     const lastColumn = Math.min(r.lastColumn ?? grid.columnCount, grid.columnCount);
     const lastRow = Math.min(r.lastRow ?? grid.rowCount, grid.rowCount);
-    const where = `spreadsheet ${spec.spreadsheetId} ("${grid.spreadsheetTitle}") sheet ${JSON.stringify(grid.title)}`;
+    const where = `spreadsheet ${spec.spreadsheetId}${grid.spreadsheetTitle !== spec.spreadsheetId ? ` ("${grid.spreadsheetTitle}")` : ''} sheet ${JSON.stringify(grid.title)}`;
     if (headerRow > grid.rowCount || firstColumn > grid.columnCount) {
       throw new DativoError('SOURCE_FORMAT', `google_sheets: ${spec.key}.range ${JSON.stringify(spec.rangeText)} starts outside ${where} (${grid.rowCount} rows, ${grid.columnCount} columns)`, {
         disposition: 'fatal',
