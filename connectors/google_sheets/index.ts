@@ -7,13 +7,13 @@
  * snapshot). Every request under the job's retry policy and limiter (the
  * client's own retries off). See docs/connectors/google_sheets.md.
  */
-import { createHash } from 'node:crypto';
 import type { Connector, ConnectorDescriptor, DeclaredObject, ObjectsContext, ReadContext, SourceStream } from '../../lib/connector.js';
 import type { Logger } from '../../lib/log.js';
 import type { JobPlan } from '../../lib/plan.js';
 import type { Asset } from '../../lib/types.js';
 import { sheetSpecs, sheetsObjects, sheetsSettings, sheetsSourceOptions } from './options.js';
-import { readSheets } from './read.js';
+import { googleRateLimits } from '../google/session.js';
+import { readSheets, SHEETS_SECRET } from './read.js';
 
 export { sheetsSettings, sheetsSourceOptions } from './options.js';
 
@@ -73,22 +73,13 @@ export function read(ctx: ReadContext): SourceStream {
 
 /**
  * The limiter's budget: the merged `rate_limits` (recipe: Sheets' 60 read
- * requests per minute per user), keyed by the credential (hashed) unless
- * `rate_limits.account` names the budget (e.g. a project shared by several
- * credentials, at 300/min).
+ * requests per minute per user), keyed by the credential's principal (the
+ * shared Google module's, hashed: the service account's e-mail, the OAuth
+ * client and token, the API key) unless `rate_limits.account` names the
+ * budget (e.g. a project shared by several credentials, at 300/min).
  */
 export function rateLimits(plan: JobPlan): Record<string, unknown> | undefined {
-  const base: Record<string, unknown> = { ...(plan.source.rateLimits ?? {}) };
-  if (base['account'] !== undefined) return base;
-  let identity: string;
-  try {
-    const s = sheetsSettings(plan);
-    identity = s.apiKey ?? JSON.stringify(plan.source.options['credentials'] ?? '');
-  } catch {
-    return plan.source.rateLimits;
-  }
-  base['account'] = `${plan.tenantId}.${createHash('sha256').update(identity).digest('hex').slice(0, 12)}`;
-  return base;
+  return googleRateLimits(plan, 'google_sheets', SHEETS_SECRET);
 }
 
 /** The object `source.sheets` declares (see sheetsObjects). */

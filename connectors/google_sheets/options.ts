@@ -1,11 +1,12 @@
 /**
  * The Google Sheets source's options: `source.sheets` (which ranges, into
- * which object), `source.window_rows`, `source.time_zone` and
- * `source.connection`, checked once by `loadJob` (and so `dativo validate`)
+ * which object), `source.window_rows`, `source.time_zone`, and the shared
+ * Google `source.connection` / `source.credentials`, checked once by `loadJob` (and so `dativo validate`)
  * with every other config problem; and the objects the entries declare.
  */
 import { z } from 'zod';
 import { intLike, stringLike } from '../../lib/config/zod-util.js';
+import { googleSourceOptions } from '../google/options.js';
 import type { DeclaredObject, ObjectsContext } from '../../lib/connector.js';
 import { DativoError, type ConfigProblem } from '../../lib/errors.js';
 import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
@@ -15,8 +16,6 @@ import { zoneOffset } from './convert.js';
 
 /** Rows per values request unless `source.window_rows` says otherwise. */
 export const DEFAULT_WINDOW_ROWS = 5000;
-/** Sheets ends a request after 180 s (developers.google.com/workspace/sheets/api/limits). */
-export const DEFAULT_TIMEOUT_SECONDS = 180;
 
 const SheetEntrySchema = z.strictObject({
   spreadsheet_id: z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be a spreadsheet id (the part of its URL after /d/)'),
@@ -30,16 +29,11 @@ const SheetEntrySchema = z.strictObject({
   object: stringLike.optional(),
 });
 
-/** `source.connection` of a Sheets job. */
-export const SheetsConnectionSchema = z.looseObject({
-  /** An API key: reads spreadsheets shared as "anyone with the link". */
-  api_key: z.string().min(1).optional(),
-  base_url: z.url({ protocol: /^https?$/ }).optional(),
-  timeout_seconds: intLike.pipe(z.number().int().positive().max(600)).optional(),
-});
-
-/** The Sheets source's own keys of the `source` block. */
-export const sheetsSourceOptions = z.looseObject({
+/**
+ * The Sheets source's keys of the `source` block: the shared Google ones
+ * (`connection`, `credentials`: connectors/google/options.ts) and its own.
+ */
+export const sheetsSourceOptions = googleSourceOptions.extend({
   sheets: z.array(SheetEntrySchema).min(1, 'name at least one {spreadsheet_id, range}'),
   window_rows: intLike.pipe(z.number().int().min(1).max(100_000)).optional(),
   time_zone: z
@@ -50,7 +44,6 @@ export const sheetsSourceOptions = z.looseObject({
       if (typeof o === 'string') ctx.addIssue({ code: 'custom', message: `${o}, or "spreadsheet" (the default: the spreadsheet's own time zone)` });
     })
     .optional(),
-  connection: SheetsConnectionSchema.optional(),
 });
 
 /** One range to read. */
@@ -63,14 +56,11 @@ export interface SheetSpec {
   key: string;
 }
 
-/** Parsed options. */
+/** Parsed options (the connection and credentials are the shared module's `googleSettings`). */
 export interface SheetsSettings {
   windowRows: number;
   /** `spreadsheet` (each spreadsheet's own time zone) or a zone name. */
   timeZone: string;
-  apiKey?: string;
-  baseUrl?: string;
-  timeoutMs: number;
 }
 
 function problemsOf(err: z.ZodError, file: string): ConfigProblem[] {
@@ -93,14 +83,7 @@ function parsed(plan: JobPlan): z.infer<typeof sheetsSourceOptions> {
  */
 export function sheetsSettings(plan: JobPlan): SheetsSettings {
   const o = parsed(plan);
-  const c = o.connection ?? {};
-  return {
-    windowRows: o.window_rows ?? DEFAULT_WINDOW_ROWS,
-    timeZone: o.time_zone ?? 'spreadsheet',
-    ...(c.api_key !== undefined ? { apiKey: c.api_key } : {}),
-    ...(c.base_url !== undefined ? { baseUrl: c.base_url } : {}),
-    timeoutMs: (c.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
-  };
+  return { windowRows: o.window_rows ?? DEFAULT_WINDOW_ROWS, timeZone: o.time_zone ?? 'spreadsheet' };
 }
 
 /** The ranges of one object (its `config.sheets`, as `objects()` grouped them). */

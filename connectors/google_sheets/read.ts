@@ -14,15 +14,16 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
+import { sheets, type sheets_v4 } from '@googleapis/sheets';
 import type { ReadContext, SourceStream } from '../../lib/connector.js';
 import { DativoError, isDativoError } from '../../lib/errors.js';
-import { sdkError, type HttpClient } from '../../lib/http.js';
 import { withLocation } from '../../lib/records/location.js';
 import { networkOf } from '../../lib/run/network.js';
 import type { AssetField, FileMark, ObjectState } from '../../lib/types.js';
+import { GOOGLE_CLIENT_OPTIONS, googleCall, type GoogleRequestOptions } from '../google/call.js';
+import { openGoogleSession, type GoogleSession } from '../google/session.js';
 import { a1, windows } from './a1.js';
 import { convertCell, zoneOffset, type ZoneOffset } from './convert.js';
-import { googleClients, type GoogleClients } from './google.js';
 import { matchHeader, type HeaderMatch } from './header.js';
 import type { SheetSpec, SheetsSettings } from './options.js';
 
@@ -50,9 +51,21 @@ interface SheetGrid {
 
 type Values = unknown[][];
 
-/** The keep-alive agent of one read (closed with the read's stream). */
-export function sheetsAgent(settings: SheetsSettings): http.Agent {
-  return settings.baseUrl?.startsWith('http:') ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
+/** The key file stem of the Sheets connector in the secrets folder: `<secrets-dir>/<tenant>/gsheets.json`. */
+export const SHEETS_SECRET = 'gsheets';
+/** What a read needs (OAuth scopes): the values, and Drive's `modifiedTime`. */
+export const SHEETS_SCOPES: readonly string[] = Object.freeze(['https://www.googleapis.com/auth/spreadsheets.readonly', 'https://www.googleapis.com/auth/drive.metadata.readonly']);
+
+/** The Sheets v4 client of a session, on its API root and the read's keep-alive agent (closed with the read's stream); no retries of its own. */
+function sheetsClient(session: GoogleSession, agent: http.Agent): sheets_v4.Sheets {
+  return sheets({
+    version: 'v4',
+    ...GOOGLE_CLIENT_OPTIONS,
+    agent,
+    timeout: session.settings.timeoutMs,
+    ...(session.settings.baseUrl !== undefined ? { rootUrl: session.settings.baseUrl } : {}),
+    ...(session.auth.apiKey !== undefined ? { auth: session.auth.apiKey } : {}),
+  });
 }
 
 function isBlankCell(c: unknown): boolean {
@@ -67,18 +80,24 @@ export class SheetsRead {
   /** True when this read is the object's whole content and replaces the table's rows. */
   replaces = false;
   private marks: Record<string, FileMark> | undefined;
-  private readonly client: HttpClient;
   private readonly incremental: boolean;
+  private session: GoogleSession | undefined;
+  private sheets: sheets_v4.Sheets | undefined;
+  private agent: http.Agent | undefined;
 
   constructor(
     private readonly ctx: ReadContext,
     private readonly settings: SheetsSettings,
     private readonly specs: SheetSpec[],
-    private readonly google: GoogleClients,
   ) {
-    this.client = networkOf(ctx, 'google_sheets').http({ credentialKey: google.credentialKey, timeoutMs: settings.timeoutMs });
     const inc = ctx.plan.source.incremental;
     this.incremental = !ctx.fullRefresh && ctx.plan.syncMode === 'incremental_append' && inc?.strategy === 'file_modified';
+  }
+
+  /** The read's stream closed (ended, failed or destroyed): no attempt starts after it, its connections close. */
+  close(): void {
+    this.closed = true;
+    this.agent?.destroy();
   }
 
   /** State to merge after a successful read: each spreadsheet's `modifiedTime` as it was before the read. */
@@ -86,36 +105,43 @@ export class SheetsRead {
     return this.marks !== undefined ? { files: this.marks } : {};
   }
 
-  /** One API call under the policy and limiter; errors name the spreadsheet and whom to share it with. */
-  async call<T>(spec: SheetSpec, what: string, fn: (signal: AbortSignal | undefined) => Promise<{ data: T }>): Promise<T> {
+  /** The credentials and clients, opened by the first row asked for (a malformed key file: CONFIG_INVALID naming it). */
+  private async open(): Promise<{ session: GoogleSession; sheets: sheets_v4.Sheets }> {
+    if (this.session === undefined || this.sheets === undefined) {
+      const { http: factory } = networkOf(this.ctx, 'google_sheets');
+      this.session = await openGoogleSession(this.ctx.plan, { connector: 'google_sheets', secret: SHEETS_SECRET, scopes: SHEETS_SCOPES, http: factory, signal: this.ctx.signal, log: this.ctx.log });
+      if (this.closed) throw new DativoError('ABORTED', `google_sheets ${this.ctx.object.name}: the read was closed`, { disposition: 'fatal', context: { connector: 'google_sheets' } });
+      this.agent = this.session.settings.baseUrl?.startsWith('http:') ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
+      this.sheets = sheetsClient(this.session, this.agent);
+    }
+    return { session: this.session, sheets: this.sheets };
+  }
+
+  /**
+   * One API call through the shared Google call (our policy and limiter,
+   * Google's errors mapped: not found / not shared name the spreadsheet and
+   * whom to share it with); the config key of the entry is added.
+   */
+  async call<T>(spec: SheetSpec, what: string, fn: (sheets: sheets_v4.Sheets, session: GoogleSession, opts: GoogleRequestOptions) => Promise<{ data: T }>): Promise<T> {
     const object = this.ctx.object.name;
-    const res = await this.client.withPolicy(
-      (signal) => {
+    const { session, sheets: client } = await this.open();
+    try {
+      const res = await googleCall(session.http, session.auth, { connector: 'google_sheets', what, resource: { kind: 'spreadsheet', id: spec.spreadsheetId } }, (opts) => {
         if (this.closed) throw new DativoError('ABORTED', `google_sheets ${object}: the read was closed`, { disposition: 'fatal', context: { connector: 'google_sheets', object } });
-        return fn(signal);
-      },
-      { mapError: (err) => this.mapError(err, spec, what) },
-    );
-    return res.data;
+        return fn(client, session, opts);
+      });
+      return res.data;
+    } catch (err) {
+      if (!isDativoError(err) || (err.code !== 'SOURCE_NOT_FOUND' && err.code !== 'AUTH_FAILED') || err.context.resource !== spec.spreadsheetId) throw err;
+      const key = `${spec.key}.spreadsheet_id`;
+      throw new DativoError(err.code, `${err.message} (${key})`, { cause: err, disposition: err.disposition, context: { ...err.context, key, file: this.ctx.plan.file } });
+    }
   }
 
-  private mapError(err: unknown, spec: SheetSpec, what: string): DativoError {
-    const e = isDativoError(err) ? err : sdkError(err, 'google_sheets', { what, credentialKey: this.google.credentialKey, secrets: [...this.ctx.plan.secrets, ...this.google.secrets], context: { object: this.ctx.object.name } });
-    const status = e.context.status;
-    if (e.code !== 'SOURCE_NOT_FOUND' && !(e.code === 'AUTH_FAILED' && status === 403)) return e;
-    // Sheets says 404 for an unknown id and 403 for one not shared; Drive says 404 for both.
-    const message = `google_sheets: spreadsheet ${spec.spreadsheetId} (${spec.key}.spreadsheet_id) ${status === 404 ? 'does not exist or is not shared with' : 'is not shared with'} ${this.google.principal}: ${this.google.shareHint}`;
-    return new DativoError(status === 404 ? 'SOURCE_NOT_FOUND' : 'AUTH_FAILED', message, {
-      cause: e,
-      disposition: 'fatal',
-      context: { ...e.context, spreadsheet_id: spec.spreadsheetId, key: `${spec.key}.spreadsheet_id`, file: this.ctx.plan.file, share_with: this.google.principal },
-    });
-  }
-
-  /** The spreadsheet's Drive `modifiedTime` (files.get fields=modifiedTime). */
+  /** The spreadsheet's Drive `modifiedTime` (files.get fields=modifiedTime, shared drives included). */
   private async modifiedTime(spec: SheetSpec): Promise<string> {
-    const file = await this.call(spec, `Drive files.get ${spec.spreadsheetId}`, (signal) =>
-      this.google.drive.files.get({ fileId: spec.spreadsheetId, fields: 'modifiedTime', supportsAllDrives: true }, signal ? { signal } : {}),
+    const file = await this.call(spec, 'Drive files.get', (_sheets, session, opts) =>
+      session.drive.files.get({ fileId: spec.spreadsheetId, fields: 'modifiedTime', supportsAllDrives: true }, opts),
     );
     const t = file.modifiedTime;
     if (typeof t !== 'string' || Number.isNaN(Date.parse(t))) {
@@ -150,10 +176,10 @@ export class SheetsRead {
 
   /** The grid of the range's sheet (spreadsheets.get, no cell data). */
   private async grid(spec: SheetSpec): Promise<SheetGrid> {
-    const meta = await this.call(spec, `spreadsheets.get ${spec.spreadsheetId}`, (signal) =>
-      this.google.sheets.spreadsheets.get(
+    const meta = await this.call(spec, 'spreadsheets.get', (client, _s, opts) =>
+      client.spreadsheets.get(
         { spreadsheetId: spec.spreadsheetId, includeGridData: false, fields: 'spreadsheetId,properties(title,timeZone),sheets(properties(sheetId,title,index,sheetType,gridProperties(rowCount,columnCount)))' },
-        signal ? { signal } : {},
+        opts,
       ),
     );
     const sheets = (meta.sheets ?? []).map((s) => s.properties ?? {});
@@ -210,9 +236,7 @@ export class SheetsRead {
     const wins = windows(headerRow + 1, lastRow, this.settings.windowRows);
     const firstWin = wins.next();
     const ranges = [headerA1, ...(firstWin.done ? [] : [a1(grid.title, firstColumn, firstWin.value.first, lastColumn, firstWin.value.last)])];
-    const batch = await this.call(spec, `values.batchGet ${spec.spreadsheetId}`, (signal) =>
-      this.google.sheets.spreadsheets.values.batchGet({ spreadsheetId: spec.spreadsheetId, ranges, ...this.valuesParams() }, signal ? { signal } : {}),
-    );
+    const batch = await this.call(spec, 'values.batchGet', (client, _s, opts) => client.spreadsheets.values.batchGet({ spreadsheetId: spec.spreadsheetId, ranges, ...this.valuesParams() }, opts));
     this.counts.windows++;
     const header = (batch.valueRanges?.[0]?.values?.[0] ?? []) as unknown[];
     const match = this.checkHeader(header, spec, where, headerRow);
@@ -239,9 +263,7 @@ export class SheetsRead {
       if (next.done) break;
       win = next.value;
       const range = a1(grid.title, firstColumn, win.first, lastColumn, win.last);
-      const got = await this.call(spec, `values.get ${range}`, (signal) =>
-        this.google.sheets.spreadsheets.values.get({ spreadsheetId: spec.spreadsheetId, range, ...this.valuesParams() }, signal ? { signal } : {}),
-      );
+      const got = await this.call(spec, `values.get ${range}`, (client, _s, opts) => client.spreadsheets.values.get({ spreadsheetId: spec.spreadsheetId, range, ...this.valuesParams() }, opts));
       this.counts.windows++;
       values = (got.values ?? []) as Values;
     }
@@ -310,19 +332,9 @@ export class SheetsRead {
 
 /** The record stream of one object. */
 export function readSheets(ctx: ReadContext, settings: SheetsSettings, specs: SheetSpec[]): SourceStream {
-  const agent = sheetsAgent(settings);
-  let r: SheetsRead;
-  try {
-    r = new SheetsRead(ctx, settings, specs, googleClients(ctx.plan, settings, agent));
-  } catch (err) {
-    agent.destroy();
-    throw err;
-  }
+  const r = new SheetsRead(ctx, settings, specs);
   const stream = Readable.from(r.rows(), { objectMode: true, highWaterMark: READ_AHEAD_ROWS }) as SourceStream;
-  stream.once('close', () => {
-    r.closed = true;
-    agent.destroy();
-  });
+  stream.once('close', () => r.close());
   stream.checkpoint = () => r.checkpoint();
   stream.replacesTable = () => r.replaces;
   return stream;

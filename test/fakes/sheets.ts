@@ -20,24 +20,25 @@
  *   API's default: every value a display string), UNFORMATTED_VALUE or
  *   FORMULA; `dateTimeRenderOption` SERIAL_NUMBER (default) or
  *   FORMATTED_STRING; `majorDimension` ROWS only (COLUMNS is 400 here).
- * - Access: an API key (`key` query parameter, from {@link SheetsFakeOptions.keys})
- *   reads public spreadsheets only (`anyoneWithLink`); a bearer token reads
- *   those shared with its principal ({@link SheetsFakeOptions.tokens}). Not
- *   shared: 403 `PERMISSION_DENIED` "The caller does not have permission";
- *   unknown id: 404 `NOT_FOUND` "Requested entity was not found."; bad key:
- *   400 `API_KEY_INVALID`; no credentials: 403 `PERMISSION_DENIED`
- *   (unregistered caller).
+ * - Mounted on the shared Google fake (test/fakes/google.ts, its
+ *   {@link GoogleFake.route}): one server for the token endpoint, Drive and
+ *   Sheets, as `source.connection.base_url` is one API root. A spreadsheet is
+ *   a Drive file (`application/vnd.google-apps.spreadsheet`) of that fake, so
+ *   Drive's files.get gives its `modifiedTime` and files.export its CSV; every
+ *   edit through {@link SheetsFake.setRows} / {@link SheetsFake.setCell} is a
+ *   new version with a new `modifiedTime`.
+ * - Access as the Google fake decides it (a bearer token's principal, or an
+ *   API key for "anyone with the link"): not shared, 403 `PERMISSION_DENIED`
+ *   "The caller does not have permission"; unknown id, 404 `NOT_FOUND`
+ *   "Requested entity was not found.", as Sheets answers (Drive says 404 for
+ *   both).
  * - Quota: {@link SheetsFake.fail} queues answers (429 `RESOURCE_EXHAUSTED`
- *   with reason `RATE_LIMIT_EXCEEDED`, as Sheets answers quota exhaustion;
- *   headers such as `Retry-After` as given).
- * - The fake's Drive side, for the spreadsheet's `modifiedTime`:
- *   `GET /drive/v3/files/{id}` (files.get, `fields` honoured for the fields it
- *   knows), same access rules, 404 `notFound` "File not found: {id}." for an
- *   unknown or unshared file, as Drive answers. Every edit through
- *   {@link SheetsFake.setRows} / {@link SheetsFake.setCell} moves it on.
+ *   with reason `RATE_LIMIT_EXCEEDED` by default, as Sheets answers quota
+ *   exhaustion; headers such as `Retry-After` as given).
  */
 import type http from 'node:http';
-import { fakeApi, sendJson, type FakeApi, type SeenRequest } from '../helpers/http-server.js';
+import { sendJson, type SeenRequest } from '../helpers/http-server.js';
+import { GoogleFake, SHEET_MIME, type FakeFile, type GoogleFault, type Principal } from './google.js';
 
 /** A date/time cell: its serial number (days since 1899-12-30, fraction = time of day). */
 export interface SheetDate {
@@ -75,43 +76,23 @@ export interface FakeSheet {
 
 export interface FakeSpreadsheet {
   id: string;
-  title: string;
   timeZone: string;
   locale: string;
   sheets: FakeSheet[];
-  /** ISO time of the last edit (Drive's `modifiedTime`). */
-  modifiedTime: string;
-  /** Readable with an API key (link sharing "anyone with the link"). */
-  anyoneWithLink: boolean;
-  /** Principals (e.g. a service account's email) it is shared with. */
-  sharedWith: Set<string>;
+  /** Its Drive file: title (`name`), `modifiedTime`, sharing. */
+  file: FakeFile;
 }
 
-/** A queued fault: the next matching requests get this answer. */
-export interface SheetsFault {
-  /** Path prefix to match, e.g. `/v4/spreadsheets`. Default: every path. */
-  path?: string;
-  status: number;
-  /** How many requests get it. Default 1. */
-  times?: number;
-  headers?: Record<string, string>;
-  body?: unknown;
-}
-
-export interface SheetsFakeOptions {
-  /** Accepted API keys. Default `['fake-api-key']`. */
-  keys?: string[];
-  /** Accepted bearer tokens → their principal. Default none. */
-  tokens?: Record<string, string>;
-  /** Start of the fake's clock for `modifiedTime`, ms. Default 2026-11-30T09:00:00Z. */
-  now?: number;
-}
+/** A queued fault (the Google fake's): path prefix, status, times, headers, body. */
+export type SheetsFault = GoogleFault;
 
 /** A spreadsheet to create. */
 export interface SpreadsheetSeed {
   title?: string;
   timeZone?: string;
+  /** Readable with an API key ("anyone with the link"). Default true. */
   anyoneWithLink?: boolean;
+  /** Principals (a service account's e-mail) it is shared with. Default none. */
   sharedWith?: string[];
   sheets: { title: string; rows: Cell[][]; rowCount?: number; columnCount?: number }[];
 }
@@ -201,63 +182,57 @@ function formatSerial(serial: number): string {
 
 export class SheetsFake {
   readonly spreadsheets = new Map<string, FakeSpreadsheet>();
-  private api: FakeApi | undefined;
-  private readonly faults: SheetsFault[] = [];
-  private now: number;
-  private readonly keys: Set<string>;
-  private readonly tokens: Map<string, string>;
   private nextSheetId = 1;
+  private mounted = false;
 
-  constructor(options: SheetsFakeOptions = {}) {
-    this.keys = new Set(options.keys ?? ['fake-api-key']);
-    this.tokens = new Map(Object.entries(options.tokens ?? {}));
-    this.now = options.now ?? Date.parse('2026-11-30T09:00:00Z');
-  }
+  /** `google`: the Google fake to mount on (default a new one, started by {@link start}). */
+  constructor(readonly google: GoogleFake = new GoogleFake()) {}
 
+  /** Start the Google fake (unless it runs) and add the Sheets routes to it. */
   async start(): Promise<this> {
-    this.api = await fakeApi((req, res) => this.handle(req, res));
+    if (this.google.api === undefined) await this.google.start();
+    if (!this.mounted) {
+      this.google.route('GET', /^\/v4\/spreadsheets\//, (req, res, who) => this.handle(req, res, who));
+      this.mounted = true;
+    }
     return this;
   }
 
   get url(): string {
-    if (!this.api) throw new Error('SheetsFake not started');
-    return this.api.url;
+    return this.google.url;
   }
 
   get requests(): SeenRequest[] {
-    return this.api?.requests ?? [];
+    return this.google.requests;
   }
 
-  /** Requests to the Sheets API (not Drive) so far. */
+  /** Requests to the Sheets API (not Drive, not the token endpoint) so far. */
   sheetsRequests(): SeenRequest[] {
     return this.requests.filter((r) => r.path.startsWith('/v4/'));
   }
 
   openConnections(): number {
-    return this.api?.openConnections() ?? 0;
+    return this.google.openConnections();
   }
 
   async close(): Promise<void> {
-    await this.api?.close();
+    await this.google.close();
   }
 
-  /** Forget every spreadsheet, fault and recorded request. */
+  /** Forget every spreadsheet, Drive file, fault and recorded request (accounts and keys stay). */
   reset(): void {
     this.spreadsheets.clear();
-    this.faults.length = 0;
-    this.requests.length = 0;
+    this.google.reset();
   }
 
-  /** Create (or replace) a spreadsheet. */
+  /** Create (or replace) a spreadsheet: a Drive file of the Google fake with these sheets. */
   create(id: string, seed: SpreadsheetSeed): FakeSpreadsheet {
+    const file = this.google.addFile({ id, name: seed.title ?? id, mimeType: SHEET_MIME, public: seed.anyoneWithLink ?? true }, seed.sharedWith ?? []);
     const s: FakeSpreadsheet = {
       id,
-      title: seed.title ?? id,
       timeZone: seed.timeZone ?? 'Etc/GMT',
       locale: 'en_US',
-      anyoneWithLink: seed.anyoneWithLink ?? true,
-      sharedWith: new Set(seed.sharedWith ?? []),
-      modifiedTime: this.tick(),
+      file,
       sheets: seed.sheets.map((sh) => ({
         sheetId: this.nextSheetId++,
         title: sh.title,
@@ -267,7 +242,13 @@ export class SheetsFake {
       })),
     };
     this.spreadsheets.set(id, s);
+    this.touch(id);
     return s;
+  }
+
+  /** The spreadsheet's Drive `modifiedTime`. */
+  modifiedTime(id: string): string {
+    return this.spreadsheets.get(id)!.file.modifiedTime;
   }
 
   /** Replace a sheet's rows (an edit: `modifiedTime` moves on; the grid grows to fit). */
@@ -289,9 +270,9 @@ export class SheetsFake {
     this.touch(id);
   }
 
-  /** Queue a fault. */
+  /** Queue a fault (default body for a 429: Sheets' RESOURCE_EXHAUSTED). */
   fail(fault: SheetsFault): void {
-    this.faults.push({ times: 1, ...fault });
+    this.google.fail({ ...fault, ...(fault.body === undefined && fault.status === 429 ? { body: QUOTA_BODY } : {}) });
   }
 
   private sheet(id: string, title: string): FakeSheet {
@@ -300,59 +281,25 @@ export class SheetsFake {
     return sh;
   }
 
-  private tick(): string {
-    this.now += 1000;
-    return new Date(this.now).toISOString();
-  }
-
+  /** A new version of the Drive file: the first sheet's CSV (what files.export gives) and a new modifiedTime. */
   private touch(id: string): void {
     const s = this.spreadsheets.get(id);
-    if (s) s.modifiedTime = this.tick();
+    if (!s) return;
+    const first = s.sheets[0];
+    const csv = (first?.rows ?? []).map((r) => r.map((c) => (isBlank(c) ? '' : csvCell(c!))).join(',')).join('\n');
+    this.google.setContent(id, Buffer.from(csv ? `${csv}\n` : ''));
   }
 
-  /** Who is calling: a principal, `key` (an API key), or an error answer. */
-  private caller(req: SeenRequest): { who: string } | { status: number; body: unknown } {
-    const auth = req.headers['authorization'];
-    if (typeof auth === 'string' && auth.startsWith('Bearer ')) {
-      const who = this.tokens.get(auth.slice(7));
-      if (who === undefined) return { status: 401, body: googleError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.') };
-      return { who };
-    }
-    const key = req.query.get('key');
-    if (key !== null) {
-      if (!this.keys.has(key)) return { status: 400, body: googleError(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', { details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com' }] }) };
-      return { who: 'key' };
-    }
-    return { status: 403, body: googleError(403, 'PERMISSION_DENIED', 'The request is missing a valid API key.') };
-  }
-
-  private readable(s: FakeSpreadsheet, who: string): boolean {
-    return s.anyoneWithLink || (who !== 'key' && s.sharedWith.has(who));
-  }
-
-  private handle(req: SeenRequest, res: http.ServerResponse): void {
-    const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => sendJson(res, status, body, headers);
-    const fault = this.faults.find((f) => f.path === undefined || req.path.startsWith(f.path));
-    if (fault) {
-      fault.times = (fault.times ?? 1) - 1;
-      if (fault.times <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
-      send(fault.status, fault.body ?? (fault.status === 429 ? QUOTA_BODY : googleError(fault.status, 'INTERNAL', 'Internal error encountered.')), fault.headers ?? {});
-      return;
-    }
-    if (req.method !== 'GET') return send(405, googleError(405, 'METHOD_NOT_ALLOWED', 'method not allowed'));
-    const who = this.caller(req);
-    if ('status' in who) return send(who.status, who.body);
-
-    const drive = /^\/drive\/v3\/files\/([^/]+)$/.exec(req.path);
-    if (drive) return this.driveFile(decodeURIComponent(drive[1]!), who.who, req, send);
+  private handle(req: SeenRequest, res: http.ServerResponse, who: Principal): void {
+    const send = (status: number, body: unknown): void => sendJson(res, status, body);
     const m = /^\/v4\/spreadsheets\/([^/:]+)(?::?\/?(.*))?$/.exec(req.path);
     if (!m) return send(404, googleError(404, 'NOT_FOUND', `path ${req.path} not found`));
     const s = this.spreadsheets.get(decodeURIComponent(m[1]!));
     if (!s) return send(404, googleError(404, 'NOT_FOUND', 'Requested entity was not found.'));
-    if (!this.readable(s, who.who)) return send(403, googleError(403, 'PERMISSION_DENIED', 'The caller does not have permission'));
+    if (!this.google.canRead(who, s.file)) return send(403, googleError(403, 'PERMISSION_DENIED', 'The caller does not have permission'));
     const rest = m[2] ?? '';
     if (rest === '') return send(200, this.metadata(s));
-    if (rest === 'values:batchGet' || req.path.endsWith('/values:batchGet')) {
+    if (rest === 'values:batchGet') {
       const ranges = req.query.getAll('ranges');
       if (ranges.length === 0) return send(400, googleError(400, 'INVALID_ARGUMENT', 'Must specify at least one range.'));
       const out: unknown[] = [];
@@ -371,24 +318,10 @@ export class SheetsFake {
     send(404, googleError(404, 'NOT_FOUND', `path ${req.path} not found`));
   }
 
-  private driveFile(id: string, who: string, req: SeenRequest, send: (status: number, body: unknown) => void): void {
-    const s = this.spreadsheets.get(id);
-    if (!s || !this.readable(s, who)) {
-      const message = `File not found: ${id}.`;
-      return send(404, { error: { code: 404, message, errors: [{ message, domain: 'global', reason: 'notFound', location: 'fileId', locationType: 'parameter' }] } });
-    }
-    const full: Record<string, unknown> = { kind: 'drive#file', id: s.id, name: s.title, mimeType: 'application/vnd.google-apps.spreadsheet', modifiedTime: s.modifiedTime };
-    const fields = req.query.get('fields');
-    if (fields === null) return send(200, { kind: full['kind'], id: s.id, name: s.title, mimeType: full['mimeType'] });
-    const picked: Record<string, unknown> = {};
-    for (const f of fields.split(',').map((x) => x.trim())) if (f in full) picked[f] = full[f];
-    send(200, picked);
-  }
-
   private metadata(s: FakeSpreadsheet): unknown {
     return {
       spreadsheetId: s.id,
-      properties: { title: s.title, locale: s.locale, autoRecalc: 'ON_CHANGE', timeZone: s.timeZone },
+      properties: { title: s.file.name, locale: s.locale, autoRecalc: 'ON_CHANGE', timeZone: s.timeZone },
       sheets: s.sheets.map((sh, index) => ({
         properties: { sheetId: sh.sheetId, title: sh.title, index, sheetType: 'GRID', gridProperties: { rowCount: sh.rowCount, columnCount: sh.columnCount } },
       })),
@@ -437,6 +370,8 @@ export class SheetsFake {
   }
 }
 
-export async function startSheetsFake(options: SheetsFakeOptions = {}): Promise<SheetsFake> {
-  return new SheetsFake(options).start();
+/** A cell as files.export writes it in CSV. */
+function csvCell(c: Exclude<Cell, null | undefined>): string {
+  const text = typeof c === 'object' ? formatSerial(c.serial) : typeof c === 'boolean' ? (c ? 'TRUE' : 'FALSE') : String(c);
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }

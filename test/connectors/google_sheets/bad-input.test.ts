@@ -40,17 +40,32 @@ describe('google_sheets: bad input', () => {
     const missing = await p.run({ sheets: [{ spreadsheet_id: 'no-such-sheet', range: 'Budget' }] });
     assert.equal(missing.summary.exit_code, 3);
     const m = errorText(missing.summary);
-    assert.match(m, /spreadsheet no-such-sheet \(source\.sheets\[0\]\.spreadsheet_id\) does not exist or is not shared with an API key/);
-    assert.match(m, /Anyone with the link/);
+    assert.match(m, /spreadsheet no-such-sheet does not exist or is not shared with the public \(API key\): .*anyone with the link.*\(source\.sheets\[0\]\.spreadsheet_id\)/);
 
     fake.create('private-1', { anyoneWithLink: false, sheets: [{ title: 'Budget', rows: budgetSheet(5) }] });
     const priv = await p.run({ sheets: [{ spreadsheet_id: 'private-1', range: 'Budget' }] });
     assert.equal(priv.summary.exit_code, 3);
-    assert.match(errorText(priv.summary), /spreadsheet private-1 .*not shared with an API key/);
+    assert.match(errorText(priv.summary), /spreadsheet private-1 does not exist or is not shared with the public \(API key\)/);
     assert.ok(!JSON.stringify(priv).includes(TEST_KEY), 'the key is never printed');
 
     assert.deepEqual(await snapshot(p.p('wh')), wh, 'no data changed');
     assert.equal(await readFile(p.p('state.json'), 'utf8'), state, 'no state changed');
+  });
+
+  it('a service account (key in the secrets folder): not shared names its e-mail; once shared, the sheet is read', async () => {
+    const account = fake.google.serviceAccount();
+    await p.write('secrets/acme/gsheets.json', JSON.stringify(account.key));
+    const file = fake.create('private-2', { anyoneWithLink: false, sheets: [{ title: 'Budget', rows: budgetSheet(4) }] }).file;
+    const spec = { key: null, secretsDir: 'secrets', sync: 'full_refresh' as const, sheets: [{ spreadsheet_id: 'private-2', range: 'Budget' }] };
+    const denied = await p.run(spec);
+    assert.equal(denied.summary.exit_code, 3);
+    assert.match(errorText(denied.summary), new RegExp(`spreadsheet private-2 does not exist or is not shared with the service account ${account.email.replace(/[.]/g, '\\.')}: share it with ${account.email.replace(/[.]/g, '\\.')}`));
+    assert.ok(!JSON.stringify(denied).includes(account.key['private_key']!.slice(40, 80)), 'the key is never printed');
+    file.sharedWith.add(account.email);
+    const ok = await p.run(spec);
+    assert.equal(ok.summary.exit_code, 0, errorText(ok.summary));
+    assert.equal(ok.summary.objects[0]!.rows_written, 4);
+    assert.ok(fake.sheetsRequests().every((r) => String(r.headers['authorization']).startsWith('Bearer ')), 'Sheets calls carry the access token');
   });
 
   it('a sheet the spreadsheet does not have: exit 3 listing its sheets', async () => {

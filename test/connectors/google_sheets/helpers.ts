@@ -64,7 +64,10 @@ export function budgetRecord(i: number, amountCents = 100_000 + i * 7): Record<s
 
 export interface SheetsJob {
   sheets?: { spreadsheet_id: string; range?: string; object?: string }[];
-  key?: string;
+  /** The API key; null: none (the service-account key of the secrets folder). */
+  key?: string | null;
+  /** `--secrets-dir` of the run. */
+  secretsDir?: string;
   mode?: 'strict' | 'warn';
   sync?: 'incremental' | 'full_refresh';
   windowRows?: number;
@@ -85,6 +88,7 @@ export interface SheetsProject extends Project {
 /** A project reading spreadsheet `budget-1` (range `Budget`) of `fake` unless the job says otherwise. */
 export async function sheetsProject(fake: SheetsFake, prefix = 'sheets'): Promise<SheetsProject> {
   const p = await project(prefix);
+  fake.google.apiKeys.add(TEST_KEY);
   await p.write('assets/budget.yaml', '');
   await copyFile(path.join(repo, 'schemas/google_sheets/v1.0/budget.yaml'), p.p('assets/budget.yaml'));
   const job = async (spec: SheetsJob = {}): Promise<string> => {
@@ -103,7 +107,7 @@ export async function sheetsProject(fake: SheetsFake, prefix = 'sheets'): Promis
         ...(spec.source ?? []).map((l) => `  ${l}`),
         ...(spec.sync === 'full_refresh' ? [] : ['  incremental: {strategy: file_modified}']),
         '  connection:',
-        `    api_key: "${spec.key ?? TEST_KEY}"`,
+        ...(spec.key === null ? [] : [`    api_key: "${spec.key ?? TEST_KEY}"`]),
         `    base_url: ${fake.url}`,
         // The fake has no quota of its own unless a test queues one: no need to wait 1 s per request.
         '  rate_limits: {requests_per_second: 1000, burst: 100, retry: {max_retries: 4}}',
@@ -129,7 +133,7 @@ export async function sheetsProject(fake: SheetsFake, prefix = 'sheets'): Promis
       const out = new PassThrough();
       let text = '';
       out.on('data', (c: Buffer) => (text += c.toString()));
-      const summary = await runJobFile(file, { cwd: p.dir, log: (plan) => createLogger({ level: 'debug', secrets: plan.secrets, destination: out }) });
+      const summary = await runJobFile(file, { cwd: p.dir, ...(spec.secretsDir !== undefined ? { secretsDir: spec.secretsDir } : {}), log: (plan) => createLogger({ level: 'debug', secrets: plan.secrets, destination: out }) });
       await new Promise((r) => setImmediate(r));
       const logs = text
         .split('\n')

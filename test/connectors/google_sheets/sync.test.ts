@@ -49,7 +49,7 @@ describe('google_sheets sync', () => {
       assert.equal(r.query.get('dateTimeRenderOption'), 'SERIAL_NUMBER');
     }
     const state = await p.state();
-    assert.equal(state.objects['budget']?.files?.['budget-1']?.modifiedAt, fake.spreadsheets.get('budget-1')!.modifiedTime);
+    assert.equal(state.objects['budget']?.files?.['budget-1']?.modifiedAt, fake.modifiedTime('budget-1'));
 
     // Unchanged: Drive's modifiedTime only, no Sheets request, no commit.
     const before = fake.requests.length;
