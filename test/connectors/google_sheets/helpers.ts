@@ -7,13 +7,11 @@
  */
 import { copyFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
-import { createLogger } from '../../../lib/log.js';
-import { runJobFile } from '../../../lib/run/file.js';
 import type { RunSummary } from '../../../lib/run/types.js';
 import type { JobState } from '../../../state/index.js';
 import { serialOf, sheetDate, type Cell, type SheetsFake } from '../../fakes/sheets.js';
 import { readWarehouseTable } from '../../helpers/iceberg-read.js';
+import { runLogged } from '../../helpers/run-logged.js';
 import { project, repo, type Project } from '../../lib/cli/helpers.js';
 
 export const TEST_KEY = 'fake-api-key';
@@ -129,17 +127,7 @@ export async function sheetsProject(fake: SheetsFake, prefix = 'sheets'): Promis
     ...p,
     job,
     async run(spec = {}) {
-      const file = await job(spec);
-      const out = new PassThrough();
-      let text = '';
-      out.on('data', (c: Buffer) => (text += c.toString()));
-      const summary = await runJobFile(file, { cwd: p.dir, ...(spec.secretsDir !== undefined ? { secretsDir: spec.secretsDir } : {}), log: (plan) => createLogger({ level: 'debug', secrets: plan.secrets, destination: out }) });
-      await new Promise((r) => setImmediate(r));
-      const logs = text
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      return { summary, logs };
+      return runLogged(await job(spec), { cwd: p.dir, ...(spec.secretsDir !== undefined ? { secretsDir: spec.secretsDir } : {}) });
     },
     rows: async () =>
       (await readWarehouseTable(p.p('wh'), 'sheets', 'budget')).map((r) => {

@@ -6,13 +6,11 @@
  */
 import { copyFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
-import { createLogger } from '../../../lib/log.js';
-import { runJobFile } from '../../../lib/run/file.js';
 import type { RunSummary } from '../../../lib/run/types.js';
 import type { JobState } from '../../../state/index.js';
 import type { StripeFake, StripeResourceName } from '../../fakes/stripe.js';
 import { readWarehouseTable } from '../../helpers/iceberg-read.js';
+import { runLogged } from '../../helpers/run-logged.js';
 import { project, repo, type Project } from '../../lib/cli/helpers.js';
 
 export const TEST_KEY = 'sk_test_fake_4242';
@@ -80,17 +78,7 @@ export async function stripeProject(fake: StripeFake, prefix = 'stripe'): Promis
     ...p,
     job,
     async run(spec = {}) {
-      const file = await job(spec);
-      const out = new PassThrough();
-      let text = '';
-      out.on('data', (c: Buffer) => (text += c.toString()));
-      const summary = await runJobFile(file, { cwd: p.dir, log: (plan) => createLogger({ level: 'debug', secrets: plan.secrets, destination: out }) });
-      await new Promise((r) => setImmediate(r));
-      const logs = text
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      return { summary, logs };
+      return runLogged(await job(spec), { cwd: p.dir });
     },
     rows: (object = 'customers') => readWarehouseTable(p.p('wh'), 'stripe', object),
     state: async () => JSON.parse(await readFile(p.p('state.json'), 'utf8')) as JobState,
