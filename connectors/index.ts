@@ -25,6 +25,8 @@ const BUILTINS: Readonly<Record<string, () => Promise<ConnectorModule>>> = Objec
   stripe: () => import('./stripe/index.js'),
   gdrive_csv: () => import('./gdrive_csv/index.js'),
   google_sheets: () => import('./google_sheets/index.js'),
+  singer: () => import('./singer/index.js'),
+  airbyte: () => import('./airbyte/index.js'),
 });
 
 /** Names of the built-in connectors, sorted. */

@@ -54,6 +54,10 @@ export const ERROR_CODES = {
   SOURCE_FORMAT: 'skippable',
   /** A source file changed other than by appending after rows were taken from it: continuing would write them twice. */
   SOURCE_REWRITTEN: 'fatal',
+  /** A Singer tap / Airbyte source process exited non-zero, was killed, or ran past its timeout. */
+  TAP_FAILED: 'retryable',
+  /** A tap printed a line that is not a protocol message (not JSON, a STATE that is not JSON, an unknown message). */
+  TAP_PROTOCOL: 'retryable',
   /** The asset schema is incompatible with the existing table. */
   SCHEMA_INCOMPATIBLE: 'fatal',
   /** The catalog rejected the commit because the table moved on (lost race). */

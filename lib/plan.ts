@@ -11,11 +11,16 @@ export type SyncMode = 'full_refresh' | 'incremental_append';
 
 /**
  * Incremental strategies. `created`/`updated` use a timestamp cursor column,
- * `id` an increasing integer column, `file_modified` file size + mtime.
+ * `id` an increasing integer column, `file_modified` file size + mtime,
+ * `source_state` the source's own state (a Singer tap's or Airbyte source's
+ * STATE messages, committed with the data and handed back to it).
  * The Python tool's names (`updated_at`, `updated_after`, `file_modified_time`,
  * `spreadsheet_modified_time`, `incremental`) are mapped onto these on load.
  */
-export type IncrementalStrategy = 'created' | 'updated' | 'id' | 'file_modified';
+export type IncrementalStrategy = 'created' | 'updated' | 'id' | 'file_modified' | 'source_state';
+
+/** Strategies that need no cursor column: the engine tracks no cursor for them. */
+export const CURSORLESS_STRATEGIES: ReadonlySet<IncrementalStrategy> = new Set(['file_modified', 'source_state']);
 
 export interface IncrementalSpec {
   strategy: IncrementalStrategy;

@@ -189,6 +189,12 @@ export interface ObjectState {
   cursor?: CursorState;
   /** File-based incremental: file id → what we saw when we last read it. */
   files?: Record<string, FileMark>;
+  /**
+   * A Singer tap's or Airbyte source's own state (connectors/tap): the JSON
+   * text it is handed back as `--state`, exactly as it emitted it (big
+   * numbers included). Committed with the records that came before it.
+   */
+  tap?: { state: string };
   /** Id of the run that produced this state. */
   runId?: string;
   /** ISO time the state was saved. */

@@ -3,7 +3,7 @@
  * the recipe's defaults, the sync mode it implies, and the resolved
  * {@link IncrementalSpec} (strategy, cursor column, lookback, lag).
  */
-import type { IncrementalSpec, IncrementalStrategy, SyncMode } from '../plan.js';
+import { CURSORLESS_STRATEGIES, type IncrementalSpec, type IncrementalStrategy, type SyncMode } from '../plan.js';
 import type { Asset } from '../types.js';
 import type { JobContext } from './context.js';
 import { deepMerge } from './merge.js';
@@ -25,6 +25,8 @@ const STRATEGIES: Record<string, IncrementalStrategy> = {
   file_modified_time: 'file_modified',
   spreadsheet_modified_time: 'file_modified',
   modified: 'file_modified',
+  source_state: 'source_state',
+  tap_state: 'source_state',
 };
 
 /** The merged incremental block, the cursor column the job itself names, and the sync mode. */
@@ -82,13 +84,16 @@ export function incrementalSpec(
       ctx.problem([...key, 'strategy'], `unknown strategy "${rawStrategy}" (expected one of: ${Object.keys(STRATEGIES).join(', ')})`);
       return undefined;
     }
+  } else if (defaultStrategy === 'source_state') {
+    // A Singer tap / Airbyte source keeps its own state; an asset's cursor column is only a column.
+    strategy = 'source_state';
   } else if (cursorField !== undefined) {
     strategy = 'updated';
   } else if (defaultStrategy === 'file_modified') {
     // A file connector needs no cursor column.
     strategy = 'file_modified';
   } else {
-    ctx.problem([...key, 'strategy'], 'incremental sync needs a strategy (created, updated, id or file_modified) or a cursor_field');
+    ctx.problem([...key, 'strategy'], 'incremental sync needs a strategy (created, updated, id, file_modified or source_state) or a cursor_field');
     return undefined;
   }
   const spec: IncrementalSpec = {
@@ -96,7 +101,7 @@ export function incrementalSpec(
     lookbackDays: typeof inc['lookback_days'] === 'number' ? inc['lookback_days'] : 0,
     lagSeconds: typeof inc['lag_seconds'] === 'number' ? inc['lag_seconds'] : 60,
   };
-  if (strategy !== 'file_modified') {
+  if (!CURSORLESS_STRATEGIES.has(strategy)) {
     if (cursorField === undefined) {
       ctx.problem([...key, 'cursor_field'], `strategy "${String(rawStrategy ?? strategy)}" needs a cursor column: set source.incremental.cursor_field, a table's cursor_field or the asset's cursor_field`);
       return undefined;

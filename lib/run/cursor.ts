@@ -6,7 +6,7 @@
 import type { Connector, CursorWindow } from '../connector.js';
 import { DativoError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { JobPlan, SourceObjectSpec } from '../plan.js';
+import { CURSORLESS_STRATEGIES, type JobPlan, type SourceObjectSpec } from '../plan.js';
 import { MAX_TIE_KEYS, type CursorTracker } from '../records/cursor.js';
 import { track, type TrackStream } from '../stages/track.js';
 import type { CursorState } from '../types.js';
@@ -21,7 +21,7 @@ const DAY_MICROS = 86_400_000_000n;
 export function cursorTracker(plan: JobPlan, connector: Connector, object: SourceObjectSpec, saved: CursorState | undefined, started: Date, log: Logger): TrackStream | undefined {
   const incremental = plan.source.incremental;
   const cursorField = incremental?.cursorField;
-  if (!incremental || !cursorField || incremental.strategy === 'file_modified') return undefined;
+  if (!incremental || !cursorField || CURSORLESS_STRATEGIES.has(incremental.strategy)) return undefined;
   const field = plan.asset.fields.find((f) => f.name === cursorField);
   if (!field) {
     throw new DativoError('CONFIG_INVALID', `cursor field "${cursorField}" is not a column of asset ${plan.asset.name}`, {
