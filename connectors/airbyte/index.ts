@@ -111,7 +111,7 @@ async function checkConfigAgainstSpec(r: AirbyteRun): Promise<void> {
   if (schema === null || typeof schema !== 'object') throw protocolError('airbyte', 'the SPEC message has no connectionSpecification');
   let validateConfig;
   try {
-    validateConfig = new Ajv({ allErrors: true, strict: false }).compile(schema);
+    validateConfig = new Ajv({ allErrors: true, strict: false, validateFormats: false }).compile(schema);
   } catch (err) {
     throw protocolError('airbyte', `the source's connectionSpecification is not a valid JSON Schema: ${(err as Error).message}`);
   }
