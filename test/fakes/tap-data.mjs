@@ -7,7 +7,7 @@
  * Records: {id, name, updated_at, big, amount}; `big` is 2^53 + id, written
  * as a JSON number with all its digits (a JS number could not hold it).
  */
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 export const schema = Object.freeze({
@@ -49,11 +49,16 @@ export function parseArgs(argv) {
 
 export const readJson = (p) => JSON.parse(readFileSync(p, 'utf8'));
 
-/** Record this process (pid and the folder of its config file) for the tests' resource probe. */
+/**
+ * Record this process for the tests: its pid (file name), the folder of its
+ * config file and the permission bits of both, and its argv.
+ */
 export function register(config, configPath) {
   if (!config.registry) return;
   mkdirSync(config.registry, { recursive: true });
-  writeFileSync(path.join(config.registry, String(process.pid)), path.dirname(configPath));
+  const dir = path.dirname(configPath);
+  const info = { dir, dirMode: statSync(dir).mode & 0o777, configMode: statSync(configPath).mode & 0o777, argv: process.argv.slice(2) };
+  writeFileSync(path.join(config.registry, String(process.pid)), JSON.stringify(info));
 }
 
 /** Write `text` to stdout, waiting for the pipe when it is full (real backpressure). */

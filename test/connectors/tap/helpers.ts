@@ -9,8 +9,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { loadJob } from '../../../lib/config/index.js';
+import { createLogger } from '../../../lib/log.js';
+import type { RunSummary } from '../../../lib/run.js';
+import { runJobFile } from '../../../lib/run/file.js';
+import { readWarehouseTable } from '../../helpers/iceberg-read.js';
 import type { JobPlan } from '../../../lib/plan.js';
 import type { Row } from '../../../lib/types.js';
 
@@ -37,12 +42,23 @@ export const ASSET_YAML = [
 
 export type Protocol = 'singer' | 'airbyte';
 
+/** What a fake tap recorded about itself (test/fakes/tap-data.mjs `register`). */
+export interface TapSeen {
+  pid: number;
+  dir: string;
+  dirMode: number;
+  configMode: number;
+  argv: string[];
+}
+
 export interface TapProject {
   dir: string;
   registry: string;
   /** Write `<name>.yaml` (a job on the fake tap of `protocol`) and return its path. */
   job(name: string, o: { protocol: Protocol; config: Record<string, unknown>; objects?: string[]; source?: Record<string, unknown>; job?: Record<string, unknown> }): Promise<string>;
   plan(file: string): Promise<JobPlan>;
+  /** Every tap process started from this project so far. */
+  seen(): Promise<TapSeen[]>;
   /** Taps started from this project still running, or whose private folder still exists. */
   resourcesOpen(): Promise<number>;
   cleanup(): Promise<void>;
@@ -80,10 +96,15 @@ export async function tapProject(prefix: string): Promise<TapProject> {
       return file;
     },
     plan: (file) => loadJob(file),
+    async seen() {
+      const out: TapSeen[] = [];
+      for (const pid of await readdir(registry)) out.push({ pid: Number(pid), ...(JSON.parse(await readFile(path.join(registry, pid), 'utf8')) as Omit<TapSeen, 'pid'>) });
+      return out;
+    },
     async resourcesOpen() {
       let n = 0;
       for (const pid of await readdir(registry)) {
-        const tmp = await readFile(path.join(registry, pid), 'utf8');
+        const tmp = (JSON.parse(await readFile(path.join(registry, pid), 'utf8')) as TapSeen).dir;
         let alive = true;
         try {
           process.kill(Number(pid), 0);
@@ -91,7 +112,6 @@ export async function tapProject(prefix: string): Promise<TapProject> {
           alive = false;
         }
         if (alive || existsSync(tmp)) n++;
-        else await rm(path.join(registry, pid), { force: true });
       }
       return n;
     },
@@ -113,3 +133,38 @@ export function fakeRecord(stream: string, id: number): Row {
 }
 
 export const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/** What {@link runTapJob} returns: the run's summary and every log line it wrote. */
+export interface TapRun {
+  summary: RunSummary;
+  logs: string;
+}
+
+/** Run a job file in-process as `dativo run` does, capturing its log (debug level, secrets masked). */
+export async function runTapJob(file: string, opts: { env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}): Promise<TapRun> {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(c: Buffer, _enc, cb) {
+      chunks.push(c.toString());
+      cb();
+    },
+  });
+  const summary = await runJobFile(file, {
+    log: (plan) => createLogger({ level: 'debug', secrets: plan.secrets, destination }),
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  return { summary, logs: chunks.join('') };
+}
+
+/** The table's rows as `<stream> <id>` (the `name` column without its suffix), sorted. */
+export async function tableKeys(dir: string, name: string): Promise<string[]> {
+  const rows = await readWarehouseTable(path.join(dir, `wh-${name}`), 'taps.taps', 'customers').catch((err: unknown) => {
+    if (/not found|does not exist|no such/i.test(String(err))) return [];
+    throw err;
+  });
+  return rows.map((r) => String(r['name']).replace(/ ü$/, '')).sort();
+}
+
+/** `<stream> <id>` for ids `from..to`, sorted as {@link tableKeys} sorts. */
+export const keys = (stream: string, from: number, to: number): string[] => range(from, to).map((id) => `${stream} ${id}`).sort();

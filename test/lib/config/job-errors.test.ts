@@ -182,7 +182,7 @@ source: {incremental: {strategy: sometimes}}
         file: a,
         key: 'source.incremental.strategy',
         message:
-          'unknown strategy "sometimes" (expected one of: created, updated, updated_at, updated_after, cursor_field, incremental, id, append, incremental_id, file_modified, file_modified_time, spreadsheet_modified_time, modified) (line 4)',
+          'unknown strategy "sometimes" (expected one of: created, updated, updated_at, updated_after, cursor_field, incremental, id, append, incremental_id, file_modified, file_modified_time, spreadsheet_modified_time, modified, source_state, tap_state) (line 4)',
       },
     ]);
     const b = await t.write('b.yaml', `tenant_id: acme
