@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -71,16 +71,52 @@ export async function resolveCommand(argv: readonly string[], cwd: string, env: 
   throw fail(notExecutable !== undefined ? `is not executable (${notExecutable})` : 'was not found on PATH (install it, e.g. `pipx install <tap>`, or give its path)');
 }
 
+const TAP_DIR_PREFIX = 'dativo-tap-';
+/** File in a tap folder naming the process that made it. */
+const OWNER_FILE = '.owner';
+
+/** True unless `pid` is certainly gone (ESRCH). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Remove the tap folders of processes that died without removing them (a
+ * `dativo run` killed by SIGKILL): they hold a tap's config, secrets
+ * included. Folders of live processes, or without an owner, are left alone.
+ */
+async function sweepOrphans(root: string): Promise<void> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .filter((n) => n.startsWith(TAP_DIR_PREFIX))
+      .map(async (n) => {
+        const pid = Number(await readFile(path.join(root, n, OWNER_FILE), 'utf8').catch(() => ''));
+        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid)) await rm(path.join(root, n), { recursive: true, force: true }).catch(() => undefined);
+      }),
+  );
+}
+
 /**
  * A private folder for one tap run's files (config, catalog, state):
  * created 0700 under the system temp folder, files written 0600, all
- * removed by {@link TapFiles.remove} (idempotent).
+ * removed by {@link TapFiles.remove} (idempotent). Creating one also
+ * removes the folders that killed runs left behind.
  */
 export class TapFiles {
   private constructor(readonly dir: string) {}
 
   static async create(): Promise<TapFiles> {
-    return new TapFiles(await mkdtemp(path.join(tmpdir(), 'dativo-tap-')));
+    const root = tmpdir();
+    await sweepOrphans(root);
+    const files = new TapFiles(await mkdtemp(path.join(root, TAP_DIR_PREFIX)));
+    await files.write(OWNER_FILE, String(process.pid));
+    return files;
   }
 
   /** Write `name` (0600) and return its absolute path. */
