@@ -82,7 +82,8 @@ export async function tapProject(prefix: string): Promise<TapProject> {
         source: {
           command: ['node', o.protocol === 'singer' ? SINGER_TAP : AIRBYTE_SOURCE],
           objects: o.objects ?? ['customers'],
-          config: { api_key: 'k', registry, ...o.config },
+          // A key set to undefined is left out (a config missing it).
+          config: Object.fromEntries(Object.entries({ api_key: 'k', registry, ...o.config }).filter(([, v]) => v !== undefined)),
           incremental: { strategy: 'source_state' },
           ...o.source,
         },
