@@ -70,6 +70,10 @@ export const ERROR_CODES = {
   ABORTED: 'retryable',
   /** Another run of the same job holds the job's lock (pid, host, since in the context): retry later. */
   JOB_LOCKED: 'retryable',
+  /** A scheduled run passed its `timeout_seconds` and was killed (run log and scheduler logs). */
+  RUN_TIMEOUT: 'retryable',
+  /** A scheduled run's process died without a run summary: a signal, an out-of-memory abort, an uncaught error. */
+  RUN_CRASHED: 'retryable',
   /** A bug: something we did not expect. */
   INTERNAL: 'fatal',
 } as const satisfies Record<string, Disposition>;

@@ -55,7 +55,7 @@ export type RunOutcome =
 export type DecisionReason = 'succeeded' | 'partial' | 'partial_retried' | 'retryable' | 'timeout' | 'crashed' | 'permanent' | 'retries_exhausted';
 
 /** What to do after attempt `attempt` of a run. */
-export type RetryDecision =
+export type RunDecision =
   | { action: 'done'; reason: 'succeeded' | 'partial' }
   | { action: 'retry'; reason: 'partial_retried' | 'retryable' | 'timeout' | 'crashed'; delayMs: number; nextAttempt: number }
   | { action: 'failed'; reason: 'permanent' | 'retries_exhausted' };
@@ -88,7 +88,7 @@ export function isRetryable(p: RunRetryPolicy, outcome: RunOutcome): boolean {
  * `outcome`. A retry is allowed while `attempt <= maxRetries`; its delay is
  * {@link retryDelayMs} of retry number `attempt`.
  */
-export function decideRetry(p: RunRetryPolicy, outcome: RunOutcome, attempt: number): RetryDecision {
+export function decideRetry(p: RunRetryPolicy, outcome: RunOutcome, attempt: number): RunDecision {
   if (outcome.kind === 'exited') {
     if (outcome.exitCode === 0) return { action: 'done', reason: 'succeeded' };
     if (outcome.exitCode === 3) return { action: 'failed', reason: 'permanent' };
