@@ -271,6 +271,18 @@ const rejects: Command = async (args, o, io) => {
   }
 };
 
+/** The scheduling commands live in lib/cli/schedule.ts, loaded when used. */
+const scheduling =
+  (name: 'scheduleCommand' | 'runsCommand' | 'dagsterCommand'): Command =>
+  async (args, o, io) => {
+    try {
+      const mod = (await import('./schedule.js')) as typeof import('./schedule.js');
+      return await mod[name](args, o, io);
+    } catch (err) {
+      return reportError(err, io);
+    }
+  };
+
 export const commands: Record<string, Command> = {
   run,
   validate: validateCmd,
@@ -278,4 +290,7 @@ export const commands: Record<string, Command> = {
   state,
   tables,
   rejects,
+  schedule: scheduling('scheduleCommand'),
+  runs: scheduling('runsCommand'),
+  dagster: scheduling('dagsterCommand'),
 };

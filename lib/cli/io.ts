@@ -6,6 +6,11 @@ export interface CliIO {
   /** Show a live progress line on stderr. */
   isTTY: boolean;
   signal?: AbortSignal;
+  /**
+   * Register what a second SIGINT/SIGTERM does. Without a handler the
+   * process exits at once (2); `dativo schedule` stops its runs instead.
+   */
+  onForce?: (handler: () => void) => void;
 }
 
 export interface CliOptions {
@@ -21,4 +26,6 @@ export interface CliOptions {
   run?: string | undefined;
   /** `tables gc` / `tables files` options (raw text; parsed by lib/cli/tables.ts). */
   tables?: { olderThan?: string; dryRun?: boolean; expireSnapshotsOlderThan?: string; retainLast?: string; sql?: boolean };
+  /** `runs` filters and `dagster export -o` (raw text; checked by lib/cli/schedule.ts). */
+  schedule?: { tenant?: string; job?: string; limit?: string; runLog?: string; output?: string };
 }

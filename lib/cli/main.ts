@@ -12,6 +12,9 @@
  *   dativo tables files <namespace.table> [<job.yaml> | --warehouse DIR] [--sql]
  *   dativo tables gc <namespace.table> [<job.yaml> | --warehouse DIR] [--older-than 1d] [--dry-run]
  *                    [--expire-snapshots-older-than 7d] [--retain-last N]
+ *   dativo schedule <runner.yaml> [--log-level L] [--secrets-dir D] [--mode M]
+ *   dativo runs [<runner.yaml>] [--tenant T] [--job J] [--limit N] [--run-log FILE] [--json]
+ *   dativo dagster export <runner.yaml> [-o definitions.py]
  *
  * Exit codes: 0 ok, 1 partial, 2 failed (retryable), 3 failed (permanent).
  */
@@ -33,6 +36,9 @@ const USAGE = `usage:
   dativo tables files <namespace.table> [<job.yaml>] [--warehouse DIR] [--json | --sql]
   dativo tables gc <namespace.table> [<job.yaml>] [--warehouse DIR] [--older-than 1d] [--dry-run]
                    [--expire-snapshots-older-than 7d] [--retain-last N] [--json]
+  dativo schedule <runner.yaml> [--log-level L] [--secrets-dir D] [--mode M]
+  dativo runs [<runner.yaml>] [--tenant T] [--job J] [--limit N] [--run-log FILE] [--json]
+  dativo dagster export <runner.yaml> [-o definitions.py] [--secrets-dir D]
 
 exit codes: 0 ok, 1 partial (rejects in warn mode, some objects failed),
             2 failed and retryable, 3 failed permanently (config, auth, strict validation)
@@ -58,6 +64,11 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         'expire-snapshots-older-than': { type: 'string' },
         'retain-last': { type: 'string' },
         sql: { type: 'boolean', default: false },
+        tenant: { type: 'string' },
+        job: { type: 'string' },
+        limit: { type: 'string' },
+        'run-log': { type: 'string' },
+        output: { type: 'string', short: 'o' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -110,6 +121,13 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       ...(values['expire-snapshots-older-than'] !== undefined ? { expireSnapshotsOlderThan: values['expire-snapshots-older-than'] } : {}),
       ...(values['retain-last'] !== undefined ? { retainLast: values['retain-last'] } : {}),
       sql: values.sql ?? false,
+    },
+    schedule: {
+      ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+      ...(values.job !== undefined ? { job: values.job } : {}),
+      ...(values.limit !== undefined ? { limit: values.limit } : {}),
+      ...(values['run-log'] !== undefined ? { runLog: values['run-log'] } : {}),
+      ...(values.output !== undefined ? { output: values.output } : {}),
     },
   }, io);
 }
