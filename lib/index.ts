@@ -48,6 +48,14 @@ export type { HttpClientOptions, HttpEndpoint, HttpFactory, HttpResponse, Reques
 export { networkOf, requestPolicy } from './run/network.js';
 export { Paginator, pages, type PaginatorOptions, type PageToken } from './paginate.js';
 
+// Schedules: runner.yaml, the exit-code retry policy, the in-process scheduler, the run log
+export { loadRunner, RUNNER_DEFAULTS, type RunnerConfig, type Schedule, type ScheduleJob, type SkippedSchedule, type Trigger, type RunnerLoadOptions } from './schedule/config.js';
+export { decideRetry, retryDelayMs, outcomeOf, DEFAULT_RUN_RETRY, type RunRetryPolicy, type RunOutcome, type RunDecision } from './schedule/policy.js';
+export { Scheduler, type SchedulerOptions, type SchedulerConfig } from './schedule/scheduler.js';
+export { fileRunLog, defaultRunLogPath, type RunLog, type RunRecord, type RunStatus, type RunLogFilter } from './schedule/run-log.js';
+export { dativoRunCommand, type ChildCommand } from './schedule/child.js';
+export { renderDefinitions } from './schedule/dagster.js';
+
 // Model, errors, logging
 export * from './types.js';
 export type * from './plan.js';

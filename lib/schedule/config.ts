@@ -26,6 +26,7 @@ import { expandTree, isPlainObject } from '../config/vars.js';
 import { readYamlFile, type YamlFile } from '../config/yaml.js';
 import { addZodProblems, boolLike, numLike, stringLike } from '../config/zod-util.js';
 import { toDativoError, type ConfigProblem } from '../errors.js';
+import type { RetryConfig } from '../plan.js';
 import { DEFAULT_RUN_RETRY, type RunRetryPolicy } from './policy.js';
 import { stateLocation } from '../../state/index.js';
 
@@ -186,7 +187,11 @@ export function cronProblem(cron: string, timezone: string): string | undefined 
   }
 }
 
-/** The run retry policy from `retry_policy` blocks, the most specific first, over the defaults. */
+/**
+ * The run retry policy from `retry_policy` layers, the most specific first,
+ * over the defaults: the schedule's, then the keys its job file's
+ * `retry_config` sets, then the runner file's top-level one.
+ */
 export function retryPolicyOf(...layers: (RetryPolicyInput | undefined)[]): RunRetryPolicy {
   const pick = <K extends keyof RetryPolicyInput>(k: K): RetryPolicyInput[K] => layers.find((l) => l?.[k] !== undefined)?.[k];
   return Object.freeze({
@@ -317,9 +322,11 @@ export async function loadRunner(runnerFile: string, opts: RunnerLoadOptions = {
     const config = jobFile as string;
     const atText = formatKey([...base, ...at]);
     let job: ScheduleJob;
+    let fromJob: RetryPolicyInput;
     try {
       const plan = await loadJob(config, loadOpts);
       job = { tenant: plan.tenantId, name: plan.name, key: stateLocation(plan.state, { tenant: plan.tenantId, job: plan.name }), objects: plan.source.objects.map((o) => o.name) };
+      fromJob = jobRetryLayer(plan.retry);
     } catch (err) {
       const e = toDativoError(err, { file: config });
       skipped.push({ name: s.name, config, at: atText, problems: e.problems, code: e.code, message: e.message });
@@ -332,7 +339,7 @@ export async function loadRunner(runnerFile: string, opts: RunnerLoadOptions = {
       enabled: s.enabled ?? true,
       tags: { ...(s.tags ?? {}) },
       ...(s.description !== undefined ? { description: s.description } : {}),
-      retry: retryPolicyOf(s.retry_policy, defaults),
+      retry: retryPolicyOf(s.retry_policy, fromJob, defaults),
       timeoutSeconds: s.timeout_seconds ?? defaultTimeout,
       job,
       at: atText,
@@ -349,6 +356,23 @@ export async function loadRunner(runnerFile: string, opts: RunnerLoadOptions = {
     killGraceSeconds: setting('kill_grace_seconds').value ?? RUNNER_DEFAULTS.killGraceSeconds,
     ...(runLog !== undefined ? { runLog: { kind: 'file' as const, path: path.resolve(runnerDir, runLog.path) } } : {}),
     warnings,
+  };
+}
+
+/**
+ * The keys a job file's `retry_config` sets, as a `retry_policy` layer (the
+ * Python tool kept run retries there): `max_retries` (or `max_attempts`),
+ * `initial_delay_seconds`, `max_delay_seconds`, `backoff_multiplier`. Only
+ * set keys count (`plan.retry.request` holds exactly those); its
+ * `retryable_exit_codes` is not read, exit codes mean what DESIGN.md says.
+ */
+function jobRetryLayer(r: RetryConfig): RetryPolicyInput {
+  const q = r.request ?? {};
+  return {
+    ...(q.maxAttempts !== undefined ? { max_retries: q.maxAttempts - 1 } : {}),
+    ...(q.minDelayMs !== undefined ? { delay_seconds: q.minDelayMs / 1000 } : {}),
+    ...(q.maxDelayMs !== undefined ? { max_delay_seconds: q.maxDelayMs / 1000 } : {}),
+    ...(q.factor !== undefined ? { backoff_factor: q.factor } : {}),
   };
 }
 

@@ -73,6 +73,19 @@ schedules:
     assert.deepEqual(b?.retry, { maxRetries: 4, delaySeconds: 1, backoffFactor: 2, maxDelaySeconds: 300, retryOnPartial: false });
   });
 
+  it("a job file's retry_config sets the keys it gives, between the schedule's and the runner's", async () => {
+    await pr.write('jobs/c.yaml', ordersJob({ lines: ['retry_config: {max_retries: 7, initial_delay_seconds: 11}'] }).replace('state/job.json', 'state/c.json'));
+    const f = await pr.write(
+      'layers.yaml',
+      'retry_policy: {delay_seconds: 1, backoff_factor: 4, max_delay_seconds: 99}\nschedules:\n  - {name: c, config: jobs/c.yaml, interval_seconds: 60}\n  - {name: c2, config: jobs/c.yaml, interval_seconds: 60, retry_policy: {max_retries: 1}}\n',
+    );
+    const r = await loadRunner(f, { cwd: pr.dir, env: {} });
+    assert.deepEqual(r.schedules[0]?.retry, { maxRetries: 7, delaySeconds: 11, backoffFactor: 4, maxDelaySeconds: 99, retryOnPartial: false });
+    assert.deepEqual(r.schedules[1]?.retry, { maxRetries: 1, delaySeconds: 11, backoffFactor: 4, maxDelaySeconds: 99, retryOnPartial: false });
+    // Both schedules run the one job: the same key, so never at once.
+    assert.equal(r.schedules[0]?.job.key, r.schedules[1]?.job.key);
+  });
+
   it("reads the Python tool's layout, also wrapped in runner:", async () => {
     for (const text of [
       `mode: orchestrated\norchestrator:\n  type: dagster\n  concurrency_per_tenant: 2\n  schedules:\n    - {name: a, config: jobs/a.yaml, cron: "*/15 * * * *", max_concurrent_runs: 1}\n`,
