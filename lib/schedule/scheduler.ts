@@ -318,11 +318,15 @@ export class Scheduler {
     const rowsWritten = objects.reduce((n, o) => n + (o.rows_written ?? 0), 0);
     const rowsRejected = objects.reduce((n, o) => n + (o.rows_rejected ?? 0), 0);
     const exitCode = exitCodeOfOutcome(outcome);
-    const errorCode = outcome.kind === 'timeout' ? 'RUN_TIMEOUT' : outcome.kind === 'crashed' ? 'RUN_CRASHED' : res.summary?.error?.code;
+    // A run we stopped that died of our signal before it could say so (still starting up) was aborted, not crashed.
+    const aborted = r.stopped && outcome.kind === 'crashed';
+    const errorCode = outcome.kind === 'timeout' ? 'RUN_TIMEOUT' : aborted ? 'ABORTED' : outcome.kind === 'crashed' ? 'RUN_CRASHED' : res.summary?.error?.code;
     const errorMessage =
       outcome.kind === 'timeout'
         ? `killed after its timeout of ${s.timeoutSeconds} s`
-        : outcome.kind === 'crashed'
+        : aborted
+          ? `stopped by the scheduler (${outcome.detail ?? 'no summary'})`
+          : outcome.kind === 'crashed'
           ? `${outcome.detail ?? 'crashed'}${crashLine(res.stderrTail)}`
           : res.summary?.error?.message;
     const nextRetryAt = decision.action === 'retry' && !cancelled ? endedAt + decision.delayMs : undefined;

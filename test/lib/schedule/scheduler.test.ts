@@ -93,7 +93,7 @@ async function harness(specs: Record<string, Spec>, cfg: Partial<SchedulerConfig
 }
 
 /** Poll `cond` (real time) until it holds; generous bound, for a loaded machine. */
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
