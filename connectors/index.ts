@@ -27,6 +27,7 @@ const BUILTINS: Readonly<Record<string, () => Promise<ConnectorModule>>> = Objec
   google_sheets: () => import('./google_sheets/index.js'),
   singer: () => import('./singer/index.js'),
   airbyte: () => import('./airbyte/index.js'),
+  hubspot: () => import('./hubspot/index.js'),
 });
 
 /** Names of the built-in connectors, sorted. */

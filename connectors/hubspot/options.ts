@@ -1,0 +1,91 @@
+/**
+ * The HubSpot source's options: `source.connection` (access_token from
+ * secrets, base_url, timeout, the search budget) and `source.archived` /
+ * `source.associations`, checked once; and the objects a job may name.
+ */
+import { z } from 'zod';
+import { DativoError, type ConfigProblem } from '../../lib/errors.js';
+import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
+import { HUBSPOT_OBJECTS, HUBSPOT_OBJECT_NAMES, type HubSpotObjectSpec } from './objects.js';
+
+/** HubSpot's CRM search budget (developers.hubspot.com changelog "CRM Search API Rate Limit Increase"): 4 requests/s per token. */
+export const SEARCH_REQUESTS_PER_SECOND = 4;
+
+const boolLike = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+const numLike = z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v), z.number());
+
+/** `source.connection` of a HubSpot job. */
+export const HubSpotConnectionSchema = z.looseObject({
+  access_token: z.string().min(1, 'needs a private app or OAuth access token, e.g. "${HUBSPOT_ACCESS_TOKEN}"'),
+  base_url: z.url({ protocol: /^https?$/ }).optional(),
+  timeout_seconds: numLike.pipe(z.number().positive().max(600)).optional(),
+  search_requests_per_second: numLike.pipe(z.number().positive()).optional(),
+});
+
+/** The HubSpot source's own keys of the `source` block. */
+export const hubspotSourceOptions = z.looseObject({
+  connection: HubSpotConnectionSchema,
+  archived: boolLike.optional(),
+  associations: z.array(z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be an object type such as companies or deals')).max(10).optional(),
+});
+
+/** Parsed settings. */
+export interface HubSpotSettings {
+  accessToken: string;
+  baseUrl?: string;
+  timeoutMs: number;
+  /** `source.archived`: archived objects as deletion rows (default false). */
+  archived: boolean;
+  /** `source.associations`: object types whose associated ids land in `associations` (default none). */
+  associations: string[];
+  /** The search budget the limiter is held to (`connection.search_requests_per_second`, default 4). */
+  searchRequestsPerSecond: number;
+}
+
+function problemsOf(err: z.ZodError, file: string): ConfigProblem[] {
+  return err.issues.map((i) => ({ file, key: ['source', ...i.path.map(String)].join('.'), message: i.message }));
+}
+
+/**
+ * The settings of a plan.
+ * @throws DativoError CONFIG_INVALID listing every bad key (never a token).
+ */
+export function hubspotSettings(plan: JobPlan): HubSpotSettings {
+  const parsed = hubspotSourceOptions.safeParse(plan.source.options);
+  if (!parsed.success) {
+    const problems = problemsOf(parsed.error, plan.file);
+    throw new DativoError('CONFIG_INVALID', `invalid HubSpot options: ${problems.map((p) => `${p.key}: ${p.message}`).join('; ')}`, {
+      problems,
+      context: { connector: 'hubspot', file: plan.file },
+    });
+  }
+  const c = parsed.data.connection;
+  return {
+    accessToken: c.access_token,
+    ...(c.base_url !== undefined ? { baseUrl: c.base_url.replace(/\/+$/, '') } : {}),
+    timeoutMs: Math.round((c.timeout_seconds ?? 80) * 1000),
+    archived: parsed.data.archived ?? false,
+    associations: parsed.data.associations ?? [],
+    searchRequestsPerSecond: c.search_requests_per_second ?? SEARCH_REQUESTS_PER_SECOND,
+  };
+}
+
+/** The problem of an object name HubSpot has no list for, listing the valid ones. */
+export function unknownObjectMessage(name: string): string {
+  return `unknown HubSpot object "${name}"; valid objects: ${HUBSPOT_OBJECT_NAMES.join(', ')}`;
+}
+
+/**
+ * The catalog entry of one of the job's objects.
+ * @throws DativoError CONFIG_INVALID naming the object and listing the valid ones.
+ */
+export function hubspotObjectOf(plan: JobPlan, object: SourceObjectSpec): HubSpotObjectSpec {
+  const spec = Object.hasOwn(HUBSPOT_OBJECTS, object.name) ? HUBSPOT_OBJECTS[object.name] : undefined;
+  if (spec !== undefined) return spec;
+  const i = plan.source.objects.findIndex((o) => o.name === object.name);
+  const key = i >= 0 && Array.isArray(plan.source.options['objects']) ? `source.objects[${i}]` : 'source.objects';
+  throw new DativoError('CONFIG_INVALID', unknownObjectMessage(object.name), {
+    problems: [{ file: plan.file, key, message: unknownObjectMessage(object.name) }],
+    context: { connector: 'hubspot', object: object.name, file: plan.file, key, valid: [...HUBSPOT_OBJECT_NAMES] },
+  });
+}

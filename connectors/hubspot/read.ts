@@ -1,0 +1,404 @@
+/**
+ * Reading one HubSpot object through `@hubspot/api-client`, every call
+ * under the job's retry policy and limiter (the SDK's own limiter and
+ * retries off, see {@link hubspotApis}).
+ *
+ * - Full refresh: the objects list (`limit=100`, `after`), then, with
+ *   `source.archived`, the list of archived objects as deletion rows.
+ * - Incremental (CRM objects): the half-open window `from <= modified <
+ *   watermark` through the search API (connectors/hubspot/keyset.ts: a new
+ *   query per page, ties read by id, so the 10,000-results cap of a query is
+ *   never reached), the watermark being HubSpot's clock (the `Date` header of
+ *   the run's first answer) minus `lag_seconds`; with `source.archived`, the
+ *   archived list filtered to `archivedAt` in the window. Updated objects
+ *   come back as new row versions because their modified date moved into
+ *   the window.
+ * - Owners: the owners list; incremental runs keep the owners whose
+ *   `updatedAt` is in the window (the API has no filter).
+ * - `source.associations`: the ids of associated objects per type, from the
+ *   list's `associations` parameter, or (search does not return them) one
+ *   associations v4 batch read per page and type.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import { Client } from '@hubspot/api-client';
+import type { CursorWindow, ReadContext, SourceStream } from '../../lib/connector.js';
+import { DativoError, isDativoError } from '../../lib/errors.js';
+import { sdkError, type HttpClient } from '../../lib/http.js';
+import { Paginator } from '../../lib/paginate.js';
+import { withLocation } from '../../lib/records/location.js';
+import { formatTimestampMicros, parseTimestampMicros } from '../../lib/records/time.js';
+import { networkOf } from '../../lib/run/network.js';
+import { DELETED_COLUMN } from '../../lib/types.js';
+import { ID_PROPERTY, ModifiedKeyset, type Hit } from './keyset.js';
+import { CRM_FIELDS, type HubSpotObjectSpec } from './objects.js';
+import type { HubSpotSettings } from './options.js';
+
+/** Page size of list calls (the objects list's maximum). */
+export const LIST_LIMIT = 100;
+
+/** The keep-alive agent of one read (closed with the read's stream, which also ends its requests in flight). */
+export function hubspotAgent(s: HubSpotSettings): http.Agent {
+  return s.baseUrl?.startsWith('http:') ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
+}
+
+/**
+ * The SDK's APIs on the job's settings. No `limiterOptions` (the SDK's
+ * Bottleneck would be a second, process-wide limiter) and
+ * `numberOfApiCallRetries: 0` (no second retry loop): limits and retries
+ * are ours. The SDK decorates an API object when it is built, with the
+ * decorators the most recent `Client` of the process set, so every API is
+ * built here, right after our `Client`, before any other code can run.
+ */
+export function hubspotApis(s: HubSpotSettings, agent?: http.Agent) {
+  const client = new Client({
+    accessToken: s.accessToken,
+    ...(s.baseUrl !== undefined ? { basePath: s.baseUrl } : {}),
+    numberOfApiCallRetries: 0,
+    ...(agent ? { httpAgent: agent } : {}),
+  });
+  return {
+    objects: client.crm.objects.basicApi,
+    search: client.crm.objects.searchApi,
+    properties: client.crm.properties.coreApi,
+    owners: client.crm.owners.ownersApi,
+    associations: client.crm.associations.v4.batchApi,
+  };
+}
+export type HubSpotApis = ReturnType<typeof hubspotApis>;
+
+/**
+ * The options every SDK call gets. @hubspot/api-client 13.5 runs the
+ * configured middleware (its headers and the `httpAgent`) only when a call
+ * passes middleware of its own: `append` with none runs exactly the
+ * configured ones, so the read's own agent carries its requests (and
+ * closing it ends them).
+ */
+export const SDK_CALL_OPTIONS = Object.freeze({ middleware: [], middlewareMergeStrategy: 'append' as const });
+
+/** An answer of the SDK's `…WithHttpInfo` methods: data and response headers. */
+interface Answer<T> {
+  data: T;
+  headers: Record<string, string>;
+}
+
+/** The CRM object shape the SDK deserializes (list and search results). */
+interface SdkObject {
+  id?: string;
+  properties?: Record<string, string | null>;
+  createdAt?: Date;
+  updatedAt?: Date;
+  archived?: boolean;
+  archivedAt?: Date;
+  associations?: Record<string, { results?: { id?: string }[] }>;
+}
+
+interface SdkPage<T> {
+  results?: T[];
+  paging?: { next?: { after?: string } };
+}
+
+/** Counts of one read, logged at the end. */
+interface ReadCounts {
+  rows: number;
+  archived: number;
+  pages: number;
+  /** Search queries that read one modified date by id (more than a page of records shared it). */
+  tieQueries: number;
+  /** Search results already emitted by the page before (the last page's last modified millisecond). */
+  repeated: number;
+}
+
+function dateHeaderMs(headers: Record<string, string> | undefined): number | undefined {
+  const d = headers?.['date'];
+  const ms = d !== undefined ? Date.parse(d) : Number.NaN;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+function isoOfMs(ms: number): string {
+  return formatTimestampMicros(BigInt(ms) * 1000n);
+}
+
+/** A modified-date property value as epoch ms (ISO text, or digits of ms); undefined when missing or unreadable. */
+function msOf(v: unknown): number | undefined {
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? undefined : v.getTime();
+  if (typeof v !== 'string' || v === '') return undefined;
+  if (/^\d+$/.test(v)) return Number(v);
+  const ms = Date.parse(v);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** Unique associated ids per requested type, sorted numerically. */
+function idsOf(list: Iterable<string>): string[] {
+  return [...new Set(list)].sort((a, b) => (a.length - b.length) || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** One object's read; `rows()` is its generator. */
+export class HubSpotObjectRead {
+  readonly counts: ReadCounts = { rows: 0, archived: 0, pages: 0, tieQueries: 0, repeated: 0 };
+  /** Set when the read's stream closed: no attempt (no retry) starts after it. */
+  closed = false;
+  private readonly apis: HubSpotApis;
+  private readonly client: HttpClient;
+  private readonly incremental: boolean;
+  /** Lower bound of the cursor (epoch ms, inclusive); undefined: from the beginning. */
+  private readonly from: number | undefined;
+  private watermark: number | undefined;
+  private readonly lag: number;
+  private readonly field: string;
+  /** Properties asked for: the asset's columns that are not top-level fields. */
+  private readonly properties: string[];
+
+  constructor(
+    private readonly ctx: ReadContext,
+    private readonly settings: HubSpotSettings,
+    private readonly spec: HubSpotObjectSpec,
+    agent?: http.Agent,
+  ) {
+    this.apis = hubspotApis(settings, agent);
+    this.client = networkOf(ctx, 'hubspot').http({ credentialKey: 'source.connection.access_token' });
+    const inc = ctx.plan.source.incremental;
+    this.incremental = !ctx.fullRefresh && ctx.plan.syncMode === 'incremental_append' && inc !== undefined && inc.strategy !== 'file_modified' && ctx.reportWindow !== undefined;
+    this.lag = Math.max(0, inc?.lagSeconds ?? 0);
+    this.field = spec.modified;
+    const top = new Set(CRM_FIELDS);
+    this.properties = ctx.plan.asset.fields.map((f) => f.name).filter((n) => !top.has(n));
+    if (spec.kind === 'crm' && !this.properties.includes(spec.modified) && this.incremental) this.properties.push(spec.modified);
+    let from: number | undefined;
+    if (this.incremental) {
+      const field = inc?.cursorField;
+      if (field !== spec.modified) {
+        const key = 'source.incremental.cursor_field';
+        const why = spec.name === 'contacts' ? ' (HubSpot’s contacts search ignores filters on hs_lastmodifieddate)' : '';
+        throw new DativoError('CONFIG_INVALID', `hubspot ${spec.name}: incremental reads follow ${spec.modified}, not ${JSON.stringify(field)}${why}`, {
+          problems: [{ file: ctx.plan.file, key, message: `the HubSpot source reads ${spec.name} incrementally on ${spec.modified}${why}` }],
+          context: { connector: 'hubspot', object: spec.name, key, file: ctx.plan.file },
+        });
+      }
+      const saved = ctx.state?.cursor;
+      if (saved !== undefined && saved.field === field) {
+        const us = parseTimestampMicros(saved.value);
+        if (typeof us === 'string') throw new DativoError('STATE_CORRUPT', `hubspot ${spec.name}: saved cursor ${JSON.stringify(saved.value.slice(0, 40))} is not a timestamp`, { context: { connector: 'hubspot', object: spec.name } });
+        // Whole ms when saved by this connector; a fraction rounds up (`>=`), an inclusive cursor starts after it.
+        from = saved.upper === 'inclusive' ? Number(us / 1000n) + 1 : Number((us + 999n) / 1000n);
+      } else if ((inc?.lookbackDays ?? 0) > 0) {
+        from = ctx.runStartedAt.getTime() - Math.round(this.lag * 1000) - (inc?.lookbackDays ?? 0) * 86_400_000;
+      }
+    }
+    this.from = from;
+  }
+
+  private fail(code: 'ABORTED', message: string): DativoError {
+    return new DativoError(code, message, { disposition: 'fatal', context: { connector: 'hubspot', object: this.spec.name } });
+  }
+
+  /** One SDK call under the policy and limiter, with a timeout; errors name connector, object and request, never the token. */
+  private async call<T>(what: string, fn: () => Promise<Answer<T>>): Promise<Answer<T>> {
+    const timeoutMs = this.settings.timeoutMs;
+    const attempt = async (): Promise<Answer<T>> => {
+      if (this.closed) throw this.fail('ABORTED', `hubspot ${this.spec.name}: the read was closed`);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new DativoError('SOURCE_UNAVAILABLE', `hubspot ${this.spec.name} (${what}): no answer within ${timeoutMs} ms`, { context: { connector: 'hubspot', object: this.spec.name, timeoutMs } })), timeoutMs);
+      });
+      const answer = fn();
+      // A timed-out call may still fail later: that failure is already answered.
+      answer.catch(() => undefined);
+      try {
+        return await Promise.race([answer, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const answer = await this.client.withPolicy(attempt, {
+      mapError: (err) =>
+        sdkError(err, 'hubspot', {
+          what: `${this.spec.name} (${what})`,
+          credentialKey: 'source.connection.access_token',
+          secrets: [...this.ctx.plan.secrets, this.settings.accessToken],
+          context: { object: this.spec.name },
+        }),
+    });
+    this.counts.pages++;
+    this.settle(answer.headers);
+    return answer;
+  }
+
+  /** The watermark from the first answer: HubSpot's clock minus the lag; reports the window. */
+  private settle(headers: Record<string, string>): void {
+    if (this.watermark !== undefined) return;
+    const now = dateHeaderMs(headers) ?? this.ctx.runStartedAt.getTime();
+    this.watermark = now - Math.round(this.lag * 1000);
+    if (!this.incremental) return;
+    const to = this.from === undefined || this.watermark > this.from ? isoOfMs(this.watermark) : undefined;
+    const w: CursorWindow = {
+      field: this.field,
+      ...(this.from !== undefined ? { from: isoOfMs(this.from), fromInclusive: true } : {}),
+      ...(to !== undefined ? { to } : {}),
+      upper: 'exclusive',
+      basis: `HubSpot's clock (Date header) minus lag_seconds (${this.lag})`,
+    };
+    this.ctx.reportWindow?.(w);
+  }
+
+  /** In the window `[from, watermark)` (a value that cannot be read goes on to validation, never dropped here). */
+  private inWindow(ms: number | undefined): boolean {
+    if (!this.incremental || ms === undefined) return true;
+    return (this.from === undefined || ms >= this.from) && (this.watermark === undefined || ms < this.watermark);
+  }
+
+  private pager<P extends SdkPage<unknown>>(what: string): Paginator<Answer<P>> {
+    return new Paginator<Answer<P>>({
+      next: (a) => a.data.paging?.next?.after,
+      what: `hubspot ${this.spec.name} (${what})`,
+      context: { connector: 'hubspot', object: this.spec.name },
+    });
+  }
+
+  /**
+   * Advance a paginator; a repeated page token is retryable SOURCE_ERROR
+   * (exit 2): the server broke its own cursor, a later run may find it
+   * mended, and nothing of this run is committed.
+   */
+  private advance<P>(pager: Paginator<P>, page: P): void {
+    try {
+      pager.advance(page);
+    } catch (err) {
+      if (isDativoError(err) && err.code === 'SOURCE_ERROR') {
+        throw new DativoError('SOURCE_ERROR', err.message, { disposition: 'retryable', context: { ...err.context, event_type: 'page_loop' } });
+      }
+      throw err;
+    }
+  }
+
+  /** Every row of this read. */
+  async *rows(): AsyncGenerator<Record<string, unknown>> {
+    if (this.spec.kind === 'owners') yield* this.ownerRows();
+    else if (this.incremental) {
+      yield* this.searchRows();
+      if (this.settings.archived) yield* this.listRows(true);
+    } else {
+      yield* this.listRows(false);
+      if (this.settings.archived) yield* this.listRows(true);
+    }
+    const c = this.counts;
+    this.ctx.log.info(
+      { event_type: 'hubspot_read', connector: 'hubspot', object: this.spec.name, rows: c.rows, archived: c.archived, api_pages: c.pages, tie_queries: c.tieQueries, repeated: c.repeated },
+      `hubspot ${this.spec.name}: ${c.rows} row(s)${c.archived > 0 ? `, ${c.archived} of them archived` : ''} in ${c.pages} request(s)`,
+    );
+  }
+
+  private crmRow(o: SdkObject, deleted: boolean, where: Record<string, unknown>, associated?: Map<string, string[]>): Record<string, unknown> {
+    const row: Record<string, unknown> = { ...(o.properties ?? {}), id: o.id, createdAt: o.createdAt, updatedAt: o.updatedAt, archived: o.archived ?? false, archivedAt: o.archivedAt ?? null, [DELETED_COLUMN]: deleted };
+    if (this.settings.associations.length > 0) {
+      const a: Record<string, string[]> = {};
+      for (const t of this.settings.associations) {
+        a[t] = associated ? (associated.get(`${t}:${o.id ?? ''}`) ?? []) : idsOf((o.associations?.[t]?.results ?? []).map((r) => String(r.id ?? '')).filter((x) => x !== ''));
+      }
+      row['associations'] = a;
+    }
+    this.counts.rows++;
+    if (deleted) this.counts.archived++;
+    return withLocation(row, { object: this.spec.name, id: String(o.id ?? ''), ...where });
+  }
+
+  /** The objects list (`archived`: only archived objects, as deletion rows; in an incremental run those archived in the window). */
+  private async *listRows(archived: boolean): AsyncGenerator<Record<string, unknown>> {
+    const what = `GET ${this.spec.path}${archived ? '?archived=true' : ''}`;
+    const pager = this.pager<SdkPage<SdkObject>>(what);
+    const assoc = this.settings.associations.length > 0 ? this.settings.associations : undefined;
+    while (pager.hasMore) {
+      const after = pager.token as string | undefined;
+      const page = await this.call(what, () => this.apis.objects.getPageWithHttpInfo(this.spec.name, LIST_LIMIT, after, this.properties, undefined, assoc, archived, SDK_CALL_OPTIONS) as Promise<Answer<SdkPage<SdkObject>>>);
+      this.advance(pager, page);
+      for (const o of page.data.results ?? []) {
+        if (archived && this.incremental && !this.inWindow(msOf(o.archivedAt))) continue;
+        yield this.crmRow(o, archived, { page: pager.pages, ...(archived ? { archived: true } : {}) });
+      }
+    }
+  }
+
+  /** The window through search (see keyset.ts). */
+  private async *searchRows(): AsyncGenerator<Record<string, unknown>> {
+    const keyset = new ModifiedKeyset(this.field, this.from, this.watermark);
+    const pager = new Paginator<ModifiedKeyset>({
+      next: (k) => (k.done ? undefined : k.token),
+      what: `hubspot ${this.spec.name} (POST ${this.spec.path}/search)`,
+      context: { connector: 'hubspot', object: this.spec.name },
+    });
+    const properties = this.properties.includes(ID_PROPERTY) ? this.properties : [...this.properties, ID_PROPERTY];
+    while (!keyset.done) {
+      const body = { ...keyset.request(), properties };
+      const answer = await this.call(`POST ${this.spec.path}/search`, () => this.apis.search.doSearchWithHttpInfo(this.spec.name, body as never, SDK_CALL_OPTIONS) as Promise<Answer<SdkPage<SdkObject>>>);
+      if (this.watermark !== undefined) keyset.setUpper(this.watermark);
+      if (keyset.done) return;
+      const results = answer.data.results ?? [];
+      const byId = new Map<string, SdkObject>();
+      const hits: Hit[] = results.map((o) => {
+        const id = String(o.id ?? o.properties?.[ID_PROPERTY] ?? '');
+        byId.set(id, o);
+        return { id, modified: msOf(o.properties?.[this.field]) };
+      });
+      const emit = keyset.advance(hits);
+      this.counts.repeated += results.length - emit.length;
+      this.counts.tieQueries = keyset.tieQueries;
+      this.advance(pager, keyset);
+      const associated = this.settings.associations.length > 0 ? await this.associatedIds(emit.map((h) => h.id)) : undefined;
+      for (const h of emit) yield this.crmRow(byId.get(h.id)!, false, { page: keyset.pages, search: true }, associated);
+    }
+  }
+
+  /** `type:id` → associated ids, one v4 batch read per association type (search answers carry none). */
+  private async associatedIds(ids: string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (ids.length === 0) return out;
+    for (const t of this.settings.associations) {
+      const what = `POST /crm/v4/associations/${this.spec.name}/${t}/batch/read`;
+      const answer = await this.call(what, () => this.apis.associations.getPageWithHttpInfo(this.spec.name, t, { inputs: ids.map((id) => ({ id })) }, SDK_CALL_OPTIONS) as unknown as Promise<Answer<{ results?: { _from?: { id?: string }; to?: { toObjectId?: unknown }[] }[] }>>);
+      for (const r of answer.data.results ?? []) {
+        const from = String(r._from?.id ?? '');
+        out.set(`${t}:${from}`, idsOf((r.to ?? []).map((x) => String(x.toObjectId ?? '')).filter((x) => x !== '')));
+      }
+    }
+    return out;
+  }
+
+  /** Owners: the whole list (and archived owners with `source.archived`); incremental keeps those updated in the window. */
+  private async *ownerRows(): AsyncGenerator<Record<string, unknown>> {
+    for (const archived of this.settings.archived ? [false, true] : [false]) {
+      const what = `GET ${this.spec.path}${archived ? '?archived=true' : ''}`;
+      const pager = this.pager<SdkPage<Record<string, unknown>>>(what);
+      while (pager.hasMore) {
+        const after = pager.token as string | undefined;
+        const page = await this.call(what, () => this.apis.owners.getPageWithHttpInfo(undefined, after, LIST_LIMIT, archived, SDK_CALL_OPTIONS) as unknown as Promise<Answer<SdkPage<Record<string, unknown>>>>);
+        this.advance(pager, page);
+        for (const o of page.data.results ?? []) {
+          if (!this.inWindow(msOf(o['updatedAt']))) continue;
+          this.counts.rows++;
+          if (archived) this.counts.archived++;
+          yield withLocation({ ...o, archived: o['archived'] ?? archived, [DELETED_COLUMN]: archived }, { object: this.spec.name, id: String(o['id'] ?? ''), page: pager.pages });
+        }
+      }
+    }
+  }
+}
+
+/** The record stream of one object. */
+export function readHubSpot(ctx: ReadContext, settings: HubSpotSettings, spec: HubSpotObjectSpec): SourceStream {
+  const agent = hubspotAgent(settings);
+  let r: HubSpotObjectRead;
+  try {
+    r = new HubSpotObjectRead(ctx, settings, spec, agent);
+  } catch (err) {
+    agent.destroy();
+    throw err;
+  }
+  const stream = Readable.from(r.rows(), { objectMode: true, highWaterMark: LIST_LIMIT }) as SourceStream;
+  // The read's connections close with it: ended, failed or destroyed.
+  stream.once('close', () => {
+    r.closed = true;
+    agent.destroy();
+  });
+  return stream;
+}
