@@ -179,9 +179,17 @@ function tieRank(id: string): string {
   return createHash('md5').update(id).digest('hex');
 }
 
-/** A datetime filter or property value as epoch ms: digits are ms, else ISO text. */
+const parsedMs = new Map<string, number>();
+
+/** A datetime filter or property value as epoch ms: digits are ms, else ISO text (memoised: searches compare the same values again and again). */
 function asMs(v: string): number {
-  return /^-?\d+$/.test(v) ? Number(v) : Date.parse(v);
+  let ms = parsedMs.get(v);
+  if (ms === undefined) {
+    ms = /^-?\d+$/.test(v) ? Number(v) : Date.parse(v);
+    if (parsedMs.size > 1_000_000) parsedMs.clear();
+    parsedMs.set(v, ms);
+  }
+  return ms;
 }
 
 /** The HubSpot-like fake server. */
@@ -198,6 +206,8 @@ export class HubSpotFake {
   loopCursor = false;
   /** When true, search ignores `filterGroups` (a broken server answering the same page). */
   ignoreSearchFilters = false;
+  /** Called before each request is answered (e.g. to change data while a read goes on). */
+  beforeAnswer: ((req: SeenRequest) => void) | undefined;
   readonly tokens: Set<string>;
   readonly revoked = new Set<string>();
   private api: FakeApi | undefined;
@@ -208,6 +218,8 @@ export class HubSpotFake {
   private readonly faults: HubSpotFault[] = [];
   /** Properties (or top-level fields) left out of what is served: per type, optionally only for some ids. */
   readonly omitted = new Map<CrmType, { fields: string[]; ids?: Set<string> }>();
+  /** Each object's place among equal sort values (a scramble of its id), computed once. */
+  private readonly ranks = new Map<string, string>();
   private readonly searchSeconds = new Map<string, { second: number; n: number }>();
   private readonly recent = new Map<string, number[]>();
 
@@ -247,6 +259,7 @@ export class HubSpotFake {
     this.omitted.clear();
     this.loopCursor = false;
     this.ignoreSearchFilters = false;
+    this.beforeAnswer = undefined;
   }
 
   advance(ms: number): void {
@@ -436,11 +449,12 @@ export class HubSpotFake {
       send(fault.status, body, fault.headers ?? {});
       return;
     }
+    this.beforeAnswer?.(req);
     let m: RegExpExecArray | null;
     if (req.method === 'GET' && (m = /^\/crm\/v3\/objects\/([a-z_]+)$/.exec(req.path))) return this.list(req, m[1]!, send);
     if (req.method === 'POST' && (m = /^\/crm\/v3\/objects\/([a-z_]+)\/search$/.exec(req.path))) return this.search(req, m[1]!, send);
     if (req.method === 'GET' && (m = /^\/crm\/v3\/properties\/([a-z_]+)$/.exec(req.path))) return this.properties(m[1]!, send);
-    if (req.method === 'GET' && req.path === '/crm/v3/owners' ) return this.ownersPage(req, send);
+    if (req.method === 'GET' && (req.path === '/crm/v3/owners' || req.path === '/crm/v3/owners/')) return this.ownersPage(req, send);
     if (req.method === 'POST' && (m = /^\/crm\/v4\/associations\/([a-z_]+)\/([a-z_]+)\/batch\/read$/.exec(req.path))) return this.associations(req, m[1]!, m[2]!, send);
     send(404, hubspotError(404, 'OBJECT_NOT_FOUND', `resource not found: ${req.method} ${req.path}`));
   }
@@ -552,14 +566,17 @@ export class HubSpotFake {
     if (bad !== undefined) return send(400, hubspotError(400, 'VALIDATION_ERROR', bad));
     const prop = sort?.propertyName as string | undefined;
     const desc = sort?.direction === 'DESCENDING';
-    rows = rows.sort((a, b) => {
-      if (prop === undefined) return Number(a.id) - Number(b.id);
-      const c = this.compare(a.properties[prop] ?? null, b.properties[prop] ?? null, kinds.get(prop));
-      if (c !== 0) return desc ? -c : c;
-      const ra = tieRank(a.id);
-      const rb = tieRank(b.id);
-      return ra < rb ? -1 : ra > rb ? 1 : 0;
-    });
+    if (prop === undefined) rows.sort((a, b) => Number(a.id) - Number(b.id));
+    else {
+      const kind = kinds.get(prop);
+      const keyed = rows.map((o) => ({ o, v: o.properties[prop] ?? null, r: this.rankOf(o.id) }));
+      keyed.sort((a, b) => {
+        const c = this.compare(a.v, b.v, kind);
+        if (c !== 0) return desc ? -c : c;
+        return a.r < b.r ? -1 : a.r > b.r ? 1 : 0;
+      });
+      rows = keyed.map((k) => k.o);
+    }
     const props = Array.isArray(body['properties']) && body['properties'].length > 0 ? (body['properties'] as string[]) : [...DEFAULT_PROPERTIES[type]];
     const page = rows.slice(offset, offset + limit);
     const next = offset + limit < rows.length ? String(offset + limit) : undefined;
@@ -568,6 +585,12 @@ export class HubSpotFake {
       results: page.map((o) => this.render(type, o, props)),
       ...(next !== undefined ? { paging: { next: { after: next } } } : {}),
     });
+  }
+
+  private rankOf(id: string): string {
+    let r = this.ranks.get(id);
+    if (r === undefined) this.ranks.set(id, (r = tieRank(id)));
+    return r;
   }
 
   /** One filter on one object: true/false, or the text of a 400 for a bad filter. */
