@@ -11,7 +11,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { rateLimits } from '../../../connectors/hubspot/index.js';
 import { loadJob } from '../../../lib/config/index.js';
+import { fileURLToPath } from 'node:url';
 import { SEARCH_RESULT_CAP, startHubSpotFake, type HubSpotFake } from '../../fakes/hubspot.js';
+import { duckToCanonical, readParquetWithDuckDB } from '../../helpers/readers.js';
 import { byId, hubspotProject, type HubSpotProject } from './helpers.js';
 
 const searches = (fake: HubSpotFake, from: number) => fake.requests.slice(from).filter((q) => q.method === 'POST' && q.path.endsWith('/search'));
@@ -271,5 +273,11 @@ describe('hubspot: budgets and retries', () => {
     assert.equal(r.summary.objects[0]!.api_calls, 4);
     const last = fake.requests.at(-1)!;
     assert.match(String(last.headers['user-agent']), /hubspot-api-client-nodejs/, 'the SDK made the request');
+    // Numbers are decimal text at HubSpot and land exactly (DuckDB reads the file independently).
+    const duck = await readParquetWithDuckDB(fileURLToPath(r.summary.objects[0]!.files[0]!));
+    assert.equal(duck.types['annualrevenue'], 'DECIMAL(38,18)');
+    const company = fake.objects('companies')[7]!;
+    const got = duck.rows.find((x) => x['id'] === company.id)!;
+    assert.equal(duckToCanonical(got['annualrevenue']), `${company.properties['annualrevenue']!}0000000000000000`);
   });
 });
