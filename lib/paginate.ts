@@ -23,8 +23,14 @@ export interface PaginatorOptions<Page> {
   next: (page: Page) => PageToken | null | undefined;
   /** What is being listed, for the error message, e.g. `stripe customers`. */
   what: string;
-  /** Code of the loop error. Default `SOURCE_ERROR` (fatal: retrying repeats the loop). */
+  /** Code of the loop error. Default `SOURCE_ERROR`. */
   code?: ErrorCode;
+  /**
+   * Disposition of the loop error. Default `fatal` (retrying the request
+   * repeats the loop); an API connector may say `retryable` (exit 2: the
+   * server broke its own cursor, a later run may find it mended).
+   */
+  disposition?: 'fatal' | 'retryable';
   /** Context fields of the loop error. Default none. */
   context?: ErrorContext;
   /** Stop with an error after this many pages (a runaway guard). Default: no limit. */
@@ -80,8 +86,8 @@ export class Paginator<Page> {
     const key = `${typeof next}:${String(next)}`;
     if (this.seen.has(key) || next === this.current) {
       throw new DativoError(this.options.code ?? 'SOURCE_ERROR', `${this.options.what}: the server returned the same page token twice (${String(next).slice(0, 80)}); stopping instead of looping`, {
-        disposition: 'fatal',
-        context: { ...this.options.context, page: this.count, pageToken: String(next).slice(0, 200) },
+        disposition: this.options.disposition ?? 'fatal',
+        context: { ...this.options.context, event_type: 'page_loop', page: this.count, pageToken: String(next).slice(0, 200) },
       });
     }
     if (this.options.maxPages !== undefined && this.count >= this.options.maxPages) {

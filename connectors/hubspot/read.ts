@@ -24,7 +24,7 @@ import https from 'node:https';
 import { Readable } from 'node:stream';
 import { Client } from '@hubspot/api-client';
 import type { CursorWindow, ReadContext, SourceStream } from '../../lib/connector.js';
-import { DativoError, isDativoError } from '../../lib/errors.js';
+import { DativoError } from '../../lib/errors.js';
 import { sdkError, type HttpClient } from '../../lib/http.js';
 import { Paginator } from '../../lib/paginate.js';
 import { withLocation } from '../../lib/records/location.js';
@@ -248,28 +248,13 @@ export class HubSpotObjectRead {
     return (this.from === undefined || ms >= this.from) && (this.watermark === undefined || ms < this.watermark);
   }
 
-  private pager<P extends SdkPage<unknown>>(what: string): Paginator<Answer<P>> {
-    return new Paginator<Answer<P>>({
-      next: (a) => a.data.paging?.next?.after,
-      what: `hubspot ${this.spec.name} (${what})`,
-      context: { connector: 'hubspot', object: this.spec.name },
-    });
-  }
-
   /**
-   * Advance a paginator; a repeated page token is retryable SOURCE_ERROR
-   * (exit 2): the server broke its own cursor, a later run may find it
-   * mended, and nothing of this run is committed.
+   * A paginator whose repeated token is retryable SOURCE_ERROR (exit 2):
+   * the server broke its own cursor, a later run may find it mended, and
+   * nothing of this run is committed.
    */
-  private advance<P>(pager: Paginator<P>, page: P): void {
-    try {
-      pager.advance(page);
-    } catch (err) {
-      if (isDativoError(err) && err.code === 'SOURCE_ERROR') {
-        throw new DativoError('SOURCE_ERROR', err.message, { disposition: 'retryable', context: { ...err.context, event_type: 'page_loop' } });
-      }
-      throw err;
-    }
+  private pager<Page>(what: string, next: (page: Page) => string | undefined): Paginator<Page> {
+    return new Paginator<Page>({ next, what: `hubspot ${this.spec.name} (${what})`, disposition: 'retryable', context: { connector: 'hubspot', object: this.spec.name } });
   }
 
   /** Every row of this read. */
@@ -306,12 +291,12 @@ export class HubSpotObjectRead {
   /** The objects list (`archived`: only archived objects, as deletion rows; in an incremental run those archived in the window). */
   private async *listRows(archived: boolean): AsyncGenerator<Record<string, unknown>> {
     const what = `GET ${this.spec.path}${archived ? '?archived=true' : ''}`;
-    const pager = this.pager<SdkPage<SdkObject>>(what);
+    const pager = this.pager<Answer<SdkPage<SdkObject>>>(what, (a) => a.data.paging?.next?.after);
     const assoc = this.settings.associations.length > 0 ? this.settings.associations : undefined;
     while (pager.hasMore) {
       const after = pager.token as string | undefined;
       const page = await this.call(what, () => this.apis.objects.getPageWithHttpInfo(this.spec.name, LIST_LIMIT, after, this.properties, undefined, assoc, archived, SDK_CALL_OPTIONS) as Promise<Answer<SdkPage<SdkObject>>>);
-      this.advance(pager, page);
+      pager.advance(page);
       for (const o of page.data.results ?? []) {
         if (archived && this.incremental && !this.inWindow(msOf(o.archivedAt))) continue;
         yield this.crmRow(o, archived, { page: pager.pages, ...(archived ? { archived: true } : {}) });
@@ -322,11 +307,8 @@ export class HubSpotObjectRead {
   /** The window through search (see keyset.ts). */
   private async *searchRows(): AsyncGenerator<Record<string, unknown>> {
     const keyset = new ModifiedKeyset(this.field, this.from, this.watermark);
-    const pager = new Paginator<ModifiedKeyset>({
-      next: (k) => (k.done ? undefined : k.token),
-      what: `hubspot ${this.spec.name} (POST ${this.spec.path}/search)`,
-      context: { connector: 'hubspot', object: this.spec.name },
-    });
+    // The same query twice means the server ignores it (it would answer the same page for ever).
+    const pager = this.pager<ModifiedKeyset>(`POST ${this.spec.path}/search`, (k) => (k.done ? undefined : k.token));
     const properties = this.properties.includes(ID_PROPERTY) ? this.properties : [...this.properties, ID_PROPERTY];
     while (!keyset.done) {
       const body = { ...keyset.request(), properties };
@@ -343,7 +325,7 @@ export class HubSpotObjectRead {
       const emit = keyset.advance(hits);
       this.counts.repeated += results.length - emit.length;
       this.counts.tieQueries = keyset.tieQueries;
-      this.advance(pager, keyset);
+      pager.advance(keyset);
       const associated = this.settings.associations.length > 0 ? await this.associatedIds(emit.map((h) => h.id)) : undefined;
       for (const h of emit) yield this.crmRow(byId.get(h.id)!, false, { page: keyset.pages, search: true }, associated);
     }
@@ -368,11 +350,11 @@ export class HubSpotObjectRead {
   private async *ownerRows(): AsyncGenerator<Record<string, unknown>> {
     for (const archived of this.settings.archived ? [false, true] : [false]) {
       const what = `GET ${this.spec.path}${archived ? '?archived=true' : ''}`;
-      const pager = this.pager<SdkPage<Record<string, unknown>>>(what);
+      const pager = this.pager<Answer<SdkPage<Record<string, unknown>>>>(what, (a) => a.data.paging?.next?.after);
       while (pager.hasMore) {
         const after = pager.token as string | undefined;
         const page = await this.call(what, () => this.apis.owners.getPageWithHttpInfo(undefined, after, LIST_LIMIT, archived, SDK_CALL_OPTIONS) as unknown as Promise<Answer<SdkPage<Record<string, unknown>>>>);
-        this.advance(pager, page);
+        pager.advance(page);
         for (const o of page.data.results ?? []) {
           if (!this.inWindow(msOf(o['updatedAt']))) continue;
           this.counts.rows++;

@@ -209,6 +209,16 @@ test('pagination: tokens followed; the same token twice is a fatal error, not a 
     ok.advance({});
     assert.equal(ok.hasMore, false);
     assert.equal(ok.pages, 2);
+
+    const api2 = new Paginator<{ next?: string }>({ next: (p) => p.next, what: 'an API', disposition: 'retryable' });
+    api2.advance({ next: 'a' });
+    assert.throws(
+      () => api2.advance({ next: 'a' }),
+      dativo('SOURCE_ERROR', (e) => {
+        assert.equal(e.disposition, 'retryable', "an API connector's loop is a server fault: exit 2");
+        assert.equal(e.context.event_type, 'page_loop');
+      }),
+    );
   } finally {
     await api.close();
   }

@@ -1,19 +1,17 @@
 /**
  * HubSpot test setup: a project folder with a job reading one object of the
  * HubSpot-like fake (test/fakes/hubspot.ts) into an Iceberg table of the
- * embedded catalog, run through `runJobFile` (the CLI's entry point) with a
- * logger whose lines the test reads back.
+ * embedded catalog, run through `runJobFile` with its log lines read back
+ * (test/helpers/run-logs.ts).
  */
 import { copyFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { HUBSPOT_OBJECTS } from '../../../connectors/hubspot/index.js';
-import { createLogger } from '../../../lib/log.js';
-import { runJobFile } from '../../../lib/run/file.js';
 import type { RunSummary } from '../../../lib/run/types.js';
 import type { JobState } from '../../../state/index.js';
 import type { HubSpotFake } from '../../fakes/hubspot.js';
 import { readWarehouseTable } from '../../helpers/iceberg-read.js';
+import { runWithLogs } from '../../helpers/run-logs.js';
 import { project, repo, type Project } from '../../lib/cli/helpers.js';
 
 export const TEST_TOKEN = 'pat-na1-fake-0000';
@@ -85,19 +83,7 @@ export async function hubspotProject(fake: HubSpotFake, prefix = 'hubspot'): Pro
   return {
     ...p,
     job,
-    async run(spec = {}) {
-      const file = await job(spec);
-      const out = new PassThrough();
-      let text = '';
-      out.on('data', (c: Buffer) => (text += c.toString()));
-      const summary = await runJobFile(file, { cwd: p.dir, log: (plan) => createLogger({ level: 'debug', secrets: plan.secrets, destination: out }) });
-      await new Promise((r) => setImmediate(r));
-      const logs = text
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      return { summary, logs };
-    },
+    run: async (spec = {}) => runWithLogs(await job(spec), p.dir),
     rows: (object = 'contacts') => readWarehouseTable(p.p('wh'), 'hubspot', object),
     state: async () => JSON.parse(await readFile(p.p('state.json'), 'utf8')) as JobState,
   };
