@@ -2,7 +2,7 @@
  * HubSpot test setup: a project folder with a job reading one object of the
  * HubSpot-like fake (test/fakes/hubspot.ts) into an Iceberg table of the
  * embedded catalog, run through `runJobFile` with its log lines read back
- * (test/helpers/run-logs.ts).
+ * (test/helpers/run-logged.ts).
  */
 import { copyFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,7 +11,7 @@ import type { RunSummary } from '../../../lib/run/types.js';
 import type { JobState } from '../../../state/index.js';
 import type { HubSpotFake } from '../../fakes/hubspot.js';
 import { readWarehouseTable } from '../../helpers/iceberg-read.js';
-import { runWithLogs } from '../../helpers/run-logs.js';
+import { runLogged } from '../../helpers/run-logged.js';
 import { project, repo, type Project } from '../../lib/cli/helpers.js';
 
 export const TEST_TOKEN = 'pat-na1-fake-0000';
@@ -83,7 +83,7 @@ export async function hubspotProject(fake: HubSpotFake, prefix = 'hubspot'): Pro
   return {
     ...p,
     job,
-    run: async (spec = {}) => runWithLogs(await job(spec), p.dir),
+    run: async (spec = {}) => runLogged(await job(spec), { cwd: p.dir }),
     rows: (object = 'contacts') => readWarehouseTable(p.p('wh'), 'hubspot', object),
     state: async () => JSON.parse(await readFile(p.p('state.json'), 'utf8')) as JobState,
   };
