@@ -6,6 +6,7 @@
  *   postgres-parquet   orders_<N> in Postgres → Parquet, `psql \copy` as baseline
  *   mysql-parquet      orders_<N> in MariaDB → Parquet, `mysql --quick` as baseline
  *   api-parquet        the Stripe fake (latency, rate limit) → Parquet, the request budget as ceiling
+ *   gdrive-csv         one large CSV on the Google fake (generated as sent) → Parquet, peak RSS against the file size
  *   coerce, parquet-sink  in-process micro-benchmarks (bench/coerce.ts, bench/parquet-sink.ts)
  *
  * Every scenario runs the compiled CLI as a user runs it (bench/harness.ts),
@@ -19,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchApiParquet } from './api-parquet.js';
+import { benchGdriveCsv } from './gdrive-csv.js';
 import { benchCsvParquet } from './csv-parquet.js';
 import { benchGeneratorParquet } from './generator-parquet.js';
 import { formatTable, jsonLine, type BenchResult, type CommonOptions } from './harness.js';
@@ -27,7 +29,7 @@ import { benchSqlParquet } from './sql-parquet.js';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SCRIPTS: Record<string, string> = { coerce: 'coerce.ts', 'parquet-sink': 'parquet-sink.ts' };
 
-export const SCENARIOS = ['generator-parquet', 'csv-parquet', 'postgres-parquet', 'mysql-parquet', 'api-parquet'] as const;
+export const SCENARIOS = ['generator-parquet', 'csv-parquet', 'postgres-parquet', 'mysql-parquet', 'api-parquet', 'gdrive-csv'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export const USAGE = `usage: npm run bench -- <${SCENARIOS.join('|')}> [options]
@@ -44,6 +46,7 @@ export const USAGE = `usage: npm run bench -- <${SCENARIOS.join('|')}> [options]
   --data-dir DIR        where csv-parquet keeps its generated CSV files (default bench/out)
   SQL: --batch-size N (Postgres portal batch)  --fresh (rebuild the table)
   api: --latency-ms N (200)  --rps N (25)  --windows N (8)  --objects N (= --rows)
+  gdrive-csv: --pad N (1000: width of a filler column; with the default 200,000 rows about 207 MB)
   also: coerce [rows], parquet-sink [--rows=N --compression=C --batch=N]
 `;
 
@@ -65,6 +68,7 @@ const OPTIONS = {
   'latency-ms': { type: 'string', default: '200' },
   rps: { type: 'string', default: '25' },
   windows: { type: 'string', default: '8' },
+  pad: { type: 'string', default: '1000' },
   help: { type: 'boolean', default: false },
 } as const;
 
@@ -113,6 +117,8 @@ export async function runScenario(scenario: Scenario, argv: string[], log: (s: s
     }
     case 'api-parquet':
       return benchApiParquet(o, { latencyMs: int('latency-ms', values['latency-ms'], 0)!, rps: int('rps', values.rps)!, windows: int('windows', values.windows)! });
+    case 'gdrive-csv':
+      return benchGdriveCsv(o, { pad: int('pad', values.pad, 0)! });
   }
 }
 

@@ -21,7 +21,7 @@ export const GoogleConnectionSchema = z.looseObject({
   /**
    * API root instead of `https://www.googleapis.com/` (Drive) /
    * `https://sheets.googleapis.com/` (Sheets): a proxy or a fake. The token
-   * endpoint then defaults to `<base_url>/token`.
+   * endpoint then defaults to `<base_url>/token` (not for a `*.googleapis.com` root).
    */
   base_url: httpUrl.optional(),
   /** OAuth token endpoint. Default: the key file's `token_uri`, else `<base_url>/token`, else Google's. */
@@ -65,7 +65,7 @@ export type GoogleCredentialSpec =
 export interface GoogleSettings {
   /** API root override, with a trailing slash; undefined: the library's own. */
   baseUrl?: string;
-  /** The token endpoint when given or implied by `base_url`; else the key file's `token_uri` or Google's. */
+  /** `connection.token_url`, else `<base_url>/token` (a root outside googleapis.com); undefined: the key file's `token_uri`, else Google's. */
   tokenUrl?: string;
   timeoutMs: number;
   credentials: GoogleCredentialSpec;
@@ -122,7 +122,8 @@ export function googleSettings(plan: JobPlan, connector: string, secret: string)
   }
   if (problems.length > 0 || credentials === undefined) throw configError(connector, plan.file, problems);
   const baseUrl = conn.base_url === undefined ? undefined : conn.base_url.endsWith('/') ? conn.base_url : `${conn.base_url}/`;
-  const tokenUrl = conn.token_url ?? (baseUrl !== undefined ? new URL('token', baseUrl).href : undefined);
+  // A proxy or fake answers the token endpoint too; Google's own API hosts do not.
+  const tokenUrl = conn.token_url ?? (baseUrl !== undefined && !/(^|\.)googleapis\.com$/i.test(new URL(baseUrl).hostname) ? new URL('token', baseUrl).href : undefined);
   return {
     ...(baseUrl !== undefined ? { baseUrl } : {}),
     ...(tokenUrl !== undefined ? { tokenUrl } : {}),

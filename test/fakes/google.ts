@@ -693,13 +693,16 @@ function fileFields(fields: Map<string, Set<string> | true> | undefined): Set<st
 }
 
 /**
- * A CSV generated as it is sent: a header, then rows
- * `id,name,amount` of fixed width, so any byte range is computed without
- * holding the file. `rows` rows; row i is `<i padded to 10>,name-<i padded to 10>,<i%1000>.<i%100 padded to 2>\n`.
+ * A CSV generated as it is sent: a header, then rows of fixed width, so any
+ * byte range is computed without holding the file. Row i is
+ * `<i padded to 10>,name-<i padded to 10>,<i%1000>.<i%100 padded to 2>` and,
+ * with `pad`, a fourth column of `pad` letters (wide rows: many MB, few rows).
  */
-export function generatedCsv(rows: number): GeneratedContent & { header: string; rowAt(i: number): string } {
-  const header = 'id,name,amount\n';
-  const rowAt = (i: number): string => `${String(i).padStart(10, '0')},name-${String(i).padStart(10, '0')},${String(i % 1000).padStart(3, '0')}.${String(i % 100).padStart(2, '0')}\n`;
+export function generatedCsv(rows: number, opts: { pad?: number } = {}): GeneratedContent & { header: string; rowAt(i: number): string } {
+  const pad = opts.pad ?? 0;
+  const filler = pad > 0 ? `,${'x'.repeat(pad)}` : '';
+  const header = pad > 0 ? 'id,name,amount,pad\n' : 'id,name,amount\n';
+  const rowAt = (i: number): string => `${String(i).padStart(10, '0')},name-${String(i).padStart(10, '0')},${String(i % 1000).padStart(3, '0')}.${String(i % 100).padStart(2, '0')}${filler}\n`;
   const rowLen = rowAt(0).length;
   const size = header.length + rows * rowLen;
   return {
@@ -718,8 +721,7 @@ export function generatedCsv(rows: number): GeneratedContent & { header: string;
       while (written < length) {
         const i = Math.floor((pos - header.length) / rowLen);
         const within = (pos - header.length) % rowLen;
-        const row = rowAt(i);
-        const part = row.slice(within, within + (length - written));
+        const part = rowAt(i).slice(within, within + (length - written));
         out.write(part, written, 'latin1');
         written += part.length;
         pos += part.length;
