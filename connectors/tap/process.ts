@@ -237,6 +237,10 @@ export class TapProcess {
         ),
       );
     });
+    // After the spawn, a failure shows in how it exits; an 'error' without a listener would throw.
+    child.on('error', (err) => opts.log.warn({ event_type: 'tap_process_error', err }, `tap process error: ${err.message}`));
+    child.stdout.on('error', () => undefined);
+    child.stderr.on('error', () => undefined);
     return new TapProcess(child, opts, onTimeout);
   }
 

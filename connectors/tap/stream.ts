@@ -186,6 +186,12 @@ export class TapStream extends Readable implements SourceStream {
       this.destroy(err as Error);
       return;
     }
+    if (this.#state === undefined && this.records > 0 && !this.#o.ctx.fullRefresh && this.#o.ctx.plan.syncMode === 'incremental_append') {
+      this.#o.ctx.log.warn(
+        { event_type: 'tap_no_state', records: this.records },
+        `${this.#what()} sent ${this.records} record(s) and no STATE: the next run starts from ${this.#o.ctx.state?.tap ? 'the same state' : 'the beginning'} again and writes them again`,
+      );
+    }
     if (this.otherStreams > 0) {
       this.#o.ctx.log.info(
         { event_type: 'tap_other_streams', records: this.otherStreams },

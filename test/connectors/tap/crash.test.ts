@@ -25,10 +25,10 @@ function runCli(name: string, o: { env?: Record<string, string>; killOn?: string
 }
 
 const job = (name: string, extra: Record<string, unknown> = {}): Promise<string> =>
-  p.job(name, { protocol: 'singer', config: { streams: { customers: 3000, orders: 2000 }, batch: 250, ...extra }, objects: ['customers', 'orders'] });
+  p.job(name, { protocol: 'singer', config: { streams: { customers: 1500, orders: 1000 }, batch: 250, ...extra }, objects: ['customers', 'orders'] });
 
 test('killed while the tap streams: nothing committed, and the rerun writes every record once', async () => {
-  await job('mid', { halfway_marker: 1500, delay_ms: 100 });
+  await job('mid', { halfway_marker: 750, delay_ms: 100 });
   const killed = await runCli('mid', { killOn: 'tap halfway' });
   assert.equal(killed.signal, 'SIGKILL', killed.stderr);
   assert.deepEqual(await tableKeys(p.dir, 'mid'), [], 'nothing of the killed run is committed');
@@ -37,7 +37,7 @@ test('killed while the tap streams: nothing committed, and the rerun writes ever
   await job('mid');
   const rerun = await runCli('mid');
   assert.equal(rerun.code, 0, rerun.stderr);
-  assert.deepEqual(await tableKeys(p.dir, 'mid'), all(3000, 2000));
+  assert.deepEqual(await tableKeys(p.dir, 'mid'), all(1500, 1000));
   assert.ok(orphaned.every((d) => !existsSync(d)), 'the next run removed the killed run\'s tap folder (the tap config with its secrets)');
 });
 
@@ -45,28 +45,28 @@ test('killed after the first stream committed, before its state save: the rerun 
   await job('after');
   const killed = await runCli('after', { env: { DATIVO_PAUSE_AT: 'before_state_save' }, killOn: 'paused at before_state_save (customers)' });
   assert.equal(killed.signal, 'SIGKILL', killed.stderr);
-  assert.deepEqual(await tableKeys(p.dir, 'after'), keys('customers', 1, 3000), 'customers committed, orders not yet');
+  assert.deepEqual(await tableKeys(p.dir, 'after'), keys('customers', 1, 1500), 'customers committed, orders not yet');
 
   const rerun = await runCli('after');
   assert.equal(rerun.code, 0, rerun.stderr);
   assert.match(rerun.stderr, /state_reconciled/);
   const summary = JSON.parse(rerun.stdout) as { objects: { name: string; rows_written: number }[] };
-  assert.deepEqual(summary.objects.map((o) => [o.name, o.rows_written]), [['customers', 0], ['orders', 2000]]);
-  assert.deepEqual(await tableKeys(p.dir, 'after'), all(3000, 2000));
+  assert.deepEqual(summary.objects.map((o) => [o.name, o.rows_written]), [['customers', 0], ['orders', 1000]]);
+  assert.deepEqual(await tableKeys(p.dir, 'after'), all(1500, 1000));
 });
 
 test('killed between the two streams\' commits: each stream resumes from its own committed state', async () => {
   await job('between');
   const killed = await runCli('between', { env: { DATIVO_PAUSE_AT: 'before_commit', DATIVO_PAUSE_MS: '2000' }, killOn: 'paused at before_commit (orders)' });
   assert.equal(killed.signal, 'SIGKILL', killed.stderr);
-  assert.deepEqual(await tableKeys(p.dir, 'between'), keys('customers', 1, 3000));
+  assert.deepEqual(await tableKeys(p.dir, 'between'), keys('customers', 1, 1500));
 
   // (The pause at customers' commit ends after 2 s; the one at orders' commit is where it dies.)
   // More data meanwhile: customers resumes after its bookmark, orders from the start.
-  await p.job('between', { protocol: 'singer', config: { streams: { customers: 3300, orders: 2100 }, batch: 250 }, objects: ['customers', 'orders'] });
+  await p.job('between', { protocol: 'singer', config: { streams: { customers: 1800, orders: 1100 }, batch: 250 }, objects: ['customers', 'orders'] });
   const rerun = await runCli('between');
   assert.equal(rerun.code, 0, rerun.stderr);
   const summary = JSON.parse(rerun.stdout) as { objects: { name: string; rows_written: number }[] };
-  assert.deepEqual(summary.objects.map((o) => [o.name, o.rows_written]), [['customers', 300], ['orders', 2100]]);
-  assert.deepEqual(await tableKeys(p.dir, 'between'), all(3300, 2100));
+  assert.deepEqual(summary.objects.map((o) => [o.name, o.rows_written]), [['customers', 300], ['orders', 1100]]);
+  assert.deepEqual(await tableKeys(p.dir, 'between'), all(1800, 1100));
 });

@@ -9,13 +9,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { loadJob } from '../../../lib/config/index.js';
-import { createLogger } from '../../../lib/log.js';
 import type { RunSummary } from '../../../lib/run.js';
-import { runJobFile } from '../../../lib/run/file.js';
 import { readWarehouseTable } from '../../helpers/iceberg-read.js';
+import { runLogged } from '../../helpers/run-logged.js';
 import type { JobPlan } from '../../../lib/plan.js';
 import type { Row } from '../../../lib/types.js';
 
@@ -141,21 +139,10 @@ export interface TapRun {
   logs: string;
 }
 
-/** Run a job file in-process as `dativo run` does, capturing its log (debug level, secrets masked). */
-export async function runTapJob(file: string, opts: { env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}): Promise<TapRun> {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(c: Buffer, _enc, cb) {
-      chunks.push(c.toString());
-      cb();
-    },
-  });
-  const summary = await runJobFile(file, {
-    log: (plan) => createLogger({ level: 'debug', secrets: plan.secrets, destination }),
-    ...(opts.env ? { env: opts.env } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
-  return { summary, logs: chunks.join('') };
+/** Run a job file in-process as `dativo run` does ({@link runLogged}); its log as JSON lines of text. */
+export async function runTapJob(file: string, opts: { env?: NodeJS.ProcessEnv } = {}): Promise<TapRun> {
+  const { summary, logs } = await runLogged(file, opts);
+  return { summary, logs: logs.map((l) => JSON.stringify(l)).join('\n') };
 }
 
 /** The table's rows as `<stream> <id>` (the `name` column without its suffix), sorted. */
