@@ -177,10 +177,12 @@ export async function check(plan: JobPlan, opts: { signal: AbortSignal; log: Log
   });
 }
 
-/** `dativo discover`: the source's streams with columns from their JSON schema and their primary keys. */
+/** `dativo discover`: the job's streams (or every stream of the source) with columns from their JSON schema and their primary keys. */
 export async function discover(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<DiscoveredObject[]> {
   return withRun(plan, opts.log, opts.signal, async (r) => {
-    const { streams } = await streamsOf(r);
+    const { streams: all, where } = await streamsOf(r);
+    // The job's streams when it names any (each must be in the catalog), else every stream.
+    const streams = plan.source.objects.length > 0 ? plan.source.objects.map((o) => configuredCatalog(all, o.name, false, where).stream) : all;
     return streams.map((s) => ({ name: s.name, columns: discoveredColumns(s.json_schema, primaryKeyOf(s), 'Airbyte'), primaryKey: primaryKeyOf(s) }));
   });
 }

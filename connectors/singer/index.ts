@@ -79,11 +79,13 @@ async function withConfig<T>(s: TapSettings, fn: (configFile: string) => Promise
   }
 }
 
-/** `dativo discover`: every stream of the tap's catalog, with columns from its schema and its key properties. */
+/** `dativo discover`: the job's streams (or every stream of the catalog), with columns from its schema and its key properties. */
 export async function discover(plan: JobPlan, opts: { signal: AbortSignal; log: Logger }): Promise<DiscoveredObject[]> {
   const s = singerSettings(plan);
-  const { catalog } = await withConfig(s, (cfg) => tapCatalog(plan, s, cfg, opts.log, opts.signal));
-  return catalog.streams.map((st) => ({ name: streamName(st), columns: discoveredColumns(st.schema, keyPropertiesOf(st), 'Singer'), primaryKey: keyPropertiesOf(st) }));
+  const { catalog, where } = await withConfig(s, (cfg) => tapCatalog(plan, s, cfg, opts.log, opts.signal));
+  // The job's streams when it names any (each must be in the catalog), else every stream.
+  const streams = plan.source.objects.length > 0 ? plan.source.objects.map((o) => selectStream(catalog, o.name, where).stream) : catalog.streams;
+  return streams.map((st) => ({ name: streamName(st), columns: discoveredColumns(st.schema, keyPropertiesOf(st), 'Singer'), primaryKey: keyPropertiesOf(st) }));
 }
 
 /** The tap starts, discovers, and its catalog has every stream the job names (SOURCE_NOT_FOUND otherwise). */

@@ -84,6 +84,8 @@ export async function emit(config, streams, bookmarks, msg) {
   const fail = async () => {
     switch (mode) {
       case 'crash':
+        // A careless tap that prints its credential (our log and error must mask it).
+        if (config.echo_secret) process.stderr.write(`ERROR request refused, api_key=${config.api_key}\n`);
         process.stderr.write('Traceback (most recent call last):\nRuntimeError: boom\n');
         process.exit(1);
         break;

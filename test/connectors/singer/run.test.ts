@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { chmod, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DativoError } from '../../../lib/errors.js';
 import { fileURLToPath } from 'node:url';
 import { readParquetWithDuckDB } from '../../helpers/readers.js';
 import { keys, runTapJob, tableKeys, tapProject, type TapProject } from '../tap/helpers.js';
@@ -154,13 +155,22 @@ test('a command that does not exist, or is not executable: exit 3 naming it, not
   assert.match(b.summary.error?.message ?? '', /source.command: ".\/not-executable.sh" is not an executable file/);
 });
 
-test('config values from secrets reach the tap in its file, never our log or summary', async () => {
+test('config values from secrets reach the tap in its file, never our log, error or summary (even when the tap prints them)', async () => {
   const secret = 'sk_live_0123456789abcdefSECRET';
-  const file = await p.job('secret', { protocol: 'singer', config: { streams: { customers: 50 }, api_key: '${TAP_API_KEY}', mode: 'crash', fail_after: 10 } });
+  const file = await p.job('secret', { protocol: 'singer', config: { streams: { customers: 50 }, api_key: '${TAP_API_KEY}', mode: 'crash', fail_after: 10, echo_secret: true } });
   const run = await runTapJob(file, { env: { ...process.env, TAP_API_KEY: secret } });
   assert.equal(run.summary.exit_code, 2);
+  assert.match(run.summary.error?.message ?? '', /request refused, api_key=\[REDACTED\]/, 'the tap printed it (so it had it), we masked it');
+  assert.match(run.logs, /api_key=\[REDACTED\]/);
   assert.ok(!run.logs.includes(secret), 'not in the log');
   assert.ok(!JSON.stringify(run.summary).includes(secret), 'not in the summary');
   const seen = await p.seen();
   assert.ok(seen.every((s) => !s.argv.join(' ').includes(secret)), 'not on the command line either');
+});
+
+test('options are checked when the job loads: a Singer job without a command, an Airbyte job with both command and image', async () => {
+  const singer = await p.job('no-command', { protocol: 'singer', config: {}, source: { command: undefined } });
+  await assert.rejects(p.plan(singer), (e: unknown) => e instanceof DativoError && e.code === 'CONFIG_INVALID' && e.problems.some((x) => x.key === 'source.command'));
+  const airbyte = await p.job('both', { protocol: 'airbyte', config: {}, source: { image: 'airbyte/source-faker:latest' } });
+  await assert.rejects(p.plan(airbyte), (e: unknown) => e instanceof DativoError && e.problems.some((x) => x.key === 'source.command' && /exactly one of source.command/.test(x.message)));
 });
