@@ -1,50 +1,39 @@
 /**
- * The CSV parsing core: csv-parse, plus what it does not give us cheaply —
- * the line where each record starts, whether an empty field was quoted, and
- * which records hold invalid UTF-8 — and one reject per broken record with
- * its whole raw text.
+ * The CSV parsing core: the Transform that turns a file's bytes into records
+ * (the parsing itself is split.ts, our own byte-level splitter), plus the
+ * pure helpers around it — the line where each record starts, which fields
+ * were quoted, which records hold invalid UTF-8 — and one reject per broken
+ * record with its whole raw text.
  *
- * Why not csv-parse's `cast` / `info` / `on_record` options: each builds
- * context objects per field or record; `cast` alone makes parsing ~10× slower
- * (measured: 200k rows, 1.1 s → 11 s). Instead we read the parser's counters
- * at the moment a record is pushed, and look at the raw text only in the rare
- * cases that need it.
- *
- * What csv-parse can recover from (with `skip_records_with_error`):
+ * What parsing recovers from (see split.ts for the rules):
  * - a quote inside an unquoted field (`a"b`): that record is rejected, the
  *   next line is read normally;
  * - a bad closing quote (`"ab"c`) or an opening quote that is never closed:
- *   the parser stays inside the quoted field until it meets a quote followed
- *   by a delimiter or a line break. Everything up to there — possibly several
- *   lines — is one rejected record; reading resumes after it. If no such quote
- *   follows, the rest of the file is that one rejected record.
+ *   the field goes on until a quote followed by a delimiter or a line break.
+ *   Everything up to there — possibly several lines — is one rejected
+ *   record; reading resumes after it. If no such quote follows, the rest of
+ *   the file is that one rejected record.
  *
  * Line breaks: `\r\n`, `\n` and a lone `\r` all end a record, mixed freely in
  * one file (files concatenated from different writers), as Python's csv module
- * reads a file opened with `newline=''`. csv-parse would otherwise lock onto
- * the first one it meets and merge the lines that end otherwise.
+ * reads a file opened with `newline=''`.
  *
  * The end of the input: with `final` (the file has settled) a last record
- * without a line break, or an unclosed quote, is read as today (a record, or a
+ * without a line break, or an unclosed quote, is read as it is (a record, or a
  * reject). Without it (a writer may still be at work) that unfinished last
  * record is held back — neither pushed nor rejected — and the
  * {@link ByteTrail} given commits only the bytes of finished records, so the
  * next run reads it whole.
  *
- * What it cannot recover from: a record longer than `maxRecordChars`. csv-parse
- * then drops the rest of every chunk and never finds the record's end, so the
- * rest of the file would vanish without a trace; we report it at once as not
- * recoverable and the stream fails (a runaway quote is the usual cause).
+ * What it cannot recover from: a record longer than `maxRecordChars` (a
+ * runaway quote is the usual cause); it is reported at once as not
+ * recoverable and the stream fails rather than guess where records resume.
  */
 import { isUtf8 } from 'node:buffer';
-import type { TransformCallback } from 'node:stream';
-import { Parser, type CsvError } from 'csv-parse';
+import { Transform, type TransformCallback } from 'node:stream';
 import type { CsvOptions } from './options.js';
 import type { ByteTrail } from './resume.js';
-
-/** Every record delimiter, longest first (`\r\n` before `\r`). */
-const RECORD_DELIMITERS = ['\r\n', '\n', '\r'];
-const LF = 10;
+import { CsvSplitter } from './split.js';
 
 /** One parsed record with its location. */
 export interface CsvRecord {
@@ -56,11 +45,13 @@ export interface CsvRecord {
   line: number;
   /** The record's bytes are not valid UTF-8 (they were decoded with U+FFFD). */
   badUtf8: boolean;
+  /** Which fields were quoted; set only when an empty field was (`""`: the empty string, not NULL). */
+  quoted?: readonly boolean[] | undefined;
 }
 
-/** A record csv-parse could not parse; it was skipped. */
+/** A record that could not be parsed; it was skipped. */
 export interface SkippedRecord {
-  /** csv-parse error code, e.g. `CSV_INVALID_CLOSING_QUOTE`. */
+  /** Parse error code (csv-parse's names), e.g. `CSV_INVALID_CLOSING_QUOTE`. */
   parserCode: string;
   message: string;
   /** The whole text of the skipped record. */
@@ -204,15 +195,6 @@ export class Utf8LineCheck {
   }
 }
 
-/** csv-parse internals we read (csv-parse 7); test/connectors/csv/{format,parse}.test.ts fail if they change. */
-interface ParserInternals {
-  api: {
-    info: { bytes: number };
-    state: { recordHasError: boolean; quoting: boolean; rawBuffer: { toString(encoding: string): string } };
-    __resetRecord: () => void;
-  };
-}
-
 /** Where a parser starts when it continues a file after bytes read by an earlier run. */
 export interface ParserResume {
   /** Line number of the first byte parsed (see `continueAt` in resume.ts). */
@@ -221,196 +203,80 @@ export interface ParserResume {
 
 /** How the input ends, and where the consumed bytes are counted. */
 export interface ParserTail {
-  /** Counts the bytes of finished records: fed every chunk, committed at each record's end. */
+  /** Counts the bytes of finished records: fed every chunk, committed as records finish. */
   trail: ByteTrail;
   /** The input ends for good (the file has settled): an unfinished last record is read as it is. */
   final: boolean;
 }
 
 /**
- * csv-parse's stream Parser, emitting {@link CsvRecord}s and reporting each
- * skipped record once, whole, through `onSkip`. With `resume` it parses the
- * continuation of a file: no header is expected (its first record is not
- * `isFirst`) and lines count from `resume.firstLine`.
+ * The parsing Transform: bytes in, {@link CsvRecord}s out (object mode),
+ * each skipped record reported once, whole, through `onSkip`. A thin adapter
+ * over {@link CsvSplitter} (split.ts), which does the parsing. With `resume`
+ * it parses the continuation of a file: no header is expected (its first
+ * record is not `isFirst`), no BOM is dropped, and lines count from
+ * `resume.firstLine`.
  */
-export class LocatedParser extends Parser {
+export class LocatedParser extends Transform {
   private readonly utf8: Utf8LineCheck | undefined;
-  private readonly encodingName: string;
-  /** Byte offset where the next record starts. */
-  private recordStart = 0;
-  /** Line where the next record's raw text starts. */
-  private nextLine = 1;
-  /** Records pushed or skipped so far. */
-  private records = 0;
-  private pendingSkip: { err: CsvError; raw: string } | undefined;
-  /** An error parsing cannot continue after was reported. */
-  private failed = false;
-  private endedInQuote = false;
+  private readonly splitter: CsvSplitter;
   private readonly trail: ByteTrail | undefined;
   /** Absolute offset of the first byte parsed (the trail's bytes before it). */
   private readonly base: number;
   private readonly final: boolean;
-  /** Bytes parsed so far, and the last of them. */
-  private fed = 0;
-  private lastByte = -1;
-  private flushing = false;
-  private held = false;
 
   constructor(
     options: Pick<CsvOptions, 'delimiter' | 'quote' | 'encoding' | 'maxRecordChars' | 'chunkSize'>,
-    private readonly onSkip: (s: SkippedRecord) => void,
+    onSkip: (s: SkippedRecord) => void,
     resume?: ParserResume,
     tail?: ParserTail,
   ) {
-    // `this` cannot be used in the arguments of super(): reach it through a box.
-    const self: { parser?: LocatedParser } = {};
-    super({
-      delimiter: options.delimiter,
-      quote: options.quote,
-      escape: options.quote,
-      encoding: options.encoding,
-      // With latin1 a UTF-8 BOM is three ordinary characters; do not let
-      // csv-parse switch the encoding behind our back. Mid-file (resuming)
-      // a BOM is text, as it would be in a whole read.
-      bom: options.encoding === 'utf8' && resume === undefined,
-      raw: true,
-      relax_column_count: true,
-      skip_records_with_error: true,
-      skip_empty_lines: true,
-      max_record_size: options.maxRecordChars,
-      record_delimiter: RECORD_DELIMITERS,
-      on_skip: (err: CsvError | undefined, raw: string | undefined) => {
-        const p = self.parser;
-        if (p === undefined || err === undefined || p.failed) return undefined;
-        if (err.code === 'CSV_MAX_RECORD_SIZE') {
-          p.failed = true;
-          p.pendingSkip = { err, raw: raw ?? p.pendingSkip?.raw ?? '' };
-          p.reportSkip(p.pendingSkip.raw, false);
-          return undefined;
-        }
-        // A bad closing quote (`"ab"c`) is reported first with the text up to
-        // it; if no closing quote follows, csv-parse reports the same record
-        // again at the end of the input (CSV_QUOTE_NOT_CLOSED) with the rest of
-        // the file. Keep the first error but the longest text, or those lines
-        // would be in neither the dataset nor the reject file.
-        if (p.pendingSkip === undefined) p.pendingSkip = { err, raw: raw ?? '' };
-        else if (raw !== undefined && raw.length > p.pendingSkip.raw.length) p.pendingSkip.raw = raw;
-        return undefined;
-      },
-      readableHighWaterMark: options.chunkSize,
-    } as ConstructorParameters<typeof Parser>[0]);
-    self.parser = this;
-    if (resume !== undefined) {
-      this.nextLine = resume.firstLine;
-      this.records = 1; // the header came before
-    }
+    super({ readableObjectMode: true, readableHighWaterMark: options.chunkSize });
+    this.utf8 = options.encoding === 'utf8' ? new Utf8LineCheck() : undefined;
     this.trail = tail?.trail;
     this.base = tail?.trail.fed ?? 0;
     this.final = tail?.final ?? true;
-    this.utf8 = options.encoding === 'utf8' ? new Utf8LineCheck() : undefined;
-    this.encodingName = options.encoding;
-    const api = (this as unknown as ParserInternals).api;
-    const reset = api.__resetRecord;
-    // The end of every record, pushed or skipped, passes here: the one place
-    // where the whole raw text of a skipped record is still available.
-    api.__resetRecord = () => {
-      if (api.state.recordHasError && this.pendingSkip !== undefined && !this.failed) {
-        if (this.holdsEnd()) this.pendingSkip = undefined;
-        else {
-          this.reportSkip(api.state.rawBuffer.toString(this.encodingName));
-          this.recordStart = api.info.bytes;
-          this.trail?.commit(this.base + this.recordStart);
-        }
-      }
-      reset.call(api);
-    };
+    this.splitter = new CsvSplitter(
+      {
+        delimiter: options.delimiter,
+        quote: options.quote,
+        encoding: options.encoding,
+        maxRecordChars: options.maxRecordChars,
+        // With latin1 a UTF-8 BOM is three ordinary characters; mid-file (resuming) it is text, as in a whole read.
+        stripBom: options.encoding === 'utf8' && resume === undefined,
+        firstLine: resume?.firstLine ?? 1,
+        recordsBefore: resume !== undefined ? 1 : 0,
+        ...(this.utf8 !== undefined ? { utf8: this.utf8 } : {}),
+      },
+      onSkip,
+    );
   }
 
   /** After the end of a final input: it ended inside a quoted field (a quote never closed). */
   get endsInQuote(): boolean {
-    return this.endedInQuote;
+    return this.final && this.splitter.endsInQuote;
   }
 
   /** After the end of a non-final input: its last record was unfinished and held back. */
   get heldTail(): boolean {
-    return this.held;
+    return this.splitter.heldTail;
   }
 
-  /**
-   * At the end of a non-final input, the record ending now reaches the end
-   * of the input without a line break after it (or inside a quote): it may
-   * not be finished, so hold it. A last byte `\n` outside quotes ends a
-   * record; anything else — a `\r` too, whose `\n` may still come — does not.
-   */
-  private holdsEnd(): boolean {
-    if (this.final || !this.flushing) return false;
-    const api = (this as unknown as ParserInternals).api;
-    // A record ending before the last byte ended with its line break.
-    if (api.info.bytes < this.fed) return false;
-    if (this.lastByte === LF && !api.state.quoting) return false;
-    this.held = true;
-    return true;
-  }
-
-  /** The line where a record with this raw text starts; moves past it. */
-  private locate(raw: string): number {
-    const { leading, total } = lineBreaks(raw);
-    const line = this.nextLine + leading;
-    this.nextLine += total;
-    return line;
-  }
-
-  private reportSkip(raw: string, recoverable = true): void {
-    const { err } = this.pendingSkip!;
-    this.pendingSkip = undefined;
-    const isFirst = this.records++ === 0;
-    this.onSkip({ parserCode: err.code, message: err.message, raw, line: this.locate(raw), isFirst, recoverable });
-  }
-
-  override _transform(chunk: Buffer, encoding: BufferEncoding, callback: TransformCallback): void {
-    if (chunk.length > 0) {
-      this.fed += chunk.length;
-      this.lastByte = chunk[chunk.length - 1]!;
-    }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.utf8?.feed(chunk);
     this.trail?.feed(chunk);
-    super._transform(chunk, encoding, callback);
+    this.out(this.splitter.feed(chunk));
+    callback();
   }
 
   override _flush(callback: TransformCallback): void {
     this.utf8?.end();
-    this.flushing = true;
-    super._flush((err?: Error | null) => {
-      const quoting = (this as unknown as ParserInternals).api.state.quoting;
-      if (!this.final && (quoting || this.pendingSkip !== undefined) && !this.failed) {
-        // A quote still open (or a bad quote still looking for its end) at
-        // the end of a file that may grow: unfinished, not broken.
-        this.pendingSkip = undefined;
-        this.held = true;
-      }
-      this.endedInQuote = this.final && (quoting || this.pendingSkip !== undefined || this.failed);
-      // An opening quote never closed: csv-parse reports it at the end of the
-      // input and never finishes that record.
-      if (this.pendingSkip !== undefined && !this.failed) this.reportSkip(this.pendingSkip.raw);
-      // Blank lines after the last record are consumed too, unless a record was held.
-      if (!this.held) this.trail?.commit(this.base + this.fed);
-      callback(err);
-    });
+    this.out(this.splitter.end(this.final));
+    callback();
   }
 
-  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
-    if (chunk === null || chunk === undefined) return super.push(chunk, encoding);
-    // Called synchronously by csv-parse when a record is complete, so the
-    // counters still describe this record.
-    const api = (this as unknown as ParserInternals).api;
-    const { record, raw } = chunk as { record: string[]; raw: string };
-    const end = api.info.bytes;
-    if (this.holdsEnd()) return true;
-    this.trail?.commit(this.base + end);
-    const badUtf8 = this.utf8 !== undefined && raw.includes('\uFFFD') && this.utf8.hasBadIn(this.recordStart, end);
-    this.recordStart = end;
-    this.records++;
-    const out: CsvRecord = { fields: record, raw, line: this.locate(raw), badUtf8 };
-    return super.push(out);
+  private out(records: CsvRecord[]): void {
+    this.trail?.commit(this.base + this.splitter.consumed);
+    for (let i = 0; i < records.length; i++) this.push(records[i]);
   }
 }

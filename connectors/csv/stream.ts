@@ -12,11 +12,11 @@ import { once } from 'node:events';
 import { Readable, type Readable as ReadableType } from 'node:stream';
 import type { ReadContext } from '../../lib/connector.js';
 import { DativoError } from '../../lib/errors.js';
-import { withLocation } from '../../lib/records/location.js';
 import type { FileMark, ObjectState, Row } from '../../lib/types.js';
 import type { CsvOptions } from './options.js';
-import { LocatedParser, quotedFields, recordBody, type CsvRecord, type SkippedRecord } from './parse.js';
+import { LocatedParser, recordBody, type CsvRecord, type SkippedRecord } from './parse.js';
 import { ByteTrail, continueAt, isSettled, planFileRead, prefixChanged, rewrittenError } from './resume.js';
+import { csvRowFactory, type RowFactory } from './row.js';
 
 /** Where a CSV record came from; attached under `LOCATION` (lib/records/location.ts). */
 export interface CsvLocation {
@@ -97,6 +97,8 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
   /** Hash and line count of the current file's bytes, from its first byte. */
   private trail: ByteTrail | undefined;
   private header: string[] | undefined;
+  /** Builds the records of this header (row.ts); set with it. */
+  private makeRow: RowFactory | undefined;
   private opening: Promise<void> | undefined;
   private wanted = false;
   private pumping = false;
@@ -386,6 +388,7 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
         });
       }
       this.header = names;
+      this.makeRow = csvRowFactory(names);
       return undefined;
     }
     const header = this.header;
@@ -407,21 +410,7 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
       });
       return undefined;
     }
-    const { delimiter, quote } = this.config.options;
-    let quoted: readonly boolean[] | undefined;
-    const row: Row = {};
-    for (let i = 0; i < header.length; i++) {
-      const v = fields[i]!;
-      if (v === '') {
-        // Unquoted empty → NULL, quoted "" → empty string: the only way a
-        // CSV file can tell them apart.
-        quoted ??= rec.raw.includes(quote + quote) ? quotedFields(rec.raw, delimiter, quote) : NO_QUOTED;
-        row[header[i]!] = quoted[i] === true ? '' : null;
-      } else {
-        row[header[i]!] = v;
-      }
-    }
-    return withLocation(row, { file: file.label, line: rec.line } satisfies CsvLocation);
+    return this.makeRow!(fields, rec.quoted ?? NO_QUOTED, file.label, rec.line);
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
