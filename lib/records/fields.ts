@@ -58,6 +58,25 @@ function typeError(v: unknown, what: string): Bad {
   return new Bad('type', `${describe(v)} is not ${what}`);
 }
 
+/**
+ * The value of a plain decimal integer text of at most 15 digits (an
+ * optional `-`, no spaces or `+`), exact as a number; `undefined` for any
+ * other text (the general path decides). Cheaper than a regular expression
+ * plus `BigInt(text)` for the common case.
+ */
+function smallInteger(s: string): number | undefined {
+  const n = s.length;
+  let i = s.charCodeAt(0) === 45 ? 1 : 0;
+  if (n === i || n - i > 15) return undefined;
+  let x = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return undefined;
+    x = x * 10 + c;
+  }
+  return s.charCodeAt(0) === 45 ? -x : x;
+}
+
 function coerceLong(v: unknown): unknown {
   let b: bigint;
   if (typeof v === 'bigint') b = v;
@@ -66,6 +85,8 @@ function coerceLong(v: unknown): unknown {
     if (Number.isInteger(v)) return new Bad('precision', `${v} is beyond 2^53 as a JS number: digits already lost (send it as a string or bigint)`);
     return typeError(v, 'an integer');
   } else if (typeof v === 'string') {
+    const small = smallInteger(v);
+    if (small !== undefined) return BigInt(small);
     const s = v.trim();
     if (!INT_RE.test(s)) return typeError(v, 'an integer');
     b = BigInt(s);
@@ -83,9 +104,13 @@ function coerceInt(v: unknown): unknown {
     if (v < -2147483648n || v > 2147483647n) return new Bad('range', `${v} is outside the 32-bit integer range`);
     return Number(v);
   } else if (typeof v === 'string') {
-    const s = v.trim();
-    if (!INT_RE.test(s)) return typeError(v, 'an integer');
-    n = s.length > 12 ? Infinity : Number(s);
+    const small = smallInteger(v);
+    if (small !== undefined) n = small;
+    else {
+      const s = v.trim();
+      if (!INT_RE.test(s)) return typeError(v, 'an integer');
+      n = s.length > 12 ? Infinity : Number(s);
+    }
   } else return typeError(v, 'an integer');
   if (n < -2147483648 || n > 2147483647) return new Bad('range', `${describe(v)} is outside the 32-bit integer range`);
   return n === 0 ? 0 : n; // -0 → 0
@@ -146,6 +171,8 @@ const FALSE_WORDS = new Set(['false', 'f', 'no', 'n', '0', 'off']);
 function coerceBoolean(v: unknown): unknown {
   if (typeof v === 'boolean') return v;
   if (typeof v === 'string') {
+    if (v === 'true') return true;
+    if (v === 'false') return false;
     const s = v.trim().toLowerCase();
     if (TRUE_WORDS.has(s)) return true;
     if (FALSE_WORDS.has(s)) return false;
