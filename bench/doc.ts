@@ -4,7 +4,7 @@
  * docs/benchmarks.md (between its `bench:doc` markers) with the machine, Node
  * version, load, date, commit, one table row per scenario and the JSON lines.
  * The hand-written rest of the file (methods, history, what was tried) stays.
- * `--rows` applies to every scenario but api-parquet (objects: its default).
+ * `--rows` applies to every scenario but api-parquet and sheets-parquet (their defaults).
  */
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -69,8 +69,8 @@ async function main(): Promise<void> {
   const log = (s: string): void => void process.stderr.write(s + '\n');
   for (const scenario of only as Scenario[]) {
     log(`== ${scenario}`);
-    // api-parquet's --rows is its objects: keep its default unless asked for alone.
-    const args = scenario === 'api-parquet' && only.length > 1 ? dropRows(rest) : rest;
+    // api-parquet's --rows is its objects, sheets-parquet's a sheet held by the fake: keep their defaults unless asked for alone.
+    const args = (scenario === 'api-parquet' || scenario === 'sheets-parquet') && only.length > 1 ? dropRows(rest) : rest;
     try {
       const r = await runScenario(scenario, args, log);
       results.push(r);

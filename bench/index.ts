@@ -7,6 +7,7 @@
  *   mysql-parquet      orders_<N> in MariaDB → Parquet, `mysql --quick` as baseline
  *   api-parquet        the Stripe fake (latency, rate limit) → Parquet, the request budget as ceiling
  *   gdrive-csv         one large CSV on the Google fake (generated as sent) → Parquet, peak RSS against the file size
+ *   sheets-parquet     a budget sheet on the Sheets fake → Parquet in windows, fetch + JSON.parse of the windows as baseline
  *   coerce, parquet-sink  in-process micro-benchmarks (bench/coerce.ts, bench/parquet-sink.ts)
  *
  * Every scenario runs the compiled CLI as a user runs it (bench/harness.ts),
@@ -24,16 +25,17 @@ import { benchGdriveCsv } from './gdrive-csv.js';
 import { benchCsvParquet } from './csv-parquet.js';
 import { benchGeneratorParquet } from './generator-parquet.js';
 import { formatTable, jsonLine, type BenchResult, type CommonOptions } from './harness.js';
+import { benchSheetsParquet } from './sheets-parquet.js';
 import { benchSqlParquet } from './sql-parquet.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SCRIPTS: Record<string, string> = { coerce: 'coerce.ts', 'parquet-sink': 'parquet-sink.ts' };
 
-export const SCENARIOS = ['generator-parquet', 'csv-parquet', 'postgres-parquet', 'mysql-parquet', 'api-parquet', 'gdrive-csv'] as const;
+export const SCENARIOS = ['generator-parquet', 'csv-parquet', 'postgres-parquet', 'mysql-parquet', 'api-parquet', 'gdrive-csv', 'sheets-parquet'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export const USAGE = `usage: npm run bench -- <${SCENARIOS.join('|')}> [options]
-  --rows N              rows (objects for api-parquet); default 1,000,000 (generator, csv), 2,000,000 (SQL), 15,000 (api)
+  --rows N              rows (objects for api-parquet); default 1,000,000 (generator, csv), 2,000,000 (SQL), 15,000 (api), 200,000 (sheets)
   --repeat N            measured runs, the median reported (default 1)
   --batch-rows N        target.batch_rows: rows per Arrow batch to the encoder (default 10,000)
   --row-group-rows N    target.row_group_rows (default 100,000)
@@ -47,6 +49,7 @@ export const USAGE = `usage: npm run bench -- <${SCENARIOS.join('|')}> [options]
   SQL: --batch-size N (Postgres portal batch)  --fresh (rebuild the table)
   api: --latency-ms N (200)  --rps N (25)  --windows N (8)  --objects N (= --rows)
   gdrive-csv: --pad N (1000: width of a filler column; with the default 200,000 rows about 207 MB)
+  sheets: --window-rows N (5000)  --latency-ms N (0)
   also: coerce [rows], parquet-sink [--rows=N --compression=C --batch=N]
 `;
 
@@ -65,7 +68,8 @@ const OPTIONS = {
   'data-dir': { type: 'string' },
   'batch-size': { type: 'string' },
   fresh: { type: 'boolean', default: false },
-  'latency-ms': { type: 'string', default: '200' },
+  'latency-ms': { type: 'string' },
+  'window-rows': { type: 'string', default: '5000' },
   rps: { type: 'string', default: '25' },
   windows: { type: 'string', default: '8' },
   pad: { type: 'string', default: '1000' },
@@ -116,9 +120,11 @@ export async function runScenario(scenario: Scenario, argv: string[], log: (s: s
       return benchSqlParquet(scenario === 'postgres-parquet' ? 'postgres' : 'mysql', o, { fresh: values.fresh, breakdown: values.breakdown, ...(batchSize !== undefined ? { batchSize } : {}) });
     }
     case 'api-parquet':
-      return benchApiParquet(o, { latencyMs: int('latency-ms', values['latency-ms'], 0)!, rps: int('rps', values.rps)!, windows: int('windows', values.windows)! });
+      return benchApiParquet(o, { latencyMs: int('latency-ms', values['latency-ms'] ?? '200', 0)!, rps: int('rps', values.rps)!, windows: int('windows', values.windows)! });
     case 'gdrive-csv':
       return benchGdriveCsv(o, { pad: int('pad', values.pad, 0)! });
+    case 'sheets-parquet':
+      return benchSheetsParquet(o, { windowRows: int('window-rows', values['window-rows'])!, latencyMs: int('latency-ms', values['latency-ms'] ?? '0', 0)! });
   }
 }
 
