@@ -43,6 +43,12 @@ test('generator-parquet and csv-parquet run the CLI, and what they wrote is read
   assert.equal(csv.options['compression'], 'snappy');
 });
 
+test('sheets-parquet runs the CLI on the Sheets fake in windows, and what it wrote is read back exactly', async () => {
+  const r = await runScenario('sheets-parquet', ['--rows', '2000', '--window-rows', '700', '--from-source'], () => undefined);
+  checkLine(r, 'sheets-parquet', 2000);
+  assert.equal(r.extra?.['requests'], 2 + 3, 'Drive files.get, spreadsheets.get, 3 windows (the first with the header)');
+});
+
 test('the read-back check names every total that differs', () => {
   const want = expectedTotals(10);
   assert.deepEqual(mismatches({ ...want }, want), []);
