@@ -8,29 +8,19 @@
  * resumed from `_read`. The rows come as arrays and a compiled builder turns
  * them into records.
  */
-import { Readable } from 'node:stream';
 import type { Pool, PoolConnection } from 'mysql2';
-import { DativoError } from '../../lib/errors.js';
-import type { ReadContext } from '../../lib/connector.js';
 import { formatTimestampMicros, parseTimestampMicros } from '../../lib/records/time.js';
-import { selectColumns, sourceLabel } from '../sql/columns.js';
-import { SOURCE_BUFFER_ROWS } from '../sql/rows.js';
+import { selectColumns } from '../sql/columns.js';
+import { SqlTableStream } from '../sql/stream.js';
 import {
-  clockBound,
   clockMicros,
   cursorFilter,
-  filterKind,
-  readWindow,
-  windowCounts,
-  windowCountSql,
   windowWhere,
-  type CursorFilter,
   type CursorKind,
   type DbClock,
   type ReadWindow,
   type WindowDialect,
 } from '../sql/cursor.js';
-import type { SqlConnectionSettings, TableSpec } from '../sql/options.js';
 import { isoToSqlDateTime } from '../sql/time.js';
 import { mapMysqlError } from './errors.js';
 import { createPool, endPool, getConnection, prepareSession, quoteIdent, resolveSource, run } from './session.js';
@@ -93,28 +83,16 @@ export function buildSelect(from: string, columns: readonly string[], window: Re
 }
 
 /** Object-mode Readable of one MySQL table; see the module comment. */
-export class MysqlSourceStream extends Readable {
-  private readonly ctx: ReadContext;
-  private readonly settings: SqlConnectionSettings;
-  private readonly table: TableSpec;
+export class MysqlSourceStream extends SqlTableStream {
+  protected readonly connector = 'mysql';
   private pool: Pool | undefined;
   private conn: PoolConnection | undefined;
   private paused = false;
   private done = false;
   private failed = false;
-  private readonly onAbort = (): void => {
-    this.destroy(new DativoError('ABORTED', 'read aborted', { context: this.errorContext() }));
-  };
 
-  constructor(ctx: ReadContext, settings: SqlConnectionSettings, table: TableSpec) {
-    super({ objectMode: true, highWaterMark: SOURCE_BUFFER_ROWS });
-    this.ctx = ctx;
-    this.settings = settings;
-    this.table = table;
-  }
-
-  private errorContext(): Record<string, unknown> {
-    return { connector: 'mysql', object: this.table.object, table: sourceLabel(this.table) };
+  protected mapError(err: unknown): Error {
+    return mapMysqlError(err, this.errorContext());
   }
 
   /** Server thread id of the streaming connection (for tests and logs). */
@@ -122,19 +100,7 @@ export class MysqlSourceStream extends Readable {
     return this.conn?.threadId ?? undefined;
   }
 
-  override _construct(callback: (error?: Error | null) => void): void {
-    if (this.ctx.signal.aborted) {
-      callback(new DativoError('ABORTED', 'read aborted before start', { context: this.errorContext() }));
-      return;
-    }
-    this.ctx.signal.addEventListener('abort', this.onAbort, { once: true });
-    this.open().then(
-      () => callback(),
-      (err: unknown) => callback(mapMysqlError(err, this.errorContext())),
-    );
-  }
-
-  private async open(): Promise<void> {
+  protected async open(): Promise<void> {
     const { ctx, table } = this;
     const log = ctx.log;
     this.pool = createPool(this.settings, 1);
@@ -142,9 +108,8 @@ export class MysqlSourceStream extends Readable {
     this.conn = conn;
     conn.on('error', (err) => this.fail(err));
     await prepareSession(conn, this.settings);
-    const incremental = !ctx.fullRefresh && ctx.plan.syncMode !== 'full_refresh' && ctx.plan.source.incremental !== undefined && ctx.plan.source.incremental.strategy !== 'file_modified';
     // The clock before the snapshot: every row committed before the instant is in it.
-    const clock = incremental ? await databaseClock(conn) : undefined;
+    const clock = this.incremental ? await databaseClock(conn) : undefined;
     // One snapshot for the whole table: a row updated during the scan is read
     // as it was at the start and picked up by the next run, never missed.
     await run(conn, 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
@@ -160,19 +125,16 @@ export class MysqlSourceStream extends Readable {
       log,
     });
 
-    const window = clock ? await this.window(conn, src.from, src.fields, filter, clock) : undefined;
-    if (window) {
-      const count = windowCountSql(window, src.from, MYSQL_WINDOW);
-      const r = await run<Record<string, unknown>[]>(conn, count.sql, count.values);
-      const nulls = windowCounts(window, r.rows[0]);
-      if (!window.includeNulls && nulls > 0) {
-        log.warn(
-          { event_type: 'cursor_nulls_skipped', count: nulls, cursor_field: window.field, table: sourceLabel(table) },
-          `${nulls} row(s) of ${sourceLabel(table)} have a NULL ${window.field}: they were read by the first run only and are not re-read incrementally`,
-        );
-      }
-      ctx.reportWindow?.(window.report);
-    }
+    const window = clock
+      ? await this.planWindow(filter, clock, {
+          dialect: MYSQL_WINDOW,
+          from: src.from,
+          query: async (sql, values) => (await run<Record<string, unknown>[]>(conn, sql, values)).rows,
+          // TIMESTAMP is stored in UTC; DATETIME and DATE are wall-clock values.
+          naive: src.fields.find((f) => f.name === filter.field)?.columnType !== T.TIMESTAMP,
+          maxOf: (c) => `MAX(${c})`,
+        })
+      : undefined;
 
     const q = buildSelect(src.from, columns, window);
     log.debug({ event_type: 'source_query', sql: q.sql, params: q.values.map(String) }, 'mysql query');
@@ -203,26 +165,10 @@ export class MysqlSourceStream extends Readable {
     });
   }
 
-  /** The window of this read: watermark from the database clock (timestamps, dates) or MAX(cursor) in the snapshot. */
-  private async window(conn: PoolConnection, from: string, fields: MysqlField[], filter: CursorFilter, clock: DbClock): Promise<ReadWindow | undefined> {
-    const kind = filterKind(this.ctx, filter);
-    if (kind === undefined || filter.field === undefined) return undefined;
-    if (clockBound(kind)) {
-      // TIMESTAMP is stored in UTC; DATETIME and DATE are wall-clock values.
-      const type = fields.find((f) => f.name === filter.field)?.columnType;
-      return readWindow(filter, kind, { clock, naive: type !== T.TIMESTAMP, lagSeconds: this.ctx.plan.source.incremental?.lagSeconds ?? 0 });
-    }
-    const c = quoteIdent(filter.field);
-    const where = filter.mode === 'from' ? ` WHERE ${c} ${filter.inclusive ? '>=' : '>'} ?` : '';
-    const r = await run<{ max: unknown }[]>(conn, `SELECT MAX(${c}) AS max FROM ${from}${where}`, filter.mode === 'from' ? [boundValue(kind, filter.value)] : []);
-    const max = r.rows[0]?.max;
-    return readWindow(filter, kind, { max: max === null || max === undefined ? null : String(max) });
-  }
-
   private fail(err: unknown): void {
     if (this.failed || this.destroyed) return;
     this.failed = true;
-    this.destroy(mapMysqlError(err, this.errorContext()));
+    this.destroy(this.mapError(err));
   }
 
   override _read(): void {
@@ -233,7 +179,7 @@ export class MysqlSourceStream extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.ctx.signal.removeEventListener('abort', this.onAbort);
+    this.detachAbort();
     const conn = this.conn;
     const pool = this.pool;
     this.conn = undefined;

@@ -11,31 +11,22 @@
  * pg-query-stream is the Submittable that owns the portal; its cursor is
  * driven directly, without the stream's own buffer.
  */
-import { Readable } from 'node:stream';
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { DativoError } from '../../lib/errors.js';
-import type { ReadContext } from '../../lib/connector.js';
 import type { Row } from '../../lib/types.js';
-import { selectColumns, sourceLabel } from '../sql/columns.js';
+import { selectColumns } from '../sql/columns.js';
 import {
-  clockBound,
   clockMicros,
   cursorFilter,
-  type CursorFilter,
-  filterKind,
-  readWindow,
-  windowCounts,
-  windowCountSql,
   windowWhere,
   type DbClock,
   type ReadWindow,
   type WindowDialect,
 } from '../sql/cursor.js';
-import type { SqlConnectionSettings, TableSpec } from '../sql/options.js';
+import { SqlTableStream } from '../sql/stream.js';
 import { mapPgError } from './errors.js';
-import { lookupUserTypes, poolConfig, quoteIdent, resolveSource, SESSION_SQL, type ResolvedSource } from './session.js';
-import { compileRowBuilder, SOURCE_BUFFER_ROWS } from '../sql/rows.js';
+import { lookupUserTypes, poolConfig, quoteIdent, resolveSource, SESSION_SQL } from './session.js';
+import { compileRowBuilder } from '../sql/rows.js';
 import { converterForOid, keepText } from './types.js';
 
 /** The SELECT of one read and its parameters. */
@@ -123,10 +114,8 @@ export function nextFetchRows(rowBytes: number, batchSize: number): number {
 }
 
 /** Object-mode Readable of one Postgres table; see the module comment. */
-export class PgSourceStream extends Readable {
-  private readonly ctx: ReadContext;
-  private readonly settings: SqlConnectionSettings;
-  private readonly table: TableSpec;
+export class PgSourceStream extends SqlTableStream {
+  protected readonly connector = 'postgres';
   private pool: pg.Pool | undefined;
   private client: pg.PoolClient | undefined;
   private cursor: PortalCursor | undefined;
@@ -146,53 +135,30 @@ export class PgSourceStream extends Readable {
   private fetchRows = FIRST_FETCH_ROWS;
   /** The most rows one fetch returned (for tests and logs). */
   maxFetchRows = 0;
-  private readonly onAbort = (): void => {
-    this.destroy(new DativoError('ABORTED', 'read aborted', { context: this.errorContext() }));
-  };
 
-  constructor(ctx: ReadContext, settings: SqlConnectionSettings, table: TableSpec) {
-    // Paused, fetched batches wait in `queue` (see pump), not in the stream's buffer.
-    super({ objectMode: true, highWaterMark: SOURCE_BUFFER_ROWS });
-    this.ctx = ctx;
-    this.settings = settings;
-    this.table = table;
+  protected mapError(err: unknown): Error {
+    return mapPgError(err, this.errorContext());
   }
 
-  private errorContext(): Record<string, unknown> {
-    return { connector: 'postgres', object: this.table.object, table: sourceLabel(this.table) };
-  }
-
-  override _construct(callback: (error?: Error | null) => void): void {
-    if (this.ctx.signal.aborted) {
-      callback(new DativoError('ABORTED', 'read aborted before start', { context: this.errorContext() }));
-      return;
-    }
-    this.ctx.signal.addEventListener('abort', this.onAbort, { once: true });
-    this.open().then(
-      () => callback(),
-      (err: unknown) => callback(mapPgError(err, this.errorContext())),
-    );
-  }
-
-  private async open(): Promise<void> {
+  protected async open(): Promise<void> {
     const { ctx, table } = this;
     const log = ctx.log;
     this.pool = new pg.Pool(poolConfig(this.settings, 1));
     // An idle pooled client that loses its server emits 'error' on the pool;
     // the read already failed through its own callback.
     this.pool.on('error', () => undefined);
-    this.client = await this.pool.connect();
-    this.client.on('error', (err) => this.destroy(mapPgError(err, this.errorContext())));
-    await this.client.query(SESSION_SQL);
-    const incremental = !ctx.fullRefresh && ctx.plan.syncMode !== 'full_refresh' && ctx.plan.source.incremental !== undefined && ctx.plan.source.incremental.strategy !== 'file_modified';
-    const clock = incremental ? await databaseClock(this.client) : undefined;
+    const client = await this.pool.connect();
+    this.client = client;
+    client.on('error', (err) => this.destroy(this.mapError(err)));
+    await client.query(SESSION_SQL);
+    const clock = this.incremental ? await databaseClock(client) : undefined;
     // One snapshot for the whole table: a row updated during the scan is seen
     // as it was at the start (and picked up by the next run), never missed.
-    await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
 
     const filter = cursorFilter(ctx, table, clock ? clockMicrosUtc(clock) : undefined);
     const cursorField = filter.field;
-    const src = await resolveSource(this.client, table);
+    const src = await resolveSource(client, table);
     const columns = selectColumns(
       ctx.plan.asset,
       src.fields.map((f) => f.name),
@@ -200,23 +166,19 @@ export class PgSourceStream extends Readable {
       { connector: 'postgres', ...(cursorField !== undefined ? { cursorField } : {}), ...(table.primaryKey ? { primaryKey: table.primaryKey } : {}), log },
     );
 
-    const window = clock ? await this.window(src, filter, clock) : undefined;
-    if (window) {
-      const count = windowCountSql(window, src.from, PG_WINDOW);
-      const r = await this.client.query<Record<string, unknown>>(count.sql, count.values as string[]);
-      const nulls = windowCounts(window, r.rows[0]);
-      if (!window.includeNulls && nulls > 0) {
-        log.warn(
-          { event_type: 'cursor_nulls_skipped', count: nulls, cursor_field: window.field, table: sourceLabel(table) },
-          `${nulls} row(s) of ${sourceLabel(table)} have a NULL ${window.field}: they were read by the first run only and are not re-read incrementally`,
-        );
-      }
-      ctx.reportWindow?.(window.report);
-    }
+    const window = clock
+      ? await this.planWindow(filter, clock, {
+          dialect: PG_WINDOW,
+          from: src.from,
+          query: async (sql, values) => (await client.query<Record<string, unknown>>(sql, values)).rows,
+          naive: src.fields.find((f) => f.name === filter.field)?.dataTypeID !== TIMESTAMPTZ_OID,
+          maxOf: (c) => `max(${c})::text`,
+        })
+      : undefined;
 
     const byName = new Map(src.fields.map((f) => [f.name, f]));
     const userTypes = await lookupUserTypes(
-      this.client,
+      client,
       columns.map((c) => byName.get(c)!.dataTypeID),
     );
     // pg hands rows over as arrays of text (its global type parsers are
@@ -229,22 +191,8 @@ export class PgSourceStream extends Readable {
     const sql = buildSelect(src.from, columns, window);
     log.debug({ event_type: 'source_query', sql: sql.text, params: sql.values }, 'postgres query');
     const qs = new QueryStream(sql.text, sql.values, { batchSize: this.settings.batchSize, rowMode: 'array', types: { getTypeParser: () => keepText } });
-    this.client.query(qs);
+    client.query(qs);
     this.cursor = qs.cursor as PortalCursor;
-  }
-
-  /** The window of this read: watermark from the database clock (timestamps, dates) or max(cursor) in the snapshot. */
-  private async window(src: ResolvedSource, filter: CursorFilter, clock: DbClock): Promise<ReadWindow | undefined> {
-    const kind = filterKind(this.ctx, filter);
-    if (kind === undefined || filter.field === undefined) return undefined;
-    if (clockBound(kind)) {
-      const type = src.fields.find((f) => f.name === filter.field)?.dataTypeID;
-      return readWindow(filter, kind, { clock, naive: type !== TIMESTAMPTZ_OID, lagSeconds: this.ctx.plan.source.incremental?.lagSeconds ?? 0 });
-    }
-    const c = quoteIdent(filter.field);
-    const where = filter.mode === 'from' ? ` WHERE ${c} ${filter.inclusive ? '>=' : '>'} $1` : '';
-    const r = await this.client!.query<{ max: string | null }>(`SELECT max(${c})::text AS max FROM ${src.from}${where}`, filter.mode === 'from' ? [filter.value] : []);
-    return readWindow(filter, kind, { max: r.rows[0]?.max ?? null });
   }
 
   override _read(): void {
@@ -278,7 +226,7 @@ export class PgSourceStream extends Readable {
       this.fetching = false;
       if (this.destroyed) return;
       if (err) {
-        this.destroy(mapPgError(err, this.errorContext()));
+        this.destroy(this.mapError(err));
         return;
       }
       if (rows.length < size) this.last = true;
@@ -321,12 +269,12 @@ export class PgSourceStream extends Readable {
   private finish(): void {
     this.client!.query('COMMIT').then(
       () => this.push(null),
-      (err: unknown) => this.destroy(mapPgError(err, this.errorContext())),
+      (err: unknown) => this.destroy(this.mapError(err)),
     );
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.ctx.signal.removeEventListener('abort', this.onAbort);
+    this.detachAbort();
     const client = this.client;
     const pool = this.pool;
     this.client = undefined;
