@@ -144,6 +144,23 @@ export interface GoogleAuth {
 }
 
 /**
+ * Clients on the plan's request policy (retries, timeouts, secrets redacted)
+ * without a limiter: what `check` and the token exchange use when the read
+ * gives no factory of its own.
+ */
+export function planHttpFactory(plan: JobPlan, o: { connector: string; signal?: AbortSignal | undefined; log?: Logger | undefined }): HttpFactory {
+  return (endpoint) =>
+    new HttpClient({
+      ...endpoint,
+      connector: o.connector,
+      policy: requestPolicy(plan),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.log ? { log: o.log } : {}),
+      secrets: plan.secrets,
+    });
+}
+
+/**
  * Open the credentials of `settings`: read and check the key file (service
  * account), nothing over the network yet; the first {@link GoogleAuth.headers}
  * asks for a token.
@@ -152,17 +169,7 @@ export interface GoogleAuth {
 export async function openGoogleAuth(plan: JobPlan, settings: GoogleSettings, opts: GoogleAuthOptions): Promise<GoogleAuth> {
   const c = settings.credentials;
   const now = opts.now ?? Date.now;
-  const http: HttpFactory =
-    opts.http ??
-    ((endpoint) =>
-      new HttpClient({
-        ...endpoint,
-        connector: opts.connector,
-        policy: requestPolicy(plan),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.log ? { log: opts.log } : {}),
-        secrets: plan.secrets,
-      }));
+  const http = opts.http ?? planHttpFactory(plan, opts);
   if (c.kind === 'api_key') {
     return {
       kind: c.kind,

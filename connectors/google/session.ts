@@ -7,11 +7,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { drive, type drive_v3 } from '@googleapis/drive';
-import { HttpClient, type HttpFactory } from '../../lib/http.js';
+import type { HttpClient, HttpFactory } from '../../lib/http.js';
 import type { Logger } from '../../lib/log.js';
 import type { JobPlan } from '../../lib/plan.js';
-import { requestPolicy } from '../../lib/run/network.js';
-import { openGoogleAuth, type GoogleAuth } from './auth.js';
+import { openGoogleAuth, planHttpFactory, type GoogleAuth } from './auth.js';
 import { GOOGLE_CLIENT_OPTIONS, googleCall, type GoogleResource } from './call.js';
 import { googleSettings, type GoogleSettings } from './options.js';
 
@@ -47,17 +46,7 @@ export interface GoogleSessionOptions {
  */
 export async function openGoogleSession(plan: JobPlan, opts: GoogleSessionOptions): Promise<GoogleSession> {
   const settings = googleSettings(plan, opts.connector, opts.secret);
-  const factory: HttpFactory =
-    opts.http ??
-    ((endpoint) =>
-      new HttpClient({
-        ...endpoint,
-        connector: opts.connector,
-        policy: requestPolicy(plan),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.log ? { log: opts.log } : {}),
-        secrets: plan.secrets,
-      }));
+  const factory: HttpFactory = opts.http ?? planHttpFactory(plan, opts);
   const auth = await openGoogleAuth(plan, settings, {
     connector: opts.connector,
     scopes: opts.scopes,
