@@ -9,9 +9,8 @@ import { z } from 'zod';
 import { hasScheme, resolveJobPath } from '../../lib/config/paths.js';
 import { stringLike } from '../../lib/config/zod-util.js';
 import type { DeclaredObject, ObjectsContext } from '../../lib/connector.js';
-import { isDativoError } from '../../lib/errors.js';
 import type { Asset } from '../../lib/types.js';
-import { parseCsvOptions } from './options.js';
+import { refineCsvOptions } from './options.js';
 
 /** One `source.files` entry: a path or glob, or `{path|file, object?, id?}`. */
 const FileEntrySchema = z.preprocess(
@@ -28,14 +27,7 @@ export const csvSourceOptions = z
     files: z.array(FileEntrySchema).optional(),
     settle_seconds: z.unknown().optional(),
   })
-  .superRefine((source, ctx) => {
-    try {
-      parseCsvOptions(source);
-    } catch (err) {
-      if (!isDativoError(err)) throw err;
-      for (const p of err.problems) ctx.addIssue({ code: 'custom', path: p.key.split('.').slice(1), message: p.message });
-    }
-  });
+  .superRefine(refineCsvOptions);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);

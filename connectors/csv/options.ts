@@ -3,7 +3,8 @@
  * overridden by the job, plus `source.settle_seconds`, checked once before
  * any file is opened.
  */
-import { DativoError, type ConfigProblem } from '../../lib/errors.js';
+import type { z } from 'zod';
+import { DativoError, isDativoError, type ConfigProblem } from '../../lib/errors.js';
 import { DEFAULT_SETTLE_SECONDS } from './resume.js';
 
 /** Parsed, checked CSV options. */
@@ -128,4 +129,18 @@ export function parseCsvOptions(source: Record<string, unknown>, file = ''): Csv
     });
   }
   return out;
+}
+
+/**
+ * The CSV options' checks as a zod refinement of a source block (CSV files
+ * and Drive CSV files share them): each problem of {@link parseCsvOptions}
+ * becomes an issue at its key, so the config loader lists them all.
+ */
+export function refineCsvOptions(source: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  try {
+    parseCsvOptions(source);
+  } catch (err) {
+    if (!isDativoError(err)) throw err;
+    for (const p of err.problems) ctx.addIssue({ code: 'custom', path: p.key.split('.').slice(1), message: p.message });
+  }
 }

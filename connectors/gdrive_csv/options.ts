@@ -6,10 +6,10 @@
 import { z } from 'zod';
 import { boolLike, intLike, stringLike } from '../../lib/config/zod-util.js';
 import type { DeclaredObject, ObjectsContext } from '../../lib/connector.js';
-import { isDativoError, DativoError } from '../../lib/errors.js';
+import { DativoError } from '../../lib/errors.js';
 import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
 import type { Asset } from '../../lib/types.js';
-import { parseCsvOptions } from '../csv/options.js';
+import { refineCsvOptions } from '../csv/options.js';
 import { GoogleConnectionSchema, GoogleCredentialsSchema } from '../google/options.js';
 
 /** Drive ids: letters, digits, `-` and `_`. */
@@ -41,14 +41,7 @@ export const gdriveSourceOptions = z
     page_size: intLike.pipe(z.number().int().min(1).max(1000)).optional(),
     settle_seconds: z.unknown().optional(),
   })
-  .superRefine((source, ctx) => {
-    try {
-      parseCsvOptions(source);
-    } catch (err) {
-      if (!isDativoError(err)) throw err;
-      for (const p of err.problems) ctx.addIssue({ code: 'custom', path: p.key.split('.').slice(1), message: p.message });
-    }
-  });
+  .superRefine(refineCsvOptions);
 
 /** What one object reads: explicit files, folders and queries. */
 export interface DriveObjectConfig {
