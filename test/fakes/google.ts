@@ -41,6 +41,7 @@
  */
 import { createPublicKey, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
 import type http from 'node:http';
+import { FaultQueue, type Fault } from '../helpers/api-fake.js';
 import { fakeApi, sendJson, type FakeApi, type SeenRequest } from '../helpers/http-server.js';
 
 /** Drive's folder and spreadsheet MIME types. */
@@ -86,17 +87,12 @@ export interface FakeServiceAccount {
   revoked: boolean;
 }
 
-/** A queued fault: the next matching requests get this answer. */
-export interface GoogleFault {
-  /** Path prefix, e.g. `/drive/v3/files`. Default: every path but `/token`. */
-  path?: string;
-  /** Only requests with this query parameter value, e.g. `{alt: 'media'}`. */
-  query?: Record<string, string>;
-  status: number;
-  times?: number;
-  headers?: Record<string, string>;
-  body?: unknown;
-}
+/**
+ * A queued fault (test/helpers/api-fake.ts): path prefix (e.g.
+ * `/drive/v3/files`; default every path but `/token`), query values (e.g.
+ * `{alt: 'media'}`), status, times, headers, body (default Google's error body).
+ */
+export type GoogleFault = Fault;
 
 /** The caller of an API request: who it acts as. */
 export type Principal = { kind: 'user'; email: string } | { kind: 'api_key' };
@@ -273,7 +269,7 @@ export class GoogleFake {
   readonly apiKeys = new Set<string>();
   /** Access token → {principal, expiry ms}. */
   private readonly tokens = new Map<string, { email: string; expiresAt: number }>();
-  private faults: GoogleFault[] = [];
+  private readonly faults = new FaultQueue<GoogleFault>();
   private readonly routes: Route[] = [];
   /** Page sizes served in turn (each capped by `pageSize`); 0 = an empty page with a next token. Default: full pages. */
   pageSizes: number[] | undefined;
@@ -321,7 +317,7 @@ export class GoogleFake {
   /** Forget files, faults and page shapes (accounts, clients and keys stay). */
   reset(): void {
     this.files.clear();
-    this.faults = [];
+    this.faults.clear();
     this.pageSizes = undefined;
     this.bytesSent = 0;
     if (this.api) this.api.requests.length = 0;
@@ -425,7 +421,7 @@ export class GoogleFake {
 
   /** Queue a fault for the next matching request(s). */
   fail(fault: GoogleFault): void {
-    this.faults.push({ times: 1, ...fault });
+    this.faults.push(fault);
   }
 
   /** Add a route before the Drive ones (the Sheets fake). */
@@ -466,10 +462,8 @@ export class GoogleFake {
   private async handle(req: SeenRequest, res: http.ServerResponse): Promise<void> {
     if (this.opts.latencyMs) await new Promise((r) => setTimeout(r, this.opts.latencyMs));
     if (req.method === 'POST' && req.path === '/token') return this.token(req, res);
-    const fault = this.faults.find((f) => (f.path === undefined || req.path.startsWith(f.path)) && Object.entries(f.query ?? {}).every(([k, v]) => req.query.get(k) === v));
+    const fault = this.faults.take(req);
     if (fault) {
-      fault.times = (fault.times ?? 1) - 1;
-      if (fault.times <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
       sendJson(res, fault.status, fault.body ?? googleErrorBody(fault.status, `fault ${fault.status}`, 'backendError'), fault.headers ?? {});
       return;
     }

@@ -38,7 +38,8 @@
  */
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
-import { fakeApi, sendJson, type FakeApi, type SeenRequest } from '../helpers/http-server.js';
+import { FaultQueue, latency, LoopbackFake, WindowCounter, type Fault } from '../helpers/api-fake.js';
+import { sendJson, type SeenRequest } from '../helpers/http-server.js';
 
 /** The CRM object types served. */
 export const CRM_TYPES = ['contacts', 'companies', 'deals', 'tickets'] as const;
@@ -141,16 +142,8 @@ export interface Owner {
   teams: { id: string; name: string; primary: boolean }[];
 }
 
-/** A queued fault: the next matching requests get this answer. */
-export interface HubSpotFault {
-  /** Path prefix to match, e.g. `/crm/v3/objects/contacts/search`. Default: every path. */
-  path?: string;
-  status: number;
-  /** How many requests get it. Default 1; `Infinity` for ever. */
-  times?: number;
-  headers?: Record<string, string>;
-  body?: unknown;
-}
+/** A queued fault (test/helpers/api-fake.ts): path prefix (e.g. `/crm/v3/objects/contacts/search`), status, times, headers, body (default HubSpot's error body). */
+export type HubSpotFault = Fault;
 
 export interface HubSpotFakeOptions {
   /** Accepted access tokens. Default `['pat-na1-fake-0000']`. */
@@ -193,8 +186,7 @@ function asMs(v: string): number {
 }
 
 /** The HubSpot-like fake server. */
-export class HubSpotFake {
-  url = '';
+export class HubSpotFake extends LoopbackFake {
   /** The fake's clock, epoch ms. */
   now: number;
   latencyMs: number;
@@ -210,44 +202,27 @@ export class HubSpotFake {
   beforeAnswer: ((req: SeenRequest) => void) | undefined;
   readonly tokens: Set<string>;
   readonly revoked = new Set<string>();
-  private api: FakeApi | undefined;
   private seq = 100;
   private readonly store = new Map<CrmType, Map<string, CrmObject>>();
   private readonly links = new Map<string, Set<string>>();
   private readonly owners = new Map<string, Owner>();
-  private readonly faults: HubSpotFault[] = [];
+  private readonly faults = new FaultQueue<HubSpotFault>();
   /** Properties (or top-level fields) left out of what is served: per type, optionally only for some ids. */
   readonly omitted = new Map<CrmType, { fields: string[]; ids?: Set<string> }>();
   /** Each object's place among equal sort values (a scramble of its id), computed once. */
   private readonly ranks = new Map<string, string>();
-  private readonly searchSeconds = new Map<string, { second: number; n: number }>();
+  private readonly searchSeconds: WindowCounter | undefined;
   private readonly recent = new Map<string, number[]>();
 
   constructor(options: HubSpotFakeOptions = {}) {
+    super();
     this.tokens = new Set(options.tokens ?? ['pat-na1-fake-0000']);
     this.now = options.now ?? DEFAULT_NOW;
     this.latencyMs = options.latencyMs ?? 0;
     this.searchPerSecond = options.searchPerSecond;
+    this.searchSeconds = options.searchPerSecond !== undefined ? new WindowCounter(options.searchPerSecond) : undefined;
     this.tenSecondly = options.tenSecondly;
     for (const t of CRM_TYPES) this.store.set(t, new Map());
-  }
-
-  async start(): Promise<this> {
-    this.api = await fakeApi((req, res) => this.handle(req, res));
-    this.url = this.api.url;
-    return this;
-  }
-
-  get requests(): SeenRequest[] {
-    return this.api?.requests ?? [];
-  }
-
-  openConnections(): number {
-    return this.api?.openConnections() ?? 0;
-  }
-
-  async close(): Promise<void> {
-    await this.api?.close();
   }
 
   /** Forget every object, owner, association, fault and omission (the clock and the tokens stay). */
@@ -255,7 +230,7 @@ export class HubSpotFake {
     for (const m of this.store.values()) m.clear();
     this.links.clear();
     this.owners.clear();
-    this.faults.length = 0;
+    this.faults.clear();
     this.omitted.clear();
     this.loopCursor = false;
     this.ignoreSearchFilters = false;
@@ -357,12 +332,14 @@ export class HubSpotFake {
     return [...this.owners.values()].sort((a, b) => Number(a.id) - Number(b.id));
   }
 
+  /** Queue a fault. */
   fail(fault: HubSpotFault): void {
-    this.faults.push({ times: 1, ...fault });
+    this.faults.push(fault);
   }
 
+  /** Clear queued faults. */
   clearFaults(): void {
-    this.faults.length = 0;
+    this.faults.clear();
   }
 
   /** Serve objects of `type` without `fields` (property names or `createdAt`/`updatedAt`/`id`), all or only `ids`. */
@@ -405,12 +382,7 @@ export class HubSpotFake {
   /** True when this request is over a limit of its token (counted on arrival). */
   private overLimit(token: string, search: boolean): string | undefined {
     const t = Date.now();
-    if (search && this.searchPerSecond !== undefined) {
-      const s = Math.floor(t / 1000);
-      const cur = this.searchSeconds.get(token);
-      if (!cur || cur.second !== s) this.searchSeconds.set(token, { second: s, n: 1 });
-      else if (++cur.n > this.searchPerSecond) return 'SECONDLY';
-    }
+    if (search && this.searchSeconds?.over(token, t)) return 'SECONDLY';
     if (!search && this.tenSecondly !== undefined) {
       const list = (this.recent.get(token) ?? []).filter((x) => x > t - 10_000);
       list.push(t);
@@ -420,8 +392,8 @@ export class HubSpotFake {
     return undefined;
   }
 
-  private async handle(req: SeenRequest, res: http.ServerResponse): Promise<void> {
-    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+  protected async handle(req: SeenRequest, res: http.ServerResponse): Promise<void> {
+    await latency(this.latencyMs);
     const headers = { date: new Date(this.now).toUTCString() };
     const send = (status: number, body: unknown, extra: Record<string, string> = {}): void => sendJson(res, status, body, { ...headers, ...extra });
     const token = /^Bearer (.+)$/.exec(req.headers['authorization'] ?? '')?.[1] ?? '';
@@ -441,10 +413,8 @@ export class HubSpotFake {
       send(429, { ...(hubspotError(429, 'RATE_LIMITS', message) as object), errorType: 'RATE_LIMIT', policyName: policy }, { 'retry-after': '1' });
       return;
     }
-    const fault = this.faults.find((f) => f.path === undefined || req.path.startsWith(f.path));
+    const fault = this.faults.take(req);
     if (fault) {
-      fault.times = (fault.times ?? 1) - 1;
-      if (fault.times <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
       const body = fault.body ?? (fault.status === 429 ? { ...(hubspotError(429, 'RATE_LIMITS', 'You have reached your secondly limit.') as object), errorType: 'RATE_LIMIT', policyName: 'SECONDLY' } : hubspotError(fault.status, 'INTERNAL_ERROR', 'internal error'));
       send(fault.status, body, fault.headers ?? {});
       return;

@@ -27,7 +27,8 @@
  *   header; tests move it with {@link StripeFake.advance}.
  */
 import type http from 'node:http';
-import { fakeApi, sendJson, type FakeApi, type SeenRequest } from '../helpers/http-server.js';
+import { FaultQueue, latency, LoopbackFake, WindowCounter, type Fault } from '../helpers/api-fake.js';
+import { sendJson, type SeenRequest } from '../helpers/http-server.js';
 
 /** The list resources served, with their object type and id prefix. */
 export const STRIPE_RESOURCES = {
@@ -51,16 +52,8 @@ interface Stored {
   obj: StripeObject;
 }
 
-/** A queued fault: the next matching requests get this answer. */
-export interface StripeFault {
-  /** Path prefix to match, e.g. `/v1/customers`. Default: every path. */
-  path?: string;
-  status: number;
-  /** How many requests get it. Default 1; `Infinity` for ever. */
-  times?: number;
-  headers?: Record<string, string>;
-  body?: unknown;
-}
+/** A queued fault (test/helpers/api-fake.ts): path prefix, status, times, headers, body (default Stripe's error body). */
+export type StripeFault = Fault;
 
 export interface StripeFakeOptions {
   /** Accepted secret keys. Default `['sk_test_fake_4242']`. */
@@ -111,62 +104,39 @@ function defaults(resource: StripeResourceName, seq: number, created: number): R
 }
 
 /** The Stripe-like fake server. */
-export class StripeFake {
-  /** Base URL, e.g. `http://127.0.0.1:40123`. */
-  url = '';
+export class StripeFake extends LoopbackFake {
   /** The fake's clock, unix seconds. */
   now: number;
   latencyMs: number;
   readonly rateLimit: number | undefined;
   /** 429s answered by the rate limit. */
   rateLimited = 0;
-  private second = -1;
-  private inSecond = 0;
+  private readonly limit: WindowCounter | undefined;
   /** When true, lists ignore `starting_after` and answer the first page again. */
   loopCursor = false;
   readonly keys: Set<string>;
   readonly revoked = new Set<string>();
-  private api: FakeApi | undefined;
   private seq = 0;
   private readonly store = new Map<StripeResourceName, Stored[]>();
   private readonly events: Stored[] = [];
-  private readonly faults: StripeFault[] = [];
+  private readonly faults = new FaultQueue<StripeFault>();
   readonly omitted = new Map<StripeResourceName, { fields: string[]; ids?: Set<string> }>();
 
   constructor(options: StripeFakeOptions = {}) {
+    super();
     this.keys = new Set(options.keys ?? ['sk_test_fake_4242']);
     this.now = options.now ?? DEFAULT_NOW;
     this.latencyMs = options.latencyMs ?? 0;
     this.rateLimit = options.rateLimit;
+    this.limit = options.rateLimit !== undefined ? new WindowCounter(options.rateLimit) : undefined;
     for (const r of Object.keys(STRIPE_RESOURCES) as StripeResourceName[]) this.store.set(r, []);
-  }
-
-  /** Start listening on a free loopback port. */
-  async start(): Promise<this> {
-    this.api = await fakeApi((req, res) => this.handle(req, res));
-    this.url = this.api.url;
-    return this;
-  }
-
-  /** Every request seen. */
-  get requests(): SeenRequest[] {
-    return this.api?.requests ?? [];
-  }
-
-  /** TCP connections open right now. */
-  openConnections(): number {
-    return this.api?.openConnections() ?? 0;
-  }
-
-  async close(): Promise<void> {
-    await this.api?.close();
   }
 
   /** Forget every object, event, fault and omission (the clock and the keys stay). */
   reset(): void {
     for (const list of this.store.values()) list.length = 0;
     this.events.length = 0;
-    this.faults.length = 0;
+    this.faults.clear();
     this.omitted.clear();
     this.loopCursor = false;
   }
@@ -225,12 +195,12 @@ export class StripeFake {
 
   /** Queue a fault. */
   fail(fault: StripeFault): void {
-    this.faults.push({ times: 1, ...fault });
+    this.faults.push(fault);
   }
 
   /** Clear queued faults. */
   clearFaults(): void {
-    this.faults.length = 0;
+    this.faults.clear();
   }
 
   /** Serve objects of `resource` without `fields` (all objects, or only `ids`). */
@@ -274,20 +244,10 @@ export class StripeFake {
     return [...this.store.get(resource)!].sort((a, b) => b.obj.created - a.obj.created || b.seq - a.seq);
   }
 
-  /** True when this request is over the per-second limit (counted on arrival, fixed one-second windows). */
-  private overLimit(): boolean {
-    if (this.rateLimit === undefined) return false;
-    const s = Math.floor(Date.now() / 1000);
-    if (s !== this.second) {
-      this.second = s;
-      this.inSecond = 0;
-    }
-    return ++this.inSecond > this.rateLimit;
-  }
-
-  private async handle(req: SeenRequest, res: http.ServerResponse): Promise<void> {
-    const limited = this.overLimit();
-    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+  protected async handle(req: SeenRequest, res: http.ServerResponse): Promise<void> {
+    // Over the per-second limit: counted on arrival, fixed one-second windows.
+    const limited = this.limit?.over() ?? false;
+    await latency(this.latencyMs);
     const headers = { date: new Date(this.now * 1000).toUTCString(), 'request-id': `req_${this.requests.length}`, 'stripe-version': '2026-10-28.endive' };
     const send = (status: number, body: unknown, extra: Record<string, string> = {}): void => sendJson(res, status, body, { ...headers, ...extra });
     const auth = req.headers['authorization'] ?? '';
@@ -303,10 +263,8 @@ export class StripeFake {
       send(429, stripeError('invalid_request_error', 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.', { code: 'rate_limit' }), { 'retry-after': '1', 'stripe-should-retry': 'true' });
       return;
     }
-    const fault = this.faults.find((f) => f.path === undefined || req.path.startsWith(f.path));
+    const fault = this.faults.take(req);
     if (fault) {
-      fault.times = (fault.times ?? 1) - 1;
-      if (fault.times <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
       const body = fault.body ?? (fault.status === 429 ? stripeError('invalid_request_error', 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.', { code: 'rate_limit' }) : stripeError('api_error', 'Something went wrong on our end.'));
       send(fault.status, body, fault.headers ?? {});
       return;

@@ -6,10 +6,10 @@
  * never ends. Exit codes as DESIGN.md says; the token never printed.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { startHubSpotFake, type HubSpotFake } from '../../fakes/hubspot.js';
 import { dativo, snapshot } from '../../lib/cli/helpers.js';
+import { assertAuthFailed, assertBadOptions, assertMissingFieldsRejected, assertUnchanged, assertUnknownObject } from '../api-helpers.js';
 import { hubspotProject, TEST_TOKEN, type HubSpotProject } from './helpers.js';
 
 describe('hubspot: bad input', () => {
@@ -26,10 +26,7 @@ describe('hubspot: bad input', () => {
   });
   const run = (args: string[] = ['run', 'job.yaml']) => dativo(args, { cwd: p.dir });
   /** State and data files as they were (a run may create the empty table it was to fill). */
-  const unchanged = async (snap: Record<string, string>): Promise<void> => {
-    const now = await snapshot(p.dir);
-    for (const f of Object.keys({ ...now, ...snap })) if (f.endsWith('.parquet') || f === 'state.json') assert.equal(now[f], snap[f], `${f} unchanged`);
-  };
+  const unchanged = (snap: Record<string, string>): Promise<void> => assertUnchanged(p.dir, snap, (f) => f.endsWith('.parquet') || f === 'state.json');
 
   it('a revoked token: exit 3 naming connector, object and the token setting, never the token', async () => {
     const token = 'pat-na1-revoked-5f3e9c1a7b';
@@ -38,36 +35,20 @@ describe('hubspot: bad input', () => {
     await p.job({ token });
     const snap = await snapshot(p.dir);
     const r = await run();
-    assert.equal(r.code, 3, r.stderr);
-    const out = r.stdout + r.stderr;
-    assert.match(out, /AUTH_FAILED/);
-    assert.match(out, /hubspot contacts/);
-    assert.match(out, /source\.connection\.access_token/);
-    assert.match(out, /expired/, "HubSpot's own message");
-    assert.ok(!out.includes(token), 'the token is never printed');
-    assert.ok(!out.includes('5f3e9c1a7b'), 'not even its end');
+    assertAuthFailed(r, { what: 'hubspot contacts', key: 'source.connection.access_token', secret: token, secretTail: '5f3e9c1a7b' });
+    assert.match(r.stdout + r.stderr, /expired/, "HubSpot's own message");
     await unchanged(snap);
   });
 
   it('an unknown object: exit 3 at validate time, listing the valid ones, nothing read (run too)', async () => {
     await p.job({ object: 'contactz' });
-    const before = fake.requests.length;
     const valid = /source\.objects\[0\]: unknown HubSpot object "contactz"; valid objects: companies, contacts, deals, owners, tickets/;
-    const v = await run(['validate', 'job.yaml']);
-    assert.equal(v.code, 3, v.stderr);
-    assert.match(v.stderr, valid);
-    const r = await run();
-    assert.equal(r.code, 3, r.stderr);
-    assert.match(r.stdout + r.stderr, valid);
-    assert.equal(fake.requests.length, before, 'no request was made');
+    await assertUnknownObject(run, valid, () => fake.requests.length);
   });
 
   it('bad options: every problem with its key at validate time, exit 3, the token never printed', async () => {
     await p.job({ realBudget: true, connection: ['timeout_seconds: -1', 'search_requests_per_second: 0'], source: ['associations: [Companies]', 'archived: maybe'] });
-    const v = await run(['validate', 'job.yaml']);
-    assert.equal(v.code, 3, v.stderr);
-    for (const k of ['source.connection.timeout_seconds', 'source.connection.search_requests_per_second', 'source.associations', 'source.archived']) assert.ok(v.stderr.includes(k), `${k} in ${v.stderr}`);
-    assert.ok(!v.stderr.includes(TEST_TOKEN));
+    await assertBadOptions(run, ['source.connection.timeout_seconds', 'source.connection.search_requests_per_second', 'source.associations', 'source.archived'], TEST_TOKEN);
     await p.job({ source: ['archivd: true'] });
     const typo = await run(['validate', 'job.yaml']);
     assert.equal(typo.code, 3, typo.stderr);
@@ -80,27 +61,7 @@ describe('hubspot: bad input', () => {
   it('a response missing required fields: strict stops with the object id (exit 3), warn rejects it and lands the rest', async () => {
     const victim = fake.objects('contacts')[17]!.id;
     fake.omit('contacts', ['createdAt', 'lastmodifieddate'], [victim]);
-    const snap = await snapshot(p.p('wh'));
-    await p.job({ mode: 'strict' });
-    const strict = await run();
-    assert.equal(strict.code, 3, strict.stdout + strict.stderr);
-    assert.match(strict.stdout + strict.stderr, new RegExp(`VALIDATION_FAILED.*id ${victim}`));
-    assert.deepEqual(await snapshot(p.p('wh')), snap, 'strict: nothing landed');
-
-    await p.job({ mode: 'warn' });
-    const warn = await run();
-    assert.equal(warn.code, 1, warn.stderr);
-    const rows = await p.rows();
-    assert.equal(rows.length, 249);
-    const files = (await readdir(p.p('rejects'), { recursive: true })).filter((f) => f.endsWith('.ndjson') || f.endsWith('.jsonl'));
-    assert.equal(files.length, 2, 'one reject file per run');
-    for (const f of files) {
-      const lines = (await readFile(p.p(`rejects/${f}`), 'utf8')).trim().split('\n');
-      assert.equal(lines.length, 1);
-      const reject = JSON.parse(lines[0]!) as Record<string, unknown>;
-      assert.equal((reject['location'] as Record<string, unknown>)['id'], victim, 'the reject names the object id');
-      assert.deepEqual([...(reject['fields'] as string[])].sort(), ['createdAt', 'lastmodifieddate']);
-    }
+    await assertMissingFieldsRejected(p, run, { victim, fields: ['createdAt', 'lastmodifieddate'], landed: 249 });
     fake.omitted.clear();
   });
 
