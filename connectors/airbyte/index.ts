@@ -10,12 +10,13 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv } from 'ajv';
 import { z } from 'zod';
+import { parseSourceOptions } from '../../lib/config/source-options.js';
 import type { Connector, ConnectorDescriptor, DiscoveredObject, ReadContext, SourceStream } from '../../lib/connector.js';
 import { DativoError } from '../../lib/errors.js';
 import { parseJsonExact } from '../../lib/json.js';
 import type { Logger } from '../../lib/log.js';
 import type { JobPlan } from '../../lib/plan.js';
-import { commandArgv, parseTapOptions, tapSettings, tapSourceKeys, type TapSettings } from '../tap/options.js';
+import { commandArgv, tapSettings, tapSourceKeys, type TapSettings } from '../tap/options.js';
 import { TapFiles, type CommandOrigin } from '../tap/process.js';
 import { discoveredColumns } from '../tap/schema.js';
 import { protocolError, runTapToEnd, tapStream } from '../tap/stream.js';
@@ -66,7 +67,7 @@ interface AirbyteRun {
 const originOf = (plan: JobPlan, o: AirbyteOptions): CommandOrigin => ({ file: plan.file, key: o.image !== undefined ? 'source.image' : 'source.command', connector: 'airbyte' });
 
 async function open(plan: JobPlan, files: TapFiles, log: Logger, signal: AbortSignal): Promise<AirbyteRun> {
-  const o = parseTapOptions(plan, airbyteSourceOptions, 'airbyte');
+  const o = parseSourceOptions(plan, airbyteSourceOptions, 'airbyte');
   const s = tapSettings(plan, o, airbyteArgv(o, files.dir));
   const configFile = await files.write('config.json', JSON.stringify(s.config));
   return { plan, o, s, files, configFile, log, signal };
@@ -189,7 +190,7 @@ export async function discover(plan: JobPlan, opts: { signal: AbortSignal; log: 
 
 /** Read one stream: config checked against `spec`, a configured catalog of only it, and the state committed with it. */
 export function read(ctx: ReadContext): SourceStream {
-  const o = parseTapOptions(ctx.plan, airbyteSourceOptions, 'airbyte');
+  const o = parseSourceOptions(ctx.plan, airbyteSourceOptions, 'airbyte');
   let schema: unknown;
   return tapStream({
     ctx,

@@ -7,8 +7,9 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { sourceOptionsError, sourceProblems } from '../../lib/config/source-options.js';
 import { numLike } from '../../lib/config/zod-util.js';
-import { DativoError, type ConfigProblem } from '../../lib/errors.js';
+import type { ConfigProblem } from '../../lib/errors.js';
 import type { JobPlan } from '../../lib/plan.js';
 
 /** Google's OAuth 2.0 token endpoint (service-account JWTs and refresh tokens alike). */
@@ -71,17 +72,6 @@ export interface GoogleSettings {
   credentials: GoogleCredentialSpec;
 }
 
-function problemsOf(err: z.ZodError, file: string): ConfigProblem[] {
-  return err.issues.map((i) => ({ file, key: ['source', ...i.path.map(String)].join('.'), message: i.message }));
-}
-
-function configError(connector: string, file: string, problems: ConfigProblem[]): DativoError {
-  return new DativoError('CONFIG_INVALID', `invalid ${connector} options: ${problems.map((p) => `${p.key}: ${p.message}`).join('; ')}`, {
-    problems,
-    context: { connector, file },
-  });
-}
-
 /**
  * The connection settings of a plan. `secret` names the key file the Python
  * tool kept in the secrets folder (`gdrive` → `<secrets-dir>/<tenant>/gdrive.json`).
@@ -94,7 +84,7 @@ function configError(connector: string, file: string, problems: ConfigProblem[])
  */
 export function googleSettings(plan: JobPlan, connector: string, secret: string): GoogleSettings {
   const parsed = googleSourceOptions.safeParse(plan.source.options);
-  if (!parsed.success) throw configError(connector, plan.file, problemsOf(parsed.error, plan.file));
+  if (!parsed.success) throw sourceOptionsError(sourceProblems(parsed.error, plan.file), plan.file, connector);
   const conn = parsed.data.connection ?? {};
   const cred = parsed.data.credentials ?? {};
   const problems: ConfigProblem[] = [];
@@ -120,7 +110,7 @@ export function googleSettings(plan: JobPlan, connector: string, secret: string)
     if ('problem' in located) bad(located.key, located.problem);
     else credentials = { kind: 'service_account', file: located.file, key: located.key, ...(cred.subject !== undefined ? { subject: cred.subject } : {}) };
   }
-  if (problems.length > 0 || credentials === undefined) throw configError(connector, plan.file, problems);
+  if (problems.length > 0 || credentials === undefined) throw sourceOptionsError(problems, plan.file, connector);
   const baseUrl = conn.base_url === undefined ? undefined : conn.base_url.endsWith('/') ? conn.base_url : `${conn.base_url}/`;
   // A proxy or fake answers the token endpoint too; Google's own API hosts do not.
   const tokenUrl = conn.token_url ?? (baseUrl !== undefined && !/(^|\.)googleapis\.com$/i.test(new URL(baseUrl).hostname) ? new URL('token', baseUrl).href : undefined);

@@ -5,10 +5,11 @@
  * with every other config problem; and the objects the entries declare.
  */
 import { z } from 'zod';
+import { parseSourceOptions } from '../../lib/config/source-options.js';
 import { intLike, stringLike } from '../../lib/config/zod-util.js';
 import { googleSourceOptions } from '../google/options.js';
 import type { DeclaredObject, ObjectsContext } from '../../lib/connector.js';
-import { DativoError, type ConfigProblem } from '../../lib/errors.js';
+import { DativoError } from '../../lib/errors.js';
 import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
 import type { Asset } from '../../lib/types.js';
 import { parseRange, type SheetRange } from './a1.js';
@@ -63,18 +64,8 @@ export interface SheetsSettings {
   timeZone: string;
 }
 
-function problemsOf(err: z.ZodError, file: string): ConfigProblem[] {
-  return err.issues.map((i) => ({ file, key: ['source', ...i.path.map(String)].join('.'), message: i.message }));
-}
-
 function parsed(plan: JobPlan): z.infer<typeof sheetsSourceOptions> {
-  const r = sheetsSourceOptions.safeParse(plan.source.options);
-  if (r.success) return r.data;
-  const problems = problemsOf(r.error, plan.file);
-  throw new DativoError('CONFIG_INVALID', `invalid Google Sheets options: ${problems.map((p) => `${p.key}: ${p.message}`).join('; ')}`, {
-    problems,
-    context: { connector: 'google_sheets', file: plan.file },
-  });
+  return parseSourceOptions(plan, sheetsSourceOptions, 'google_sheets', 'Google Sheets');
 }
 
 /**

@@ -8,11 +8,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { parseSourceOptions } from '../../lib/config/source-options.js';
 import type { Connector, ConnectorDescriptor, DiscoveredObject, ReadContext, SourceStream } from '../../lib/connector.js';
 import { DativoError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { JobPlan } from '../../lib/plan.js';
-import { commandArgv, parseTapOptions, tapSettings, tapSourceKeys, type TapSettings } from '../tap/options.js';
+import { commandArgv, tapSettings, tapSourceKeys, type TapSettings } from '../tap/options.js';
 import { TapFiles, type CommandOrigin } from '../tap/process.js';
 import { discoveredColumns } from '../tap/schema.js';
 import { runTapToEnd, tapStream } from '../tap/stream.js';
@@ -43,7 +44,7 @@ interface SingerSettings extends TapSettings {
 }
 
 function singerSettings(plan: JobPlan): SingerSettings {
-  const o = parseTapOptions(plan, singerSourceOptions, 'singer');
+  const o = parseSourceOptions(plan, singerSourceOptions, 'singer');
   return { ...tapSettings(plan, o, commandArgv(o.command)), catalogFlag: o.catalog_flag ?? 'catalog' };
 }
 

@@ -4,7 +4,6 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { DativoError, type ConfigProblem } from '../../lib/errors.js';
 import type { JobPlan } from '../../lib/plan.js';
 
 /** Default `source.max_record_bytes`: a message line longer than this is rejected, never buffered. */
@@ -40,27 +39,6 @@ export interface TapSettings {
   /** The job's folder: the tap runs there, relative paths resolve against it. */
   cwd: string;
   file: string;
-}
-
-/** zod issues → problems with file and `source.…` keys. */
-export function problemsOf(err: z.ZodError, file: string): ConfigProblem[] {
-  return err.issues.map((i) => ({ file, key: ['source', ...i.path.map(String)].join('.'), message: i.message }));
-}
-
-/**
- * Parse `plan.source.options` with `schema` (a connector's options).
- * @throws DativoError CONFIG_INVALID listing every bad key.
- */
-export function parseTapOptions<S extends z.ZodObject>(plan: JobPlan, schema: S, connector: string): z.infer<S> {
-  const parsed = schema.safeParse(plan.source.options);
-  if (!parsed.success) {
-    const problems = problemsOf(parsed.error, plan.file);
-    throw new DativoError('CONFIG_INVALID', `invalid ${connector} options: ${problems.map((p) => `${p.key}: ${p.message}`).join('; ')}`, {
-      problems,
-      context: { connector, file: plan.file },
-    });
-  }
-  return parsed.data;
 }
 
 /** The shared settings of a plan, `argv` given by the connector (Airbyte may build it from an image). */

@@ -8,7 +8,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { z } from 'zod';
 import { loadJob } from '../../../lib/config/index.js';
+import { parseSourceOptions } from '../../../lib/config/source-options.js';
+import { DativoError } from '../../../lib/errors.js';
+import type { JobPlan } from '../../../lib/plan.js';
 import { ORDERS_ASSET, problemsOf, tempTree } from './helpers.js';
 
 const head = (connector: string) => `tenant_id: acme\nsource_connector: ${connector}\nasset_path: orders.yaml\n`;
@@ -148,4 +152,23 @@ export default {
   } finally {
     await t.cleanup();
   }
+});
+
+test('parseSourceOptions: the typed options, or CONFIG_INVALID listing every bad key with its file, never a value', () => {
+  const schema = z.looseObject({ connection: z.looseObject({ api_key: z.string().min(1), timeout_seconds: z.number().positive() }), window_rows: z.number().int().optional() });
+  const plan = (options: Record<string, unknown>) => ({ file: '/jobs/x.yaml', source: { options } }) as unknown as JobPlan;
+  assert.deepEqual(parseSourceOptions(plan({ connection: { api_key: 'sk_1', timeout_seconds: 3 } }), schema, 'x').connection.timeout_seconds, 3);
+  const secret = 'sk_live_do_not_print';
+  assert.throws(
+    () => parseSourceOptions(plan({ connection: { api_key: secret, timeout_seconds: -1 }, window_rows: 1.5 }), schema, 'google_sheets', 'Google Sheets'),
+    (err: unknown) => {
+      assert.ok(err instanceof DativoError);
+      assert.equal(err.code, 'CONFIG_INVALID');
+      assert.match(err.message, /^invalid Google Sheets options: source\.connection\.timeout_seconds: .+; source\.window_rows: .+$/);
+      assert.deepEqual(err.problems.map((p) => [p.file, p.key]), [['/jobs/x.yaml', 'source.connection.timeout_seconds'], ['/jobs/x.yaml', 'source.window_rows']]);
+      assert.deepEqual(err.context, { connector: 'google_sheets', file: '/jobs/x.yaml' });
+      assert.ok(!JSON.stringify({ m: err.message, p: err.problems }).includes(secret));
+      return true;
+    },
+  );
 });
