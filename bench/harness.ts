@@ -31,8 +31,10 @@ export interface CommonOptions {
   rowGroupRows?: number;
   /** target.compression (default zstd). */
   compression?: string;
-  /** Encoder threads: 0 = encode on the main thread, 1 = one encoder worker (the default with 2+ cores). */
+  /** target.workers: threads that coerce CSV records into Arrow columns (0 = on the main thread). */
   workers?: number;
+  /** Where Parquet is encoded: `inline` (main thread) or `worker` (the default with 2+ cores). */
+  encoder?: 'inline' | 'worker';
   /** Write a CPU profile of the first measured run into this folder. */
   cpuProfDir?: string;
   /** Skip the baseline. */
@@ -50,13 +52,13 @@ export function targetKeys(o: CommonOptions): Record<string, unknown> {
     ...(o.batchRows !== undefined ? { batch_rows: o.batchRows } : {}),
     ...(o.rowGroupRows !== undefined ? { row_group_rows: o.rowGroupRows } : {}),
     ...(o.compression !== undefined ? { compression: o.compression } : {}),
+    ...(o.workers !== undefined ? { workers: o.workers } : {}),
   };
 }
 
 /** Environment of the measured process for the common options. */
 function optionEnv(o: CommonOptions): Record<string, string> {
-  if (o.workers === undefined) return {};
-  return { DATIVO_PARQUET_ENCODER: o.workers === 0 ? 'inline' : 'worker' };
+  return o.encoder !== undefined ? { DATIVO_PARQUET_ENCODER: o.encoder } : {};
 }
 
 interface Spawned {
@@ -332,6 +334,7 @@ export function result(input: {
       row_group_rows: o.rowGroupRows ?? null,
       compression: o.compression ?? null,
       workers: o.workers ?? null,
+      encoder: o.encoder ?? null,
       cli: o.fromSource ? 'lib/cli/bin.ts (tsx)' : 'dist/lib/cli/bin.js',
     },
     load_average: input.load,

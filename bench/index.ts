@@ -40,7 +40,8 @@ export const USAGE = `usage: npm run bench -- <${SCENARIOS.join('|')}> [options]
   --batch-rows N        target.batch_rows: rows per Arrow batch to the encoder (default 10,000)
   --row-group-rows N    target.row_group_rows (default 100,000)
   --compression C       target.compression: zstd (default), snappy, gzip, uncompressed
-  --workers N           Parquet encoder threads: 0 = on the main thread, 1 = one worker (default with 2+ cores)
+  --workers N           target.workers: threads coercing CSV records into Arrow columns (0 = main thread; default 1 with 4+ cores)
+  --encoder E           where Parquet is encoded: inline (main thread) or worker (default with 2+ cores)
   --breakdown           also time the source alone, + validate, + Arrow buffers (not api-parquet)
   --cpu-prof DIR        CPU profile of the first measured run into DIR
   --no-baseline         skip the baseline (csv-parquet always runs DuckDB: it is the check)
@@ -61,6 +62,7 @@ const OPTIONS = {
   'row-group-rows': { type: 'string' },
   compression: { type: 'string' },
   workers: { type: 'string' },
+  encoder: { type: 'string' },
   breakdown: { type: 'boolean', default: false },
   'cpu-prof': { type: 'string' },
   'no-baseline': { type: 'boolean', default: false },
@@ -92,7 +94,8 @@ export async function runScenario(scenario: Scenario, argv: string[], log: (s: s
   const compression = values.compression;
   if (compression !== undefined && !['zstd', 'snappy', 'gzip', 'uncompressed'].includes(compression)) throw new UsageError(`--compression must be zstd, snappy, gzip or uncompressed, got "${compression}"`);
   const workers = int('workers', values.workers, 0);
-  if (workers !== undefined && workers > 1) throw new UsageError('--workers: 0 (encode on the main thread) or 1 (one encoder worker); more parallelism is not built yet');
+  const encoder = values.encoder;
+  if (encoder !== undefined && encoder !== 'inline' && encoder !== 'worker') throw new UsageError(`--encoder must be inline or worker, got "${encoder}"`);
   const rows = int('rows', values.rows) ?? int('objects', values.objects);
   const batchRows = int('batch-rows', values['batch-rows']);
   const rowGroupRows = int('row-group-rows', values['row-group-rows']);
@@ -103,6 +106,7 @@ export async function runScenario(scenario: Scenario, argv: string[], log: (s: s
     ...(rowGroupRows !== undefined ? { rowGroupRows } : {}),
     ...(compression !== undefined ? { compression } : {}),
     ...(workers !== undefined ? { workers } : {}),
+    ...(encoder !== undefined ? { encoder } : {}),
     ...(values['cpu-prof'] ? { cpuProfDir: path.resolve(values['cpu-prof']) } : {}),
     skipBaseline: values['no-baseline'],
     fromSource: values['from-source'],

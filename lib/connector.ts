@@ -11,6 +11,7 @@ import type { Limiter } from './limiter.js';
 import type { Logger } from './log.js';
 import type { JobPlan, SourceObjectSpec } from './plan.js';
 import type { CursorWindow } from './records/cursor.js';
+import type { PackedRecords } from './records/packed.js';
 import type { Asset, ObjectState, Row } from './types.js';
 
 export type { CursorWindow } from './records/cursor.js';
@@ -125,6 +126,15 @@ export interface ReadContext {
    * when the engine tracks no cursor (full refresh, file-based incremental).
    */
   reportWindow?: (window: CursorWindow) => void;
+  /**
+   * Set when the stages after the source coerce in worker threads: a source
+   * that splits text into string records may then emit batches of up to
+   * `batchRows` records as {@link PackedRecords} (lib/records/packed.ts)
+   * instead of one object per record, in order with the rest, with one
+   * file and header per batch. A batch ends before any record the source
+   * itself rejects is reported. Sources that do not split text ignore it.
+   */
+  packedRecords?: { batchRows: number };
 }
 
 /**

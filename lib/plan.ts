@@ -86,6 +86,12 @@ export interface TargetPlan {
   rowGroupRows: number;
   /** Rows per Arrow batch handed to the Parquet encoder (default 10,000; a row group is one or more batches). */
   batchRows?: number;
+  /**
+   * Threads that coerce records and build their Arrow columns, for sources
+   * that hand over packed text records (CSV): 0 = on the main thread. Default
+   * 1 with 2+ cores (lib/stages/coerce-pool.ts: defaultCoerceWorkers).
+   */
+  workers?: number;
   compression: 'zstd' | 'snappy' | 'gzip' | 'uncompressed';
 }
 

@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { Readable, type Readable as ReadableType } from 'node:stream';
 import type { ReadContext } from '../../lib/connector.js';
 import { DativoError } from '../../lib/errors.js';
+import { RecordPacker, type PackedRecords } from '../../lib/records/packed.js';
 import type { FileMark, ObjectState, Row } from '../../lib/types.js';
 import type { CsvOptions } from './options.js';
 import { LocatedParser, recordBody, type CsvRecord, type SkippedRecord } from './parse.js';
@@ -99,6 +100,8 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
   private header: string[] | undefined;
   /** Builds the records of this header (row.ts); set with it. */
   private makeRow: RowFactory | undefined;
+  /** With `ctx.packedRecords`: the batch being filled (of this header). */
+  private packer: RecordPacker | undefined;
   private opening: Promise<void> | undefined;
   private wanted = false;
   private pumping = false;
@@ -114,7 +117,8 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
     private readonly config: CsvStreamConfig,
     private readonly source: CsvFileSource<F>,
   ) {
-    super({ objectMode: true, highWaterMark: config.options.chunkSize });
+    // A packed batch holds thousands of records: one may wait, not `chunk_size`.
+    super({ objectMode: true, highWaterMark: ctx.packedRecords ? 1 : config.options.chunkSize });
     this.connector = source.connector;
   }
 
@@ -292,7 +296,15 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
     fileStream.pipe(parser);
   }
 
+  /** Push the packed batch being filled, if any (before a reject, at the end of a file). */
+  private flushPacked(): void {
+    const batch = this.packer?.take(this.current?.label ?? '');
+    if (batch !== undefined && !this.destroyed) this.wanted = this.push(batch);
+  }
+
   private async finishFile(): Promise<void> {
+    this.flushPacked();
+    this.packer = undefined;
     const file = this.current;
     const { trail, parser } = this;
     if (this.header === undefined && file !== undefined && parser?.heldTail !== true) {
@@ -359,6 +371,7 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
       return;
     }
     const code = s.parserCode.includes('QUOTE') ? 'csv_quote' : s.parserCode.includes('INCONSISTENT') ? 'column_count' : 'csv_format';
+    this.flushPacked();
     this.ctx.rejects.reject({
       code,
       reason: s.message,
@@ -367,7 +380,7 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
     });
   }
 
-  private toRow(rec: CsvRecord): Row | undefined {
+  private toRow(rec: CsvRecord): Row | PackedRecords | undefined {
     const file = this.current!;
     const fields = rec.fields;
     if (this.header === undefined) {
@@ -389,10 +402,13 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
       }
       this.header = names;
       this.makeRow = csvRowFactory(names);
+      const packed = this.ctx.packedRecords;
+      this.packer = packed === undefined ? undefined : new RecordPacker(names, Math.max(1, packed.batchRows));
       return undefined;
     }
     const header = this.header;
     if (rec.badUtf8) {
+      this.flushPacked();
       this.ctx.rejects.reject({
         code: 'utf8',
         reason: `invalid UTF-8 at line ${rec.line}`,
@@ -402,6 +418,7 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
       return undefined;
     }
     if (fields.length !== header.length) {
+      this.flushPacked();
       this.ctx.rejects.reject({
         code: 'column_count',
         reason: `expected ${header.length} fields (as in the header), got ${fields.length}`,
@@ -409,6 +426,11 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
         location: { file: file.label, line: rec.line },
       });
       return undefined;
+    }
+    const packer = this.packer;
+    if (packer !== undefined) {
+      packer.addCsv(fields, rec.quoted ?? NO_QUOTED, rec.line);
+      return packer.full ? packer.take(file.label) : undefined;
     }
     return this.makeRow!(fields, rec.quoted ?? NO_QUOTED, file.label, rec.line);
   }

@@ -129,6 +129,7 @@ export const TargetSchema = z.strictObject({
   parquet_target_size_mb: posNumber.optional(),
   row_group_rows: posInt.optional(),
   batch_rows: posInt.optional(),
+  workers: z.preprocess(toNumber, z.number().int().min(0)).optional(),
   compression: z.enum(COMPRESSIONS).optional(),
   connection: z
     .looseObject({

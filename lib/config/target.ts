@@ -134,6 +134,7 @@ export function targetPlan(ctx: JobContext, job: JobInput, tgt: ReadRecipe | und
     compression: (merged['compression'] as TargetPlan['compression'] | undefined) ?? 'zstd',
   };
   if (typeof merged['batch_rows'] === 'number') plan.batchRows = merged['batch_rows'];
+  if (typeof merged['workers'] === 'number') plan.workers = merged['workers'];
   if (s3 !== undefined) plan.s3 = s3;
   if (merged['namespace'] === undefined) plan.tenantScope = { tenant, legacyNamespace: asset.domain ?? 'default' };
   return plan;

@@ -149,14 +149,25 @@ export class ParquetFileWriter {
     if (this.state !== 'open') throw new DativoError('INTERNAL', 'write after finish/abort', { context: { state: this.state } });
     if (this.failure.error) throw this.failure.error;
     if (batch.numRows === 0) return;
-    const ipc = tableToIPC(new ArrowTable(batch), 'stream');
+    await this.writeIpc(tableToIPC(new ArrowTable(batch), 'stream'), batch.numRows);
+  }
+
+  /**
+   * {@link write} for a batch already serialised as Arrow IPC stream bytes
+   * (of this file's schema) holding `rows` rows. The bytes may be handed to
+   * another thread: do not use them after the call.
+   */
+  async writeIpc(ipc: Uint8Array, rows: number): Promise<void> {
+    if (this.state !== 'open') throw new DativoError('INTERNAL', 'write after finish/abort', { context: { state: this.state } });
+    if (this.failure.error) throw this.failure.error;
+    if (rows === 0) return;
     try {
       await Promise.race([this.encoder.write(ipc), this.failure.promise]);
     } catch (err) {
       this.fail(err);
       throw this.failure.error ?? err;
     }
-    this.rows += batch.numRows;
+    this.rows += rows;
   }
 
   /** The encoder's output: into storage, waiting for it to drain. */

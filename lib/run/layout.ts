@@ -77,6 +77,8 @@ export interface LayoutSinkOptions {
   /** Rows per Arrow batch (default the target's `batch_rows`, else 10,000) and its byte bound (default 32 MiB). */
   batchRows?: number;
   batchBytes?: number;
+  /** The sink's writable buffer in chunks (default 16: single rows). */
+  highWaterMark?: number;
   signal?: AbortSignal;
 }
 
@@ -96,7 +98,7 @@ export function layoutSink(plan: JobPlan, storage: Storage, fields: AssetField[]
     // Single rows: the sink appends each into column buffers, so no Row[] batch is held.
     batchRows: opts.batchRows ?? plan.target.batchRows ?? 10_000,
     batchBytes: opts.batchBytes ?? 32 * 1024 * 1024,
-    highWaterMark: 16,
+    highWaterMark: opts.highWaterMark ?? 16,
     ...(layout.metadata ? { metadata: layout.metadata } : {}),
     footerMetadata: layout.footerMetadata,
     ...(opts.signal ? { signal: opts.signal } : {}),

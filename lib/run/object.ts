@@ -13,6 +13,7 @@ import { DativoError, isDativoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobPlan } from '../plan.js';
 import { createRejectWriter } from '../stages/rejects.js';
+import { defaultCoerceWorkers } from '../stages/coerce-pool.js';
 import { validate } from '../stages/validate.js';
 import type { Storage } from '../storage/types.js';
 import type { TableHandle } from '../table-target.js';
@@ -101,6 +102,11 @@ export async function runObject(r: ObjectRun): Promise<void> {
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const savedCursor = fullRefresh ? undefined : saved?.cursor;
   const tracker = cursorTracker(plan, r.connector, object, savedCursor, r.started, log);
+  const layout = await dataFileLayout(plan, r.table.relativeLocation, r.table.partitionLayout, object.name, r.runId, r.started);
+  // Text records may be coerced in worker threads, straight into the table's
+  // Arrow columns; not under a cursor tracker, which reads canonical rows.
+  const threads = tracker ? 0 : (plan.target.workers ?? defaultCoerceWorkers());
+  const batchRows = opts.batchRows ?? plan.target.batchRows ?? 10_000;
   const ctx: ReadContext = {
     plan,
     object,
@@ -114,6 +120,7 @@ export async function runObject(r: ObjectRun): Promise<void> {
     limiter: r.network.limiter,
     http: r.network.http(object.name, controller.signal, log),
     ...(tracker ? { reportWindow: (w: CursorWindow) => windowReported(tracker.tracker, w, savedCursor, log) } : {}),
+    ...(threads > 0 ? { packedRecords: { batchRows } } : {}),
   };
 
   const source = r.connector.read(ctx);
@@ -124,15 +131,17 @@ export async function runObject(r: ObjectRun): Promise<void> {
     object: object.name,
     // Rejected rows move the cursor too: what an earlier run rejected is not rejected again.
     ...(tracker ? { admitReject: (raw: Row) => tracker.tracker.acceptRejected(raw) } : {}),
+    ...(threads > 0 ? { offload: { threads, fields: r.table.fields, constants: layout.constants, batchRows } } : {}),
   });
   const stages: Transform[] = [validator];
   if (strict) stages.unshift(strict.gate);
   if (tracker) stages.push(tracker);
 
-  const layout = await dataFileLayout(plan, r.table.relativeLocation, r.table.partitionLayout, object.name, r.runId, r.started);
   const sink = layoutSink(plan, r.storage, r.table.fields, layout, {
     ...(opts.batchRows !== undefined ? { batchRows: opts.batchRows } : {}),
     ...(opts.batchBytes !== undefined ? { batchBytes: opts.batchBytes } : {}),
+    // Whole Arrow batches arrive from the coercion threads: two may wait, not 16.
+    ...(threads > 0 ? { highWaterMark: 2 } : {}),
     signal: controller.signal,
   });
 

@@ -10,10 +10,20 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type { RejectSink } from '../connector.js';
 import { DativoError } from '../errors.js';
 import { locationOf } from '../records/location.js';
-import { whereText } from '../stages/validate.js';
+import { isPackedRecords } from '../records/packed.js';
+import { failAfterPrevious, whereText } from '../stages/validate.js';
 
-/** Object-mode pass-through that fails on the first record (or at the end) for which `check` returns an error. */
+/**
+ * Object-mode pass-through that fails on the first record (or at the end) for
+ * which `check` returns an error. A packed batch (coerced in threads, so
+ * validate may still be at work on the batches before it) is not failed on
+ * here: the failure goes on to validate in its place ({@link failAfterPrevious}),
+ * and what follows it is dropped.
+ */
 class PassThroughGate extends Transform {
+  private handedOn = false;
+  private sawPacked = false;
+
   constructor(
     private readonly check: (rec: unknown) => Error | undefined,
     private readonly atEnd: () => Error | undefined,
@@ -22,11 +32,34 @@ class PassThroughGate extends Transform {
   }
 
   override _transform(rec: unknown, _enc: BufferEncoding, cb: TransformCallback): void {
-    cb(this.check(rec) ?? null, rec);
+    if (this.handedOn) {
+      cb();
+      return;
+    }
+    const packed = isPackedRecords(rec);
+    this.sawPacked ||= packed;
+    const err = this.check(rec);
+    if (err !== undefined && packed) {
+      this.handedOn = true;
+      cb(null, failAfterPrevious(err));
+      return;
+    }
+    cb(err ?? null, rec);
   }
 
   override _flush(cb: TransformCallback): void {
-    cb(this.atEnd() ?? null);
+    if (this.handedOn) {
+      cb();
+      return;
+    }
+    const err = this.atEnd();
+    if (err !== undefined && this.sawPacked) {
+      // Validate may still be at work on the last batches: it fails after them.
+      this.push(failAfterPrevious(err));
+      cb();
+      return;
+    }
+    cb(err ?? null);
   }
 }
 
@@ -57,8 +90,10 @@ export function strictGate(rejects: RejectSink, object: string): StrictGate {
     },
   };
   // Records come in file order: one past the refused line (or the end) means everything before it was seen.
+  // A packed batch is past it when its last record is: records before the
+  // refused line in such a batch are not validated.
   const past = (rec: unknown): boolean => {
-    const at = locationOf(rec);
+    const at = isPackedRecords(rec) ? { file: rec.file, line: rec.lines[rec.rows - 1] } : locationOf(rec);
     const line = Number(strictAt?.['line']);
     return at === undefined || strictAt === undefined || !Number.isFinite(line) || at['file'] !== strictAt['file'] || Number(at['line']) > line;
   };

@@ -18,7 +18,8 @@ import {
 import { chooseDictionaryColumns, ParquetFileWriter, type ParquetCompression } from '../parquet/writer.js';
 import type { Storage } from '../storage/types.js';
 import { RUN_ID_COLUMN, type AssetField, type ColumnStats, type DataFile, type Row } from '../types.js';
-import type { RecordBatch, Schema } from 'apache-arrow';
+import { tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
+import { isIpcBatch, type IpcBatch } from '../parquet/ipc-batch.js';
 
 /** Options of {@link parquetSink}. */
 export interface ParquetSinkOptions {
@@ -148,10 +149,14 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
     this.builder = new RecordBatchBuilder(opts.fields, this.constants, this.schema, capacity, true);
   }
 
-  override _write(chunk: Row | Row[], _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _write(chunk: Row | Row[] | IpcBatch, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
     // No closure is made on the per-row path: it runs once per row.
     if (Array.isArray(chunk)) {
       this.settle(this.writeRows(chunk), callback);
+      return;
+    }
+    if (isIpcBatch(chunk)) {
+      this.settle(this.writeIpcBatch(chunk), callback);
       return;
     }
     if (chunk === null || typeof chunk !== 'object') {
@@ -217,6 +222,20 @@ class ParquetSinkWritable extends Writable implements ParquetSink {
       start = end;
       await this.flushBuilder();
     }
+  }
+
+  /** A batch built elsewhere (validate's coercion threads): encoded as it is. */
+  private async writeIpcBatch(b: IpcBatch): Promise<void> {
+    await this.flushBuilder();
+    if (b.rows === 0) return;
+    if (b.stats.length !== this.opts.fields.length) throw new DativoError('INTERNAL', 'an Arrow batch of another table reached the Parquet sink', { context: { columns: b.stats.length } });
+    // The first batch of a file chooses its dictionary columns: read it back (views, no copy).
+    const file = this.current ?? this.openFile(b.byteLength / b.rows, tableFromIPC(b.ipc).batches[0]!);
+    await file.writer.writeIpc(b.ipc, b.rows);
+    file.rows += b.rows;
+    if (file.stats === undefined) file.stats = b.stats;
+    else for (let i = 0; i < b.stats.length; i++) mergeColumnStats(file.stats[i]!, b.stats[i]!);
+    if (file.writer.bytesWritten >= this.target) await this.closeFile();
   }
 
   /** Encode the rows in the builder as one batch; roll the file once it reached the target size. */

@@ -9,7 +9,10 @@ import { DativoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { compileAssetCoercer, type Coercer, type FieldError } from '../records/coerce.js';
 import { locationOf } from '../records/location.js';
-import type { Asset, Row } from '../types.js';
+import { isPackedRecords, type PackedRecords } from '../records/packed.js';
+import { ipcBatch } from '../parquet/ipc-batch.js';
+import type { Asset, AssetField, Row } from '../types.js';
+import { CoerceSession, type BuiltPacked } from './coerce-pool.js';
 
 /** Options of {@link validate}. */
 export interface ValidateOptions {
@@ -34,7 +37,37 @@ export interface ValidateOptions {
    * every invalid record is rejected.
    */
   admitReject?: (raw: Row) => boolean;
+  /**
+   * Coerce {@link PackedRecords} chunks (a text source's batches, see
+   * lib/records/packed.ts) in `threads` worker threads, straight into the
+   * Arrow columns of the table `fields` (with `constants`, as the Parquet
+   * sink's): such a chunk comes out as an {@link IpcBatch} for the sink,
+   * in order. Single records are coerced here as always. Without this
+   * option a packed chunk is an error. Not with `admitReject`.
+   */
+  offload?: { threads: number; fields: AssetField[]; constants: Record<string, unknown>; batchRows: number };
 }
+
+/** Marks a {@link failAfterPrevious} chunk. */
+const FAIL_AFTER = Symbol.for('dativo.failAfterPrevious');
+
+/**
+ * A chunk that makes the validate stage fail with `error` once every chunk
+ * before it has been validated (and failed first, if one of them does): a
+ * stage in front of validate that must fail the stream in order with
+ * validate's own failures sends this instead of failing itself (batches in
+ * the coercion threads are still being validated when it sees the next one).
+ */
+export function failAfterPrevious(error: Error): { readonly [FAIL_AFTER]: Error } {
+  return { [FAIL_AFTER]: error };
+}
+
+function failAfterOf(x: unknown): Error | undefined {
+  return typeof x === 'object' && x !== null ? (x as { [FAIL_AFTER]?: Error })[FAIL_AFTER] : undefined;
+}
+
+/** Packed batches handed to the threads and not yet emitted, at most: threads + this. */
+const EXTRA_IN_FLIGHT = 1;
 
 /** The validate Transform, with its counters. */
 export class ValidateStream extends Transform {
@@ -50,27 +83,57 @@ export class ValidateStream extends Transform {
   readonly #rejects: RejectSink;
   readonly #object: string;
   readonly #admitReject: ((raw: Row) => boolean) | undefined;
+  readonly #asset: Asset;
+  readonly #offload: ValidateOptions['offload'];
+  readonly #log: Logger | undefined;
+  #session: CoerceSession | undefined;
+  /** Packed batches in the threads, oldest first: emitted in this order. */
+  readonly #inFlight: { packed: PackedRecords; built: Promise<BuiltPacked> }[] = [];
+  #warnedHeader: readonly string[] | undefined;
+  readonly #unknownWarned = new Set<string>();
 
   constructor(asset: Asset, opts: ValidateOptions) {
     const hwm = opts.highWaterMark ?? 16;
-    super({ objectMode: true, readableHighWaterMark: hwm, writableHighWaterMark: hwm });
+    // An emitted Arrow batch holds thousands of rows: keep one waiting, not 16.
+    super({ objectMode: true, readableHighWaterMark: opts.offload ? 1 : hwm, writableHighWaterMark: hwm });
+    if (opts.offload && opts.admitReject) throw new DativoError('INTERNAL', 'validate: offload and admitReject do not go together');
+    this.#asset = asset;
+    this.#offload = opts.offload;
+    this.#log = opts.log;
     this.#mode = opts.mode;
     this.#rejects = opts.rejects;
     this.#object = opts.object ?? asset.object ?? asset.name;
     this.#admitReject = opts.admitReject;
-    const log = opts.log;
-    const object = this.#object;
-    this.#coerce = compileAssetCoercer(asset, {
-      onUnknownField: (column) =>
-        log?.warn(
-          // A logger already bound to the object (runJob's) would print the key twice.
-          { event_type: 'unknown_column', ...(log.bindings()['object'] === undefined ? { object } : {}), column },
-          `column "${column}" is not in asset ${asset.name}: not written`,
-        ),
-    });
+    this.#coerce = compileAssetCoercer(asset, { onUnknownField: (column) => this.#warnColumn(column) });
   }
 
-  override _transform(raw: unknown, _enc: BufferEncoding, cb: TransformCallback): void {
+  /** Once per column the asset does not declare (its values are not written). */
+  #warnColumn(column: string): void {
+    const log = this.#log;
+    if (log === undefined || this.#unknownWarned.has(column)) return;
+    this.#unknownWarned.add(column);
+    log.warn(
+      // A logger already bound to the object (runJob's) would print the key twice.
+      { event_type: 'unknown_column', ...(log.bindings()['object'] === undefined ? { object: this.#object } : {}), column },
+      `column "${column}" is not in asset ${this.#asset.name}: not written`,
+    );
+  }
+
+  override _transform(raw: unknown, enc: BufferEncoding, cb: TransformCallback): void {
+    if (isPackedRecords(raw)) {
+      this.#submit(raw).then(() => cb(), (err: unknown) => cb(err as Error));
+      return;
+    }
+    const failure = failAfterOf(raw);
+    if (failure !== undefined) {
+      this.#drain().then(() => cb(failure), (err: unknown) => cb(err as Error));
+      return;
+    }
+    if (this.#inFlight.length > 0) {
+      // Keep the order: batches handed over before this record come out first.
+      this.#drain().then(() => this._transform(raw, enc, cb), (err: unknown) => cb(err as Error));
+      return;
+    }
     this.rowsIn++;
     let errors: FieldError[];
     try {
@@ -95,18 +158,78 @@ export class ValidateStream extends Transform {
     }
   }
 
+  override _flush(cb: TransformCallback): void {
+    this.#drain().then(
+      () => cb(),
+      (err: unknown) => cb(err as Error),
+    );
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.#session?.close();
+    this.#inFlight.length = 0;
+    cb(err);
+  }
+
+  async #submit(p: PackedRecords): Promise<void> {
+    const o = this.#offload;
+    if (o === undefined) throw new DativoError('INTERNAL', 'validate got packed records without offload');
+    this.rowsIn += p.rows;
+    if (this.#warnedHeader !== p.columns) this.#warnUnknown(p.columns);
+    this.#session ??= new CoerceSession({ asset: this.#asset, fields: o.fields, constants: o.constants, capacity: o.batchRows, workers: o.threads });
+    const built = this.#session.submit(p);
+    built.catch(() => undefined); // awaited in order below
+    this.#inFlight.push({ packed: p, built });
+    while (this.#inFlight.length > o.threads + EXTRA_IN_FLIGHT - 1) await this.#emitOldest();
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#inFlight.length > 0) await this.#emitOldest();
+  }
+
+  /** Rejects of the oldest batch in the threads, then its Arrow batch. */
+  async #emitOldest(): Promise<void> {
+    const { packed, built } = this.#inFlight.shift()!;
+    let b: BuiltPacked;
+    try {
+      b = await built;
+    } catch (err) {
+      throw new DativoError('INTERNAL', `coercion worker failed: ${(err as Error).message}`, { cause: err });
+    }
+    for (const r of b.rejects) {
+      const record: Row = {};
+      packed.columns.forEach((c, i) => {
+        if (c === '__proto__') Object.defineProperty(record, c, { value: r.values[i], enumerable: true, writable: true, configurable: true });
+        else record[c] = r.values[i] ?? null;
+      });
+      const err = this.#rejectOf(record, r.errors, { file: packed.file, line: packed.lines[r.index]! });
+      if (err) throw err;
+    }
+    this.rowsOut += b.rows;
+    if (b.rows > 0 && b.ipc !== undefined) this.push(ipcBatch({ ipc: b.ipc, rows: b.rows, stats: b.stats, byteLength: b.byteLength }));
+  }
+
+  /** The once-per-column warning of the coercer, from a packed batch's header. */
+  #warnUnknown(columns: readonly string[]): void {
+    this.#warnedHeader = columns;
+    const known = new Set(this.#asset.fields.map((f) => f.name));
+    for (const column of columns) if (!known.has(column)) this.#warnColumn(column);
+  }
+
   #reject(raw: unknown, errors: FieldError[], cb: TransformCallback): void {
+    const err = this.#rejectOf(raw, errors, locationOf(raw));
+    cb(err ?? null);
+  }
+
+  /** Send one refused record to the reject sink; in strict mode, the error that ends the stream. */
+  #rejectOf(raw: unknown, errors: FieldError[], location: Record<string, unknown> | undefined): DativoError | undefined {
     const fields = [...new Set(errors.map((e) => e.field).filter((f) => f !== ''))];
     const code = errors[0]?.code ?? 'type';
     const reason = errors.map((e) => (e.field === '' ? e.message : `${e.field}: ${e.message}`)).join('; ');
-    const location = locationOf(raw);
     this.rejected++;
     this.#rejects.reject({ code, reason, fields, record: raw, ...(location ? { location } : {}) });
-    if (this.#mode === 'warn') {
-      cb();
-      return;
-    }
-    cb(
+    if (this.#mode === 'warn') return undefined;
+    return (
       new DativoError('VALIDATION_FAILED', `invalid record in strict mode${whereText(location)}: ${reason}`, {
         context: {
           ...(location ?? {}),
@@ -116,7 +239,7 @@ export class ValidateStream extends Transform {
           errors,
           ...(location ? { location } : {}),
         },
-      }),
+      })
     );
   }
 }
