@@ -63,9 +63,10 @@ export type BuiltPacked = Omit<Extract<FromCoerce, { op: 'built' }>, 'op' | 'id'
 /**
  * Coercion threads when the job does not say (`target.workers`): one with 4
  * or more cores, else none. Measured on 2 cores (docs/benchmarks.md): the
- * main thread, the Parquet encoder's thread and V8's GC threads already use
- * both, so the thread only adds the cost of packing (about a quarter more
- * CPU) and its memory. `DATIVO_COERCE_WORKERS=<n>` overrides the default.
+ * main thread, the Parquet encoder's thread and V8's GC threads nearly fill
+ * both already; the thread makes an idle box ~20 % faster but costs ~10 %
+ * more CPU (packing) and ~150 MB of peak RSS (its isolate, heap and batches
+ * in flight), and a busy box slower. `DATIVO_COERCE_WORKERS=<n>` overrides it.
  */
 export function defaultCoerceWorkers(): number {
   const env = process.env['DATIVO_COERCE_WORKERS'];
