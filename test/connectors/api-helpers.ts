@@ -100,13 +100,7 @@ export async function apiProject<Spec extends ApiJob>(o: ApiProjectOptions<Spec>
         ...(spec.connection ?? []).map((l) => `    ${l}`),
         ...(parts.source ?? []).map((l) => `  ${l}`),
         ...(spec.sync === 'full_refresh' ? ['sync_mode: full_refresh'] : []),
-        'target:',
-        '  warehouse: wh',
-        `  namespace: ${o.connector}`,
-        `  table: ${object}`,
-        'state: {path: state.json}',
-        'reject_dir: rejects',
-        `schema_validation_mode: ${spec.mode ?? 'strict'}`,
+        ...targetLines({ namespace: o.connector, table: object, mode: spec.mode }),
         ...(spec.extra ?? []),
         '',
       ].join('\n'),
@@ -119,6 +113,15 @@ export async function apiProject<Spec extends ApiJob>(o: ApiProjectOptions<Spec>
     rows: (object = o.defaultObject) => readWarehouseTable(p.p('wh'), o.connector, object),
     state: async () => JSON.parse(await readFile(p.p('state.json'), 'utf8')) as JobState,
   };
+}
+
+/**
+ * The lines of a test job after its `source` block: an Iceberg table
+ * `<namespace>.<table>` under `wh/` of the embedded catalog, the job's own
+ * state file and reject folder, and the validation mode (default strict).
+ */
+export function targetLines(o: { namespace: string; table: string; mode?: 'strict' | 'warn' | undefined }): string[] {
+  return ['target:', '  warehouse: wh', `  namespace: ${o.namespace}`, `  table: ${o.table}`, 'state: {path: state.json}', 'reject_dir: rejects', `schema_validation_mode: ${o.mode ?? 'strict'}`];
 }
 
 /** Rows grouped by id. */

@@ -6,14 +6,13 @@
  */
 import { copyFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
-import { createLogger } from '../../../lib/log.js';
-import { runJobFile } from '../../../lib/run/file.js';
 import type { RunSummary } from '../../../lib/run/types.js';
 import type { JobState } from '../../../state/index.js';
 import type { FakeServiceAccount, GoogleFake } from '../../fakes/google.js';
 import { readWarehouseTable } from '../../helpers/iceberg-read.js';
+import { runLogged } from '../../helpers/run-logged.js';
 import { project, repo, type Project } from '../../lib/cli/helpers.js';
+import { targetLines } from '../api-helpers.js';
 
 export const HEADER = 'order_id,customer_email,amount,currency,created_at,note\n';
 
@@ -65,13 +64,7 @@ export async function gdriveProject(fake: GoogleFake, prefix = 'gdrive'): Promis
         `    base_url: ${fake.url}`,
         ...(spec.connection ?? []).map((l) => `    ${l}`),
         ...(spec.sync === 'full_refresh' ? ['sync_mode: full_refresh'] : []),
-        'target:',
-        '  warehouse: wh',
-        '  namespace: drive',
-        '  table: orders',
-        'state: {path: state.json}',
-        'reject_dir: rejects',
-        `schema_validation_mode: ${spec.mode ?? 'strict'}`,
+        ...targetLines({ namespace: 'drive', table: 'orders', mode: spec.mode }),
         ...(spec.extra ?? []),
         '',
       ].join('\n'),
@@ -80,19 +73,7 @@ export async function gdriveProject(fake: GoogleFake, prefix = 'gdrive'): Promis
     ...p,
     account,
     job,
-    async run(spec) {
-      const file = await job(spec);
-      const out = new PassThrough();
-      let text = '';
-      out.on('data', (c: Buffer) => (text += c.toString()));
-      const summary = await runJobFile(file, { cwd: p.dir, secretsDir: p.p('secrets'), log: (plan) => createLogger({ level: 'debug', secrets: plan.secrets, destination: out }) });
-      await new Promise((r) => setImmediate(r));
-      const logs = text
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      return { summary, logs };
-    },
+    run: async (spec) => runLogged(await job(spec), { cwd: p.dir, secretsDir: p.p('secrets') }),
     rows: () => readWarehouseTable(p.p('wh'), 'drive', 'orders'),
     state: async () => JSON.parse(await readFile(p.p('state.json'), 'utf8')) as JobState,
   };

@@ -13,6 +13,7 @@ import { serialOf, sheetDate, type Cell, type SheetsFake } from '../../fakes/she
 import { readWarehouseTable } from '../../helpers/iceberg-read.js';
 import { runLogged } from '../../helpers/run-logged.js';
 import { project, repo, type Project } from '../../lib/cli/helpers.js';
+import { targetLines } from '../api-helpers.js';
 
 export const TEST_KEY = 'fake-api-key';
 
@@ -110,13 +111,7 @@ export async function sheetsProject(fake: SheetsFake, prefix = 'sheets'): Promis
         // The fake has no quota of its own unless a test queues one: no need to wait 1 s per request.
         '  rate_limits: {requests_per_second: 1000, burst: 100, retry: {max_retries: 4}}',
         ...(spec.sync === 'full_refresh' ? ['sync_mode: full_refresh'] : []),
-        'target:',
-        '  warehouse: wh',
-        '  namespace: sheets',
-        '  table: budget',
-        'state: {path: state.json}',
-        'reject_dir: rejects',
-        `schema_validation_mode: ${spec.mode ?? 'strict'}`,
+        ...targetLines({ namespace: 'sheets', table: 'budget', mode: spec.mode }),
         'retry_config: {initial_delay_seconds: 0.05, max_delay_seconds: 0.2}',
         ...(spec.extra ?? []),
         '',
