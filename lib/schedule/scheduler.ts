@@ -6,7 +6,8 @@
  *   job busy (running, queued or waiting for a retry) is kept as one pending
  *   tick, run when the job is free; a timer that wakes late runs once, never
  *   once per missed tick.
- * - Runs: each attempt is a child process (lib/schedule/child.ts), so a crash
+ * - Runs: each attempt is a child process (lib/schedule/attempt.ts, shared
+ *   with the BullMQ worker; lib/schedule/child.ts), so a crash
  *   or an out-of-memory abort never takes the scheduler down. Two runs of one
  *   job (same state file, even from two schedules) never overlap here; the
  *   job lock of lib/lock.ts guards against runs started elsewhere.
@@ -24,15 +25,14 @@
  * one record in the run log (lib/schedule/run-log.ts).
  */
 import { hostname } from 'node:os';
-import { ExitCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { systemClock, type Clock } from '../retry.js';
 import { newRunId } from '../run.js';
-import { startChild, type ChildCommand, type ChildResult, type RunningChild } from './child.js';
+import { sleepSafe, startAttempt, type AttemptEnd, type RunningAttempt } from './attempt.js';
+import type { ChildCommand } from './child.js';
 import type { RunnerConfig, Schedule } from './config.js';
 import { FairQueue } from './fair-queue.js';
-import { decideRetry, exitCodeOfOutcome, outcomeOf, type RunDecision, type RunOutcome } from './policy.js';
-import type { RunLog, RunRecord, RunStatus } from './run-log.js';
+import type { RunLog, RunRecord } from './run-log.js';
 import { describeTrigger, nextFire } from './trigger.js';
 
 /** A timer never sleeps longer than this at once (setTimeout overflows past 24.8 days; wall clocks jump). */
@@ -59,36 +59,17 @@ interface Attempt {
   readonly attempt: number;
 }
 
-interface Running {
-  readonly a: Attempt;
-  readonly child: RunningChild;
-  readonly requireSummary: boolean;
-  readonly startedAt: number;
-  readonly log: Logger;
-  readonly timers: AbortController;
-  timedOut: boolean;
-  /** Stopped by a shutdown (SIGTERM from us). */
-  stopped: boolean;
-  terminating: boolean;
-}
-
 interface JobSlot {
   state: 'idle' | 'queued' | 'running' | 'waiting';
   /** A tick that came while the job was busy: run once when it is free. */
   pending?: Schedule;
 }
 
-const sleepSafe = (clock: Clock, ms: number, signal: AbortSignal): Promise<boolean> =>
-  clock.sleep(Math.max(0, ms), signal).then(
-    () => true,
-    () => false,
-  );
-
 export class Scheduler {
   private readonly clock: Clock;
   private readonly queue: FairQueue<Attempt>;
   private readonly slots = new Map<string, JobSlot>();
-  private readonly running = new Set<Running>();
+  private readonly running = new Set<RunningAttempt<Attempt>>();
   /** Aborted on stop: tick and retry timers. */
   private readonly lifetime = new AbortController();
   private stopping = false;
@@ -178,7 +159,7 @@ export class Scheduler {
   /** Stop every running run now (a second SIGTERM): SIGTERM, then SIGKILL after `kill_grace_seconds`. */
   stopNow(why = 'stopped now'): void {
     if (!this.stopping) void this.stop(0);
-    for (const r of this.running) this.terminate(r, why, true);
+    for (const r of this.running) r.terminate(why, true);
   }
 
   private slot(a: { schedule: Schedule } | Schedule): JobSlot {
@@ -256,142 +237,42 @@ export class Scheduler {
 
   private launch(a: Attempt): void {
     const s = a.schedule;
-    const log = this.opts.log.child({ schedule: s.name, job: s.job.name, tenant: a.tenant, attempt: a.attempt, attempt_id: a.id });
     this.slot(a).state = 'running';
-    const startedAt = this.clock.now();
-    const cmd = this.opts.command(s, a.attempt);
-    const child = startChild(cmd, this.opts.onChildLine);
-    const r: Running = { a, child, requireSummary: cmd.requireSummary, startedAt, log, timers: new AbortController(), timedOut: false, stopped: false, terminating: false };
+    const r = startAttempt(a, {
+      clock: this.clock,
+      log: this.opts.log,
+      command: this.opts.command(s, a.attempt),
+      killGraceSeconds: this.config.killGraceSeconds,
+      onChildLine: this.opts.onChildLine,
+      record: (rec) => this.record(rec),
+      runner: this.me,
+      stopping: () => this.stopping,
+    });
     this.running.add(r);
-    log.info({ event_type: 'run_started', pid: child.pid, timeout_seconds: s.timeoutSeconds }, 'run started');
-    this.record({
-      id: a.id,
-      schedule: s.name,
-      job: s.job.name,
-      tenant: a.tenant,
-      config: s.config,
-      attempt: a.attempt,
-      status: 'running',
-      started_at: new Date(startedAt).toISOString(),
-      ...(child.pid !== undefined ? { pid: child.pid } : {}),
-      scheduler: this.me,
-    });
-    void sleepSafe(this.clock, s.timeoutSeconds * 1000, r.timers.signal).then((elapsed) => {
-      if (!elapsed) return;
-      r.timedOut = true;
-      this.terminate(r, `timeout of ${s.timeoutSeconds} s`, false);
-    });
-    void child.done.then((res) => this.finish(r, res));
+    void r.done.then((end) => this.finish(r, end));
   }
 
-  /** SIGTERM now, SIGKILL after `kill_grace_seconds` if it is still there. */
-  private terminate(r: Running, why: string, shutdown: boolean): void {
-    if (shutdown) r.stopped = true;
-    if (r.terminating) return;
-    r.terminating = true;
-    const killGraceMs = this.config.killGraceSeconds * 1000;
-    r.log.warn({ event_type: r.timedOut ? 'run_timed_out' : 'run_stopping', pid: r.child.pid, reason: why, kill_grace_ms: killGraceMs }, r.timedOut ? 'run timed out' : 'run stopping');
-    r.child.signal('SIGTERM');
-    void sleepSafe(this.clock, killGraceMs, r.timers.signal).then((elapsed) => {
-      if (!elapsed) return;
-      r.log.warn({ event_type: 'run_killed', pid: r.child.pid }, 'run killed');
-      r.child.signal('SIGKILL');
-    });
-  }
-
-  private finish(r: Running, res: ChildResult): void {
-    r.timers.abort();
+  private finish(r: RunningAttempt<Attempt>, end: AttemptEnd): void {
     this.running.delete(r);
-    this.queue.done(r.a);
-    const { a, log } = r;
-    const s = a.schedule;
-    const endedAt = this.clock.now();
-    const outcome: RunOutcome = r.timedOut
-      ? { kind: 'timeout' }
-      : res.spawnError !== undefined
-        ? { kind: 'crashed', detail: `could not start: ${res.spawnError}` }
-        : outcomeOf(res.code, res.signal, res.summary?.exit_code, r.requireSummary);
-    const decision: RunDecision = decideRetry(s.retry, outcome, a.attempt);
-    const cancelled = this.stopping && decision.action === 'retry';
-    const status: RunStatus = r.stopped || cancelled ? 'stopped' : statusOf(decision);
-    const objects = res.summary?.objects ?? [];
-    const rowsWritten = objects.reduce((n, o) => n + (o.rows_written ?? 0), 0);
-    const rowsRejected = objects.reduce((n, o) => n + (o.rows_rejected ?? 0), 0);
-    const exitCode = exitCodeOfOutcome(outcome);
-    // A run we stopped that died of our signal before it could say so (still starting up) was aborted, not crashed.
-    const aborted = r.stopped && outcome.kind === 'crashed';
-    const errorCode = outcome.kind === 'timeout' ? 'RUN_TIMEOUT' : aborted ? 'ABORTED' : outcome.kind === 'crashed' ? 'RUN_CRASHED' : res.summary?.error?.code;
-    const errorMessage =
-      outcome.kind === 'timeout'
-        ? `killed after its timeout of ${s.timeoutSeconds} s`
-        : aborted
-          ? `stopped by the scheduler (${outcome.detail ?? 'no summary'})`
-          : outcome.kind === 'crashed'
-          ? `${outcome.detail ?? 'crashed'}${crashLine(res.stderrTail)}`
-          : res.summary?.error?.message;
-    const nextRetryAt = decision.action === 'retry' && !cancelled ? endedAt + decision.delayMs : undefined;
-    const durationMs = endedAt - r.startedAt;
-
-    const line = {
-      event_type: 'run_finished',
-      exit_code: exitCode,
-      outcome: outcome.kind,
-      status,
-      decision: decision.reason,
-      duration_ms: durationMs,
-      rows_written: rowsWritten,
-      rows_rejected: rowsRejected,
-      ...(res.summary?.run_id ? { run_id: res.summary.run_id } : {}),
-      ...(errorCode !== undefined ? { error_code: errorCode } : {}),
-      ...(errorMessage !== undefined ? { error_message: errorMessage } : {}),
-      ...(nextRetryAt !== undefined ? { next_retry_at: new Date(nextRetryAt).toISOString() } : {}),
-    };
-    if (exitCode === ExitCode.OK) log.info(line, 'run finished');
-    else if (status === 'failed') log.error(line, 'run finished');
-    else log.warn(line, 'run finished');
-    this.record({
-      id: a.id,
-      schedule: s.name,
-      job: s.job.name,
-      tenant: a.tenant,
-      config: s.config,
-      attempt: a.attempt,
-      status,
-      started_at: new Date(r.startedAt).toISOString(),
-      ended_at: new Date(endedAt).toISOString(),
-      duration_ms: durationMs,
-      exit_code: exitCode,
-      outcome: outcome.kind,
-      rows_written: rowsWritten,
-      rows_rejected: rowsRejected,
-      ...(errorCode !== undefined ? { error_code: errorCode } : {}),
-      ...(errorMessage !== undefined ? { error_message: errorMessage } : {}),
-      ...(res.summary?.run_id ? { run_id: res.summary.run_id } : {}),
-      ...(nextRetryAt !== undefined ? { next_retry_at: new Date(nextRetryAt).toISOString() } : {}),
-      ...(r.child.pid !== undefined ? { pid: r.child.pid } : {}),
-      scheduler: this.me,
-    });
-
+    const a = r.spec;
+    this.queue.done(a);
+    const { decision } = end;
     const slot = this.slot(a);
-    if (decision.action === 'retry' && nextRetryAt !== undefined) {
+    if (decision.action === 'retry' && end.nextRetryAt !== undefined) {
       slot.state = 'waiting';
-      log.info({ event_type: 'retry_scheduled', next_attempt: decision.nextAttempt, delay_ms: decision.delayMs, next_retry_at: new Date(nextRetryAt).toISOString() }, 'retry scheduled');
-      void this.sleepUntil(nextRetryAt).then((due) => {
+      void this.sleepUntil(end.nextRetryAt).then((due) => {
         if (!due) {
           slot.state = 'idle';
           return;
         }
-        this.enqueue(s, decision.nextAttempt);
+        this.enqueue(a.schedule, decision.nextAttempt);
       });
     } else {
       slot.state = 'idle';
-      if (decision.action === 'failed' && !this.stopping) {
-        log.error({ event_type: 'run_gave_up', reason: decision.reason, exit_code: exitCode }, decision.reason === 'permanent' ? 'run failed permanently' : 'run retries exhausted');
-      }
       const pending = slot.pending;
       slot.pending = undefined;
       if (pending !== undefined && !this.stopping) {
-        log.info({ event_type: 'pending_tick', schedule: pending.name }, 'pending tick runs');
+        r.log.info({ event_type: 'pending_tick', schedule: pending.name }, 'pending tick runs');
         this.enqueue(pending, 1);
       }
     }
@@ -415,16 +296,4 @@ export class Scheduler {
       this.stopped();
     });
   }
-}
-
-/** The stderr line that says why a process died (`Error: …`, V8's `FATAL ERROR: … heap out of memory`), else its last. */
-function crashLine(tail: readonly string[]): string {
-  const why = [...tail].reverse().find((l) => /^(\w*Error\b|FATAL ERROR|.*out of memory)/.test(l)) ?? tail[tail.length - 1];
-  return why === undefined ? '' : `; last stderr: ${why.slice(0, 500)}`;
-}
-
-function statusOf(d: RunDecision): RunStatus {
-  if (d.action === 'retry') return 'retrying';
-  if (d.action === 'failed') return 'failed';
-  return d.reason === 'succeeded' ? 'succeeded' : 'partial';
 }
