@@ -74,6 +74,8 @@ export const ERROR_CODES = {
   RUN_TIMEOUT: 'retryable',
   /** A scheduled run's process died without a run summary: a signal, an out-of-memory abort, an uncaught error. */
   RUN_CRASHED: 'retryable',
+  /** The queue of the distributed scheduler (Redis, for BullMQ) cannot be reached: at start after `--redis-wait-seconds`, or mid-operation. */
+  QUEUE_UNAVAILABLE: 'retryable',
   /** A bug: something we did not expect. */
   INTERNAL: 'fatal',
 } as const satisfies Record<string, Disposition>;

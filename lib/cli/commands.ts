@@ -273,7 +273,7 @@ const rejects: Command = async (args, o, io) => {
 
 /** The scheduling commands live in lib/cli/schedule.ts, loaded when used. */
 const scheduling =
-  (name: 'scheduleCommand' | 'runsCommand' | 'dagsterCommand'): Command =>
+  (name: 'scheduleCommand' | 'workerCommand' | 'runsCommand' | 'dagsterCommand'): Command =>
   async (args, o, io) => {
     try {
       const mod = (await import('./schedule.js')) as typeof import('./schedule.js');
@@ -291,6 +291,7 @@ export const commands: Record<string, Command> = {
   tables,
   rejects,
   schedule: scheduling('scheduleCommand'),
+  worker: scheduling('workerCommand'),
   runs: scheduling('runsCommand'),
   dagster: scheduling('dagsterCommand'),
 };

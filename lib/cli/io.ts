@@ -26,6 +26,19 @@ export interface CliOptions {
   run?: string | undefined;
   /** `tables gc` / `tables files` options (raw text; parsed by lib/cli/tables.ts). */
   tables?: { olderThan?: string; dryRun?: boolean; expireSnapshotsOlderThan?: string; retainLast?: string; sql?: boolean };
-  /** `runs` filters and `dagster export -o` (raw text; checked by lib/cli/schedule.ts). */
-  schedule?: { tenant?: string; job?: string; limit?: string; runLog?: string; output?: string };
+  /** `runs` filters, `dagster export -o`, the `--redis` options of schedule/worker/runs (raw text; checked by lib/cli/schedule.ts). */
+  schedule?: {
+    tenant?: string;
+    job?: string;
+    limit?: string;
+    runLog?: string;
+    output?: string;
+    redis?: string;
+    prefix?: string;
+    redisWaitSeconds?: string;
+    tenants?: string;
+    concurrency?: string;
+    lockSeconds?: string;
+    graceSeconds?: string;
+  };
 }

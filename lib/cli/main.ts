@@ -12,8 +12,9 @@
  *   dativo tables files <namespace.table> [<job.yaml> | --warehouse DIR] [--sql]
  *   dativo tables gc <namespace.table> [<job.yaml> | --warehouse DIR] [--older-than 1d] [--dry-run]
  *                    [--expire-snapshots-older-than 7d] [--retain-last N]
- *   dativo schedule <runner.yaml> [--log-level L] [--secrets-dir D] [--mode M]
- *   dativo runs [<runner.yaml>] [--tenant T] [--job J] [--limit N] [--run-log FILE] [--json]
+ *   dativo schedule <runner.yaml> [--redis URL [--prefix P] [--redis-wait-seconds N]] [--log-level L] [--secrets-dir D] [--mode M]
+ *   dativo worker --redis URL [--tenants a,b] [--concurrency N] [--lock-seconds N] [--grace-seconds N] [--prefix P]
+ *   dativo runs [<runner.yaml>] [--tenant T] [--job J] [--limit N] [--run-log FILE | --redis URL] [--json]
  *   dativo dagster export <runner.yaml> [-o definitions.py]
  *
  * Exit codes: 0 ok, 1 partial, 2 failed (retryable), 3 failed (permanent).
@@ -36,8 +37,11 @@ const USAGE = `usage:
   dativo tables files <namespace.table> [<job.yaml>] [--warehouse DIR] [--json | --sql]
   dativo tables gc <namespace.table> [<job.yaml>] [--warehouse DIR] [--older-than 1d] [--dry-run]
                    [--expire-snapshots-older-than 7d] [--retain-last N] [--json]
-  dativo schedule <runner.yaml> [--log-level L] [--secrets-dir D] [--mode M]
-  dativo runs [<runner.yaml>] [--tenant T] [--job J] [--limit N] [--run-log FILE] [--json]
+  dativo schedule <runner.yaml> [--redis URL] [--log-level L] [--secrets-dir D] [--mode M]
+  dativo worker --redis URL [--tenants a,b] [--concurrency N] [--lock-seconds N] [--grace-seconds N]
+                [--log-level L] [--secrets-dir D] [--mode M]
+  dativo runs [<runner.yaml>] [--tenant T] [--job J] [--limit N] [--run-log FILE | --redis URL] [--json]
+  (with --redis: [--prefix P] [--redis-wait-seconds N])
   dativo dagster export <runner.yaml> [-o definitions.py] [--secrets-dir D]
 
 exit codes: 0 ok, 1 partial (rejects in warn mode, some objects failed),
@@ -69,6 +73,13 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         limit: { type: 'string' },
         'run-log': { type: 'string' },
         output: { type: 'string', short: 'o' },
+        redis: { type: 'string' },
+        prefix: { type: 'string' },
+        'redis-wait-seconds': { type: 'string' },
+        tenants: { type: 'string' },
+        concurrency: { type: 'string' },
+        'lock-seconds': { type: 'string' },
+        'grace-seconds': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -128,6 +139,13 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       ...(values.limit !== undefined ? { limit: values.limit } : {}),
       ...(values['run-log'] !== undefined ? { runLog: values['run-log'] } : {}),
       ...(values.output !== undefined ? { output: values.output } : {}),
+      ...(values.redis !== undefined ? { redis: values.redis } : {}),
+      ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
+      ...(values['redis-wait-seconds'] !== undefined ? { redisWaitSeconds: values['redis-wait-seconds'] } : {}),
+      ...(values.tenants !== undefined ? { tenants: values.tenants } : {}),
+      ...(values.concurrency !== undefined ? { concurrency: values.concurrency } : {}),
+      ...(values['lock-seconds'] !== undefined ? { lockSeconds: values['lock-seconds'] } : {}),
+      ...(values['grace-seconds'] !== undefined ? { graceSeconds: values['grace-seconds'] } : {}),
     },
   }, io);
 }

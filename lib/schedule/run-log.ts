@@ -9,6 +9,7 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { DativoError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { makeDirs } from '../storage/local.js';
 
 /** Where an attempt stands. */
@@ -159,5 +160,23 @@ export function fileRunLog(path: string): RunLog {
       return foldRuns(records, filter);
     },
     async close() {},
+  };
+}
+
+/**
+ * Run-log writes in order, each failure logged (`run_log_failed`), never
+ * thrown: a run log that cannot be written never stops a scheduler.
+ */
+export function runLogWriter(runLog: RunLog, log: Logger): { write(rec: RunRecord): void; flushed(): Promise<void> } {
+  let writes: Promise<void> = Promise.resolve();
+  return {
+    write(rec) {
+      writes = writes.then(() =>
+        runLog.write(rec).catch((err: unknown) => {
+          log.error({ event_type: 'run_log_failed', err, id: rec.id }, `could not write the run log: ${(err as Error).message}`);
+        }),
+      );
+    },
+    flushed: () => writes,
   };
 }

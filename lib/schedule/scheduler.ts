@@ -32,7 +32,7 @@ import { sleepSafe, startAttempt, type AttemptEnd, type RunningAttempt } from '.
 import type { ChildCommand } from './child.js';
 import type { RunnerConfig, Schedule } from './config.js';
 import { FairQueue } from './fair-queue.js';
-import type { RunLog, RunRecord } from './run-log.js';
+import { runLogWriter, type RunLog } from './run-log.js';
 import { describeTrigger, nextFire } from './trigger.js';
 
 /** A timer never sleeps longer than this at once (setTimeout overflows past 24.8 days; wall clocks jump). */
@@ -78,7 +78,7 @@ export class Scheduler {
   private readonly whenStopped = new Promise<void>((r) => (this.stopped = r));
   private readonly me = { pid: process.pid, host: hostname() };
   /** Run-log writes in order; a failing write is logged, it never stops the scheduler. */
-  private writes: Promise<void> = Promise.resolve();
+  private readonly writer: ReturnType<typeof runLogWriter>;
 
   constructor(
     private readonly config: SchedulerConfig,
@@ -86,6 +86,7 @@ export class Scheduler {
   ) {
     this.clock = opts.clock ?? systemClock;
     this.queue = new FairQueue(config.concurrencyPerTenant, config.maxConcurrentRuns);
+    this.writer = runLogWriter(opts.runLog, opts.log);
   }
 
   /** Arm the timers of every enabled schedule. */
@@ -244,7 +245,7 @@ export class Scheduler {
       command: this.opts.command(s, a.attempt),
       killGraceSeconds: this.config.killGraceSeconds,
       onChildLine: this.opts.onChildLine,
-      record: (rec) => this.record(rec),
+      record: (rec) => this.writer.write(rec),
       runner: this.me,
       stopping: () => this.stopping,
     });
@@ -280,18 +281,10 @@ export class Scheduler {
     this.checkStopped();
   }
 
-  private record(rec: RunRecord): void {
-    this.writes = this.writes.then(() =>
-      this.opts.runLog.write(rec).catch((err: unknown) => {
-        this.opts.log.error({ event_type: 'run_log_failed', err, id: rec.id }, `could not write the run log: ${(err as Error).message}`);
-      }),
-    );
-  }
-
   private checkStopped(): void {
     if (!this.stopping || this.running.size > 0 || this.stopLogged) return;
     this.stopLogged = true;
-    void this.writes.then(() => {
+    void this.writer.flushed().then(() => {
       this.opts.log.info({ event_type: 'scheduler_stopped' }, 'scheduler stopped');
       this.stopped();
     });

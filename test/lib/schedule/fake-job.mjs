@@ -6,6 +6,7 @@
 //   wait      exit 0 once <dir>/<name>.<n>.release exists
 //   hang      never end; SIGTERM → summary ABORTED, exit 2
 //   stubborn  never end, ignore SIGTERM (only SIGKILL ends it)
+//   sleepMS   exit 0 after MS milliseconds (sleep300)
 // Before its step it writes <dir>/<name>.<n>.started (its pid) and appends "start <name> <n>" to <dir>/events.
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,6 +42,11 @@ if (/^[0-3]$/.test(step)) {
 } else if (step === 'crash') {
   appendFileSync(join(dir, 'events'), `end ${name} ${n}\n`);
   throw new Error('fake crash');
+} else if (/^sleep\d+$/.test(step)) {
+  setTimeout(() => {
+    summary(0);
+    end(0);
+  }, Number(step.slice(5)));
 } else if (step === 'wait') {
   const release = join(dir, `${name}.${n}.release`);
   setInterval(() => {
