@@ -103,7 +103,8 @@ describe('dativo worker on Redis: retries by exit code', () => {
     const s = await setup('timeout');
     const w = worker(s, { steps: { hangs: 'hang,0' }, tenants: ['t'] });
     await ready(w);
-    await s.add('t', 'hangs', { timeoutSeconds: 1, retry: { maxRetries: 1, delaySeconds: 0.2, maxDelaySeconds: 1 } });
+    // 3 s: the child is surely past its start-up (and counted its attempt) on a loaded machine.
+    await s.add('t', 'hangs', { timeoutSeconds: 3, retry: { maxRetries: 1, delaySeconds: 0.2, maxDelaySeconds: 1 } });
     await until(async () => (await s.runs()).some((r) => r.status === 'succeeded'), 'the retry to succeed');
     const rs = byAttempt(await s.runs());
     assert.deepEqual(
