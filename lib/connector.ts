@@ -152,6 +152,17 @@ export type SourceStream = Readable & {
    * once, after the stream ended. Default false.
    */
   replacesTable?: () => boolean;
+  /**
+   * Set when the source stopped early on a failure at a clean point: the
+   * stream ended normally, every row it emitted belongs to what the source
+   * completed (a contiguous prefix of its cursor window, plus what
+   * `checkpoint()` records as done above it), and the engine commits those
+   * rows with `cursor` (exclusive; undefined: the cursor stays where it was)
+   * and the checkpoint, then fails the object with `error`. A source that
+   * emitted nothing returns undefined and throws instead. Asked once, after
+   * the stream ended. Default: never.
+   */
+  incomplete?: () => { error: unknown; cursor?: string } | undefined;
 };
 
 /** A column discovered in a source (for `dativo discover`). */

@@ -28,6 +28,7 @@ import type { CursorWindow, ReadContext, SourceStream } from '../../lib/connecto
 import { DativoError, isDativoError } from '../../lib/errors.js';
 import { sdkError, type HttpClient } from '../../lib/http.js';
 import { Paginator } from '../../lib/paginate.js';
+import { WindowPool } from '../../lib/window-pool.js';
 import { formatTimestampMicros, parseTimestampMicros } from '../../lib/records/time.js';
 import { withLocation } from '../../lib/records/location.js';
 import { networkOf } from '../../lib/run/network.js';
@@ -45,90 +46,50 @@ const RETENTION_MARGIN_SECONDS = 3_600;
 /** The lower end of a parallel read from the beginning: 2011-01-01, before Stripe's launch (nothing is older). */
 export const STRIPE_EPOCH = 1_293_840_000;
 
-/** One window of a parallel list pass: `a <= created < b` (`open`: no lower bound sent). */
-interface CreatedWindow {
-  a: number;
-  b: number;
-  open: boolean;
-}
+/** Pages of one created window read together before a split hands the rest on (fewer windows: fewer short last pages). */
+const PAGES_PER_SPLIT = 4;
 
 /**
- * Windows read by at most `size` tasks at once, their pages handed to one
- * consumer through a buffer of at most 2 × size pages (a task waits for
- * room). The first failure ends the pool and is thrown to the consumer.
+ * One window of a parallel list pass, `a <= created < b`, read newest
+ * first. Everything in `[top, b)` was handed on; `[a, top)` not yet: the
+ * objects of the oldest second a page reached are held until that second
+ * is complete, so a window stopped by a failure resumes at a whole second
+ * (`[a, top)`), never inside one.
  */
-class WindowPool {
-  stopped = false;
-  private readonly queue: CreatedWindow[] = [];
-  private running = 0;
+interface CreatedWindow {
+  a: number;
+  /** No lower bound sent (a read from the beginning). */
+  open: boolean;
+  b: number;
+  top: number;
+  /** The list goes on after this id, inside second `heldAt`. */
+  after?: string;
+  heldAt?: number;
+  held: Record<string, unknown>[];
+  /** Objects read and the seconds they took (`b - heldAt`): the window's density, to size a split. */
+  read: number;
+  pager: Paginator<StripePage>;
+}
 
-  private readonly buffer: { page: StripePage; index: number }[] = [];
-  private failure: { error: unknown } | undefined;
-  private wakeConsumer: (() => void) | undefined;
-  private readonly wakeProducers: (() => void)[] = [];
+/** A window's page as handed on: the objects it completed. */
+interface WindowPage {
+  rows: Record<string, unknown>[];
+  index: number;
+}
 
-  constructor(
-    readonly size: number,
-    private readonly read: (w: CreatedWindow, pool: WindowPool) => Promise<void>,
-  ) {}
+/** What a run stopped by a failure leaves for the next: the list windows not read (all below `to`, the run's watermark). */
+export interface StripeListState {
+  to: number;
+  windows: { a: number; b: number; open?: boolean }[];
+}
 
-  /** Read `w` now, or when a task is free. */
-  launch(w: CreatedWindow): void {
-    if (this.running >= this.size) {
-      this.queue.push(w);
-      return;
-    }
-    this.running++;
-    this.read(w, this).then(
-      () => this.finished(),
-      (error: unknown) => {
-        this.failure ??= { error };
-        this.stopped = true;
-        this.finished();
-      },
-    );
+/** The windows a stopped run left, if they continue from `from` (the saved cursor; undefined: from the beginning). */
+function resumeOf(s: StripeListState | undefined, from: number | undefined): StripeListState | undefined {
+  if (s === undefined || !Array.isArray(s.windows) || typeof s.to !== 'number') return undefined;
+  if (from !== undefined && s.windows.some((w) => w.a < from || w.open === true)) {
+    throw new DativoError('STATE_CORRUPT', `stripe: the saved list windows start before the saved cursor (${isoOfSeconds(from)}); the state was edited or mixed up`, { context: { connector: 'stripe' } });
   }
-
-  private finished(): void {
-    this.running--;
-    const next = this.stopped ? undefined : this.queue.shift();
-    if (next) this.launch(next);
-    this.wake();
-  }
-
-  private wake(): void {
-    const w = this.wakeConsumer;
-    this.wakeConsumer = undefined;
-    w?.();
-  }
-
-  /** Hand a page on; waits while the buffer is full. */
-  async put(item: { page: StripePage; index: number }): Promise<void> {
-    while (this.buffer.length >= 2 * this.size && !this.stopped) await new Promise<void>((r) => this.wakeProducers.push(r));
-    if (this.stopped) return;
-    this.buffer.push(item);
-    this.wake();
-  }
-
-  /** Every page, as read; stops the tasks when the consumer stops. */
-  async *pages(): AsyncGenerator<{ page: StripePage; index: number }> {
-    try {
-      for (;;) {
-        if (this.failure) throw this.failure.error;
-        const item = this.buffer.shift();
-        if (item) {
-          this.wakeProducers.shift()?.();
-          yield item;
-          continue;
-        }
-        if (this.running === 0 && this.queue.length === 0) return;
-        await new Promise<void>((r) => (this.wakeConsumer = r));
-      }
-    } finally {
-      this.stopped = true;
-      for (const w of this.wakeProducers.splice(0)) w();
-    }
-  }
+  return s;
 }
 
 /** The Stripe part of an object's saved state (beside `cursor`). */
@@ -141,6 +102,8 @@ declare module '../../lib/types.js' {
   interface ObjectState {
     /** Stripe: where the next run's events pass starts (connectors/stripe). */
     stripe_events?: StripeEventsState;
+    /** Stripe: the created windows a run stopped by a failure did not read (connectors/stripe); read first by the next run. */
+    stripe_list?: StripeListState | undefined;
   }
 }
 
@@ -216,6 +179,13 @@ export class StripeObjectRead {
   private readonly lag: number;
   private windowReported = false;
   private readonly ignoredTypes = new Map<string, number>();
+  /** The windows an earlier run stopped by a failure left (read before the new range). */
+  private resume: StripeListState | undefined;
+  private pool: WindowPool<CreatedWindow, WindowPage> | undefined;
+  /** Rows handed on by this read. */
+  private emitted = 0;
+  /** The list pass stopped early at a clean point (see {@link incomplete}). */
+  private stopped: { error: unknown; pending: CreatedWindow[]; to: number } | undefined;
 
   constructor(
     private readonly ctx: ReadContext,
@@ -244,21 +214,50 @@ export class StripeObjectRead {
       if (s === undefined) throw new DativoError('STATE_CORRUPT', `stripe ${spec.name}: saved cursor ${JSON.stringify(saved.value.slice(0, 40))} is not a timestamp`, { context: { connector: 'stripe', object: spec.name } });
       this.from = saved.upper === 'inclusive' ? s + 1 : s;
       if (settings.events && spec.events) this.eventsFrom = ctx.state?.stripe_events?.from ?? this.from;
+      this.resume = resumeOf(ctx.state?.stripe_list, this.from);
+    } else if (ctx.state?.stripe_list !== undefined && saved === undefined) {
+      // A first run stopped by a failure: its windows, from the beginning.
+      this.resume = resumeOf(ctx.state.stripe_list, undefined);
     } else if ((inc?.lookbackDays ?? 0) > 0) {
       this.from = runStart - this.lag - (inc?.lookbackDays ?? 0) * 86_400;
     }
   }
 
-  /** State to merge after a successful read. */
+  /** State to merge after the read (the windows left when it stopped early). */
   checkpoint(): Partial<ObjectState> {
-    if (!this.incremental || this.watermark === undefined || !this.settings.events || !this.spec.events) return {};
-    return { stripe_events: { from: Math.max(this.watermark, this.eventsFrom ?? 0) } };
+    if (!this.incremental || this.watermark === undefined) return {};
+    const out: Partial<ObjectState> = {
+      stripe_list: this.stopped ? { to: this.stopped.to, windows: this.stopped.pending.map((w) => ({ a: w.a, b: w.top, ...(w.open ? { open: true } : {}) })).sort((x, y) => x.a - y.a) } : undefined,
+    };
+    if (this.settings.events && this.spec.events) out.stripe_events = { from: Math.max(this.watermark, this.eventsFrom ?? 0) };
+    return out;
+  }
+
+  /**
+   * Set when the parallel list pass stopped on a failure after rows were
+   * handed on: those rows are committed, the cursor goes to the start of the
+   * oldest window left (the contiguous prefix read), and the windows left
+   * are in `stripe_list` for the next run.
+   */
+  incomplete(): { error: unknown; cursor?: string } | undefined {
+    const s = this.stopped;
+    if (!s) return undefined;
+    const lowest = s.pending.reduce<number | undefined>((m, w) => (w.open ? Number.NEGATIVE_INFINITY : Math.min(m ?? Number.POSITIVE_INFINITY, w.a)), undefined);
+    const prefix = lowest === undefined ? s.to : lowest;
+    return { error: s.error, ...(Number.isFinite(prefix) ? { cursor: isoOfSeconds(prefix) } : {}) };
+  }
+
+  /** True when this run's list pass reads objects created at `created` (an update to one of them is left to it). */
+  private listReads(created: number): boolean {
+    const r = this.resume;
+    if (r === undefined) return this.from !== undefined && created >= this.from;
+    return created >= r.to || r.windows.some((w) => (w.open === true || created >= w.a) && created < w.b);
   }
 
   /** One SDK call under the policy and limiter; errors name connector, object and request, never the key. */
   private async call(what: string, fn: () => Promise<StripePage>): Promise<StripePage> {
     const attempt = (): Promise<StripePage> => {
-      if (this.closed) throw new DativoError('ABORTED', `stripe ${this.spec.name}: the read was closed`, { disposition: 'fatal', context: { connector: 'stripe', object: this.spec.name } });
+      if (this.closed || this.pool?.stopping === true) throw new DativoError('ABORTED', `stripe ${this.spec.name}: the read was closed`, { disposition: 'fatal', context: { connector: 'stripe', object: this.spec.name } });
       return fn();
     };
     return this.client.withPolicy(attempt, {
@@ -342,7 +341,12 @@ export class StripeObjectRead {
 
   /** Every row of this read. */
   async *rows(): AsyncGenerator<Record<string, unknown>> {
-    if (this.eventsFrom !== undefined) yield* this.eventRows(this.eventsFrom);
+    if (this.eventsFrom !== undefined) {
+      for await (const row of this.eventRows(this.eventsFrom)) {
+        this.emitted++;
+        yield row;
+      }
+    }
     yield* this.listRows();
     const c = this.counts;
     const ignored = Object.fromEntries(this.ignoredTypes);
@@ -358,7 +362,7 @@ export class StripeObjectRead {
   }
 
   private async *listRows(): AsyncGenerator<Record<string, unknown>> {
-    if (this.settings.parallelWindows > 1) {
+    if (this.settings.parallelWindows > 1 || this.resume !== undefined) {
       yield* this.parallelListRows(this.settings.parallelWindows);
       return;
     }
@@ -375,62 +379,118 @@ export class StripeObjectRead {
   }
 
   /**
-   * The list pass as `created` windows `[a, b)` read at once, at most `n`
-   * in flight, all through the one limiter (a high-latency API still uses
-   * its whole budget). Windows split themselves: a window whose first page
-   * has more behind it keeps only the objects at that page's oldest
-   * `created` second (`[c, b)`, continued after the page's last id) and
-   * hands `[a, c)` on as new windows sized by that page's density (the next
-   * 100 objects most likely lie within the span the first 100 took), so
-   * data skewed to recent months is split where it is. At most 2 × n pages
-   * are held. The watermark must be known first: without an events pass,
-   * one `limit=1` call reads Stripe's clock. A read from the beginning starts
-   * at {@link STRIPE_EPOCH} (its oldest window has no lower bound).
+   * The list pass as `created` windows read at once through the window
+   * pool (lib/window-pool.ts), all through the one limiter, so a
+   * high-latency API still uses its whole budget. It starts as one window
+   * over the whole range; a reader that would idle splits a window that
+   * has read a page: the window keeps about {@link PAGES_PER_SPLIT} pages
+   * below where it is (sized by the density it read), the rest of it goes
+   * to new windows of that size, the oldest reaching down to the window's
+   * start (split again when read). Data skewed to recent months is so split
+   * where it is. The watermark must be known first: without an events
+   * pass, one `limit=1` call reads Stripe's clock. A read from the
+   * beginning starts at {@link STRIPE_EPOCH} (its oldest window has no
+   * lower bound). Windows an earlier run left (`stripe_list`) are read
+   * first, then the new range.
    */
   private async *parallelListRows(n: number): AsyncGenerator<Record<string, unknown>> {
     if (this.watermark === undefined) this.settle(await this.call(`GET ${this.spec.path}`, () => this.spec.list(this.stripe, { limit: 1 }, {})));
     const end = this.incremental ? this.watermark! : (this.watermark ?? 0) + 1;
-    const start = Math.min(this.from ?? STRIPE_EPOCH, end);
-    const pool = new WindowPool(n, (w, pool) => this.readWindow(w, pool));
-    pool.launch({ a: start, b: end, open: this.from === undefined });
-    for await (const { page, index } of pool.pages()) for (const obj of page.data) yield this.listed(obj, index);
+    const pool = new WindowPool<CreatedWindow, WindowPage>(
+      {
+        read: (w) => this.readWindowPage(w),
+        split: (w, parts) => this.splitWindow(w, parts),
+        weight: (w) => (w.heldAt === undefined || w.read === 0 ? 0 : ((w.heldAt - w.a) * w.read) / Math.max(1, w.b - w.heldAt)),
+      },
+      { concurrency: n },
+    );
+    this.pool = pool;
+    const r = this.resume;
+    if (r !== undefined) {
+      for (const w of r.windows) pool.add(this.window(w.a, w.b, w.open === true));
+      if (r.to < end) pool.add(this.window(r.to, end, false));
+    } else {
+      pool.add(this.window(Math.min(this.from ?? STRIPE_EPOCH, end), end, this.from === undefined));
+    }
+    for await (const { page } of pool.pages()) {
+      for (const obj of page.rows) {
+        this.emitted++;
+        yield this.listed(obj, page.index);
+      }
+    }
+    this.ctx.log.info(
+      { event_type: 'stripe_windows', connector: 'stripe', object: this.spec.name, windows: pool.splits + 1, pages: pool.pagesRead, reader_waits_for_consumer: pool.heldFull },
+      `stripe ${this.spec.name}: ${pool.pagesRead} page(s) in ${pool.splits + 1} window(s), ${n} at once`,
+    );
+    const f = pool.failure;
+    if (f === undefined) return;
+    // Nothing handed on: fail as a sequential read does (nothing to commit, state unchanged).
+    if (this.emitted === 0) throw f.error;
+    this.stopped = { error: f.error, pending: f.pending, to: end };
+    this.ctx.log.warn(
+      { event_type: 'stripe_windows_stopped', connector: 'stripe', object: this.spec.name, windows_left: f.pending.length, rows: this.emitted },
+      `stripe ${this.spec.name}: a window failed; the ${this.emitted} row(s) read are kept and ${f.pending.length} window(s) are left for the next run`,
+    );
   }
 
-  /** Read one window into the pool, splitting it after its first page (see {@link parallelListRows}). */
-  private async readWindow(w: CreatedWindow, pool: WindowPool): Promise<void> {
-    const a = w.a;
-    let lower: number | undefined = w.open ? undefined : w.a;
-    let pager = this.pager(`${this.spec.path} created ${w.a}..${w.b}`);
-    let split = false;
-    let upper = w.b;
-    while (pager.hasMore && !pool.stopped) {
-      const params: ListParams = { limit: PAGE_LIMIT, created: { ...(lower !== undefined ? { gte: lower } : {}), lt: upper }, ...(pager.token !== undefined ? { starting_after: String(pager.token) } : {}) };
-      const page = await this.call(`GET ${this.spec.path}`, () => this.spec.list(this.stripe, params, {}));
-      this.counts.pages++;
-      this.advance(pager, page);
-      await pool.put({ page, index: pager.pages });
-      const last = page.data.at(-1);
-      const c = last?.['created'];
-      // Split once, after the window's first page. Objects above second c were
-      // all on it; this window goes on over [lo, c + 1) after the page's last
-      // id (the rest of second c, then the next span), and hands on the rest.
-      if (split) continue;
-      split = true;
-      if (!page.has_more || typeof c !== 'number' || c <= a) continue;
-      const span = Math.max(1, w.b - c);
-      const lo = Math.max(a, c - span);
-      let hi = lo;
-      for (let k = 2; k <= pool.size && hi > a; k++) {
-        const next = Math.max(a, c - k * span);
-        pool.launch({ a: next, b: hi, open: w.open && next === a });
-        hi = next;
-      }
-      if (hi > a) pool.launch({ a, b: hi, open: w.open });
-      lower = lo === a && w.open ? undefined : lo;
-      upper = c + 1;
-      pager = this.pager(`${this.spec.path} created ${lo}..${c + 1}`);
-      pager.advance({ data: [{ id: String(last?.['id'] ?? '') }], has_more: true });
+  private window(a: number, b: number, open: boolean): CreatedWindow {
+    return { a, b, open, top: b, held: [], read: 0, pager: this.pager(`${this.spec.path} created ${a}..${b}`) };
+  }
+
+  /** One page of a window: the objects it completes (those of its oldest second wait for the next page). */
+  private async readWindowPage(w: CreatedWindow): Promise<{ page: WindowPage; done: boolean }> {
+    const upper = w.after !== undefined ? w.heldAt! + 1 : w.top;
+    const params: ListParams = { limit: PAGE_LIMIT, created: { ...(w.open ? {} : { gte: w.a }), lt: upper }, ...(w.after !== undefined ? { starting_after: w.after } : {}) };
+    const page = await this.call(`GET ${this.spec.path}`, () => this.spec.list(this.stripe, params, {}));
+    this.counts.pages++;
+    this.advance(w.pager, page);
+    w.read += page.data.length;
+    const last = page.data.at(-1);
+    const c = last?.['created'];
+    if (!page.has_more || last === undefined) {
+      const rows = [...w.held, ...page.data];
+      w.held = [];
+      w.top = w.a;
+      return { page: { rows, index: w.pager.pages }, done: true };
     }
+    let rows: Record<string, unknown>[];
+    if (typeof c !== 'number') {
+      // No second to hold by: hand everything on (the window then resumes, if it must, after its last id's second).
+      rows = [...w.held, ...page.data];
+      w.held = [];
+    } else {
+      const done = w.heldAt !== undefined && w.heldAt > c ? w.held : [];
+      const keep = w.heldAt === c ? w.held : [];
+      rows = [...done];
+      for (const o of page.data) {
+        if (o['created'] === c) keep.push(o);
+        else rows.push(o);
+      }
+      w.held = keep;
+      w.heldAt = c;
+      w.top = c + 1;
+    }
+    w.after = String(last['id'] ?? '');
+    return { page: { rows, index: w.pager.pages }, done: false };
+  }
+
+  /** Split the unread rest `[a, heldAt]` of a window that read a page (see {@link parallelListRows}). */
+  private splitWindow(w: CreatedWindow, parts: number): CreatedWindow[] {
+    if (w.heldAt === undefined || w.read === 0) return [];
+    const perPage = Math.max(1, w.b - w.heldAt) / Math.max(1, w.read / PAGE_LIMIT);
+    const span = Math.max(1, Math.ceil(PAGES_PER_SPLIT * perPage));
+    const lo = Math.min(w.heldAt, Math.max(w.a, w.heldAt + 1 - span));
+    if (lo <= w.a) return [];
+    const out: CreatedWindow[] = [];
+    let hi = lo;
+    for (let k = 1; k <= parts && hi > w.a; k++) {
+      const next = k === parts ? w.a : Math.max(w.a, hi - span);
+      out.push(this.window(next, hi, w.open && next === w.a));
+      hi = next;
+    }
+    w.a = lo;
+    w.open = false;
+    return out;
   }
 
   private async *eventRows(from: number): AsyncGenerator<Record<string, unknown>> {
@@ -465,7 +525,7 @@ export class StripeObjectRead {
         seen.add(id);
         const deleted = String(evt['type'] ?? '').endsWith('.deleted') || obj['deleted'] === true;
         const created = obj['created'];
-        if (!deleted && typeof created === 'number' && this.from !== undefined && created >= this.from) {
+        if (!deleted && typeof created === 'number' && this.listReads(created)) {
           // Created in this window: the list pass reads its current state.
           this.counts.superseded++;
           continue;
@@ -497,5 +557,6 @@ export function readStripe(ctx: ReadContext, settings: StripeSettings, spec: Str
   });
   stream.checkpoint = () => r.checkpoint();
   stream.replacesTable = () => r.replaces;
+  stream.incomplete = () => r.incomplete();
   return stream;
 }

@@ -182,9 +182,21 @@ export async function runObject(r: ObjectRun): Promise<void> {
 
   const rowsWritten = files.reduce((n, f) => n + f.recordCount, 0);
   const checkpoint = source.checkpoint?.() ?? {};
-  const cursor = tracker?.result();
-  if (tracker) explainWindow(tracker.tracker, savedCursor, cursor, obj.rows_read, plan, log);
+  const stopped = source.incomplete?.();
+  let cursor = tracker?.result();
+  if (stopped && cursor) {
+    // Only the contiguous prefix of the window is complete: the cursor goes that far, no further.
+    cursor = stopped.cursor !== undefined ? { field: cursor.field, value: stopped.cursor, written: [], upper: 'exclusive' } : savedCursor;
+  }
+  if (tracker && !stopped) explainWindow(tracker.tracker, savedCursor, cursor, obj.rows_read, plan, log);
   await r.checkpoints.serial(() => commitAndSave(r, { files, checkpoint, cursor, saved, committedRunId, fullRefresh, replaces: source.replacesTable?.() === true }));
+  if (stopped) {
+    log.warn(
+      { event_type: 'object_incomplete', rows_written: rowsWritten, files: files.length, cursor: cursor?.value },
+      `${object.name}: stopped early; the ${rowsWritten} row(s) read before the failure are committed, the cursor stays at ${cursor?.value ?? 'its previous value'} and the next run reads the rest`,
+    );
+    throw stopped.error;
+  }
   log.info(
     { event_type: 'object_finished', rows_read: obj.rows_read, rows_written: rowsWritten, rows_rejected: obj.rows_rejected, files: files.length, cursor: cursor?.value },
     `${object.name}: ${rowsWritten} rows written in ${files.length} file(s)`,
