@@ -83,6 +83,12 @@ export async function benchApiParquet(o: CommonOptions, a: ApiOptions): Promise<
     const exact = mismatches(got, { n: String(objects), d: String(objects) }).length === 0;
 
     const windowsOfLimit = Math.ceil(span);
+    // Requests per second of the run, from its first request: where the budget went unused.
+    const perSecond: number[] = [];
+    for (const q of reqs) {
+      const k = Math.floor((q.at - reqs[0]!.at) / 1000);
+      perSecond[k] = (perSecond[k] ?? 0) + 1;
+    }
     const lines = [
       `scenario          api-parquet (stripe customers → Parquet, fake with ${latencyMs} ms latency, ${rps} requests/s)`,
       `objects           ${objects.toLocaleString('en-US')} (verified: ${Number(n).toLocaleString('en-US')} rows, ${Number(d).toLocaleString('en-US')} distinct ids${exact ? ', exactly once' : ' — WRONG'})`,
@@ -91,6 +97,7 @@ export async function benchApiParquet(o: CommonOptions, a: ApiOptions): Promise<
       `requests/s        ${used.toFixed(2)} of ${rps} budget (${((100 * used) / rps).toFixed(1)} %)`,
       `records/s         ${(records / span).toFixed(0)} of ceiling ${rps * 100} (budget × page size 100) (${((100 * records) / span / (rps * 100)).toFixed(1)} %)`,
       `429s              ${fake.rateLimited} in ${windowsOfLimit} one-second limit windows`,
+      `per second        ${Array.from(perSecond, (n) => n ?? 0).join(' ')} (requests in each second from the first)`,
       `wall seconds      ${seconds.toFixed(2)} (process start to exit, Parquet and state included)`,
       `peak RSS          ${peak.peak_rss_mb} MB (dativo process)`,
     ];

@@ -173,6 +173,8 @@ class BottleneckLimiter implements Limiter {
   private readonly redis: Redis | undefined;
   private readonly connection: Bottleneck.IORedisConnection | undefined;
   private localPause = 0;
+  /** After a pause: the epoch ms of the next request's turn (the held requests go out at the steady rate). */
+  private resumeNext = 0;
   private closed = false;
 
   constructor(
@@ -245,16 +247,46 @@ class BottleneckLimiter implements Limiter {
     });
   }
 
-  /** Wait while paused; re-read after each wait, since another 429 may extend the pause. */
+  /**
+   * Wait while paused; re-read after each wait, since another 429 may
+   * extend the pause. The requests a pause held (bottleneck released them
+   * into the gate meanwhile, up to `concurrency`) then go out one steady
+   * interval apart, and so do requests released while those are still
+   * waiting for their turn: a pause ends in the steady rate, never in a
+   * burst that earns the next 429. Without a burst (`burst` 1) every
+   * request takes its turn here, right before it is sent, so requests
+   * released together (bottleneck's timers firing late behind a busy event
+   * loop) are spaced again.
+   */
   private async passGate(signal: AbortSignal | undefined): Promise<void> {
+    let held = false;
+    let slotted = false;
     for (let i = 0; i < 1000; i++) {
       const until = await this.pausedUntil();
-      const wait = until - this.clock.now();
-      if (wait <= 0) return;
-      await this.clock.sleep(wait, signal).catch((err: unknown) => {
-        throw signal?.aborted ? aborted(signal, this.key) : err;
-      });
+      const now = this.clock.now();
+      if (until > now) {
+        held = true;
+        await this.sleep(until - now, signal);
+        continue;
+      }
+      // Without a burst every request takes a turn here too: requests that a
+      // stalled event loop let bottleneck release late, together, go out spaced.
+      if (!held && (slotted || (this.limits.burst > 1 && this.resumeNext <= now))) return;
+      const every = intervalMs(this.limits);
+      if (every === undefined) return;
+      const slot = Math.max(now, this.resumeNext);
+      this.resumeNext = slot + every;
+      if (slot <= now) return;
+      held = false;
+      slotted = true;
+      await this.sleep(slot - now, signal);
     }
+  }
+
+  private async sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    await this.clock.sleep(ms, signal).catch((err: unknown) => {
+      throw signal?.aborted ? aborted(signal, this.key) : err;
+    });
   }
 
   async pause(untilMs: number): Promise<void> {

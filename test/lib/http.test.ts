@@ -299,6 +299,31 @@ test('a 429 pauses the whole limiter: requests queued behind it wait for Retry-A
   }
 });
 
+test('after a 429 pause the held requests go out at the steady rate, not in a burst', async () => {
+  let limitedAt = 0;
+  const api = await fakeApi((req, res, n) => {
+    if (n === 0) {
+      limitedAt = req.at;
+      return sendJson(res, 429, {}, { 'retry-after': '1' });
+    }
+    sendJson(res, 200, { n });
+  });
+  // 10/s with 8 in flight allowed: during the 1 s pause bottleneck releases the other requests into the gate.
+  const limiter = createLimiter('fakeapi:resume', rateLimitsFrom({ requests_per_second: 10, concurrency: 8 }));
+  try {
+    const http = client(api.url, { limiter });
+    await Promise.all(Array.from({ length: 7 }, (_, i) => http.json(`/r/${i}`)));
+    const after = api.requests.slice(1).map((r) => r.at - limitedAt).sort((a, b) => a - b);
+    assert.equal(after.length, 7, 'seven requests after the 429 (one of them the retry)');
+    assert.ok(after[0]! >= 950, 'none before Retry-After');
+    // Seven held requests at 10/s: the last goes out 600 ms after the first (a burst would send them within a few ms).
+    assert.ok(after[6]! - after[0]! >= 500, `held requests spaced: ${after.map((d) => Math.round(d)).join(', ')} ms after the 429`);
+  } finally {
+    await limiter.close();
+    await api.close();
+  }
+});
+
 test('withPolicy: an SDK call (Stripe-shaped error with statusCode and headers) runs under policy and limiter', async () => {
   const limiter = createLimiter('stripe:acct', rateLimitsFrom({ concurrency: 1 }));
   const counter = new ApiCallCounter();
