@@ -56,6 +56,21 @@ export const SEARCH_LIMIT = 200;
 /** The id property search filters and sorts on in tie mode. */
 export const ID_PROPERTY = 'hs_object_id';
 
+/** Where a keyset read stands, as saved for a later run (see {@link ModifiedKeyset.snapshot}). */
+export interface KeysetState {
+  /** The lowest modified date not read to its end (epoch ms); absent: from the beginning. */
+  at?: number;
+  /** Every record at `at` was read. */
+  strict?: boolean;
+  /** Exclusive upper bound (epoch ms). */
+  to: number;
+  /** Ids at `at` already read (date mode, at most a page). */
+  seen?: string[];
+  /** Tie mode: `at` read by id, up to this id. */
+  tieAfter?: string;
+  tie?: boolean;
+}
+
 export class ModifiedKeyset {
   private mode: 'date' | 'tie' = 'date';
   /** The last modified date reached (D); undefined before the first full page of a read from the beginning. */
@@ -87,6 +102,55 @@ export class ModifiedKeyset {
   /** True when the window is read. */
   get done(): boolean {
     return this.finished;
+  }
+
+  /** The lowest modified date not read to its end; undefined before the first full page of a read from the beginning. */
+  get position(): number | undefined {
+    return this.at;
+  }
+
+  /** The exclusive upper bound, once known. */
+  get upper(): number | undefined {
+    return this.to;
+  }
+
+  /** In tie mode (reading one modified date by id). */
+  get tying(): boolean {
+    return this.mode === 'tie';
+  }
+
+  /**
+   * Lower the upper bound to `to`, so that `[to, upper)` can go to another
+   * read; false (nothing changed) in tie mode, before a position is known,
+   * or when `to` is not strictly inside `(position, upper)`.
+   */
+  narrow(to: number): boolean {
+    if (this.finished || this.mode === 'tie' || this.at === undefined || this.to === undefined || to <= this.at || to >= this.to) return false;
+    this.to = to;
+    return true;
+  }
+
+  /** Where this read stands, to go on from in a later run ({@link ModifiedKeyset.restore}). */
+  snapshot(): KeysetState {
+    return {
+      ...(this.at !== undefined ? { at: this.at } : {}),
+      ...(this.strict ? { strict: true } : {}),
+      to: this.to ?? Number.MAX_SAFE_INTEGER,
+      ...(this.seen.size > 0 ? { seen: [...this.seen] } : {}),
+      ...(this.mode === 'tie' ? { tie: true, ...(this.lastId !== undefined ? { tieAfter: String(this.lastId) } : {}) } : {}),
+    };
+  }
+
+  /** A keyset that goes on where {@link snapshot} stood. */
+  static restore(property: string, s: KeysetState, limit: number = SEARCH_LIMIT): ModifiedKeyset {
+    const k = new ModifiedKeyset(property, s.at, s.to, limit);
+    k.strict = s.strict === true;
+    for (const id of s.seen ?? []) k.seen.add(id);
+    if (s.tie === true) {
+      k.mode = 'tie';
+      if (s.tieAfter !== undefined && /^\d+$/.test(s.tieAfter)) k.lastId = BigInt(s.tieAfter);
+    }
+    return k;
   }
 
   /** The upper bound learned from the first answer (HubSpot's clock): results at or past it are left to the next run. */

@@ -27,6 +27,7 @@ export const hubspotSourceOptions = z.looseObject({
   connection: HubSpotConnectionSchema,
   archived: boolLike.optional(),
   associations: z.array(z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be an object type such as companies or deals')).max(10).optional(),
+  parallel_windows: numLike.pipe(z.number().int().min(1).max(32)).optional(),
 });
 
 /** Parsed settings. */
@@ -40,6 +41,8 @@ export interface HubSpotSettings {
   associations: string[];
   /** The search budget the limiter is held to (`connection.search_requests_per_second`, default 4). */
   searchRequestsPerSecond: number;
+  /** `source.parallel_windows`: an incremental search split into this many modified-date windows read at once (default 1). */
+  parallelWindows: number;
 }
 
 function problemsOf(err: z.ZodError, file: string): ConfigProblem[] {
@@ -67,6 +70,7 @@ export function hubspotSettings(plan: JobPlan): HubSpotSettings {
     archived: parsed.data.archived ?? false,
     associations: parsed.data.associations ?? [],
     searchRequestsPerSecond: c.search_requests_per_second ?? SEARCH_REQUESTS_PER_SECOND,
+    parallelWindows: parsed.data.parallel_windows ?? 1,
   };
 }
 

@@ -31,12 +31,39 @@ import { withLocation } from '../../lib/records/location.js';
 import { formatTimestampMicros, parseTimestampMicros } from '../../lib/records/time.js';
 import { networkOf } from '../../lib/run/network.js';
 import { DELETED_COLUMN } from '../../lib/types.js';
-import { ID_PROPERTY, ModifiedKeyset, type Hit } from './keyset.js';
+import { WindowPool } from '../../lib/window-pool.js';
+import type { ObjectState } from '../../lib/types.js';
+import { ID_PROPERTY, ModifiedKeyset, SEARCH_LIMIT, type Hit, type KeysetState } from './keyset.js';
 import { CRM_FIELDS, type HubSpotObjectSpec } from './objects.js';
 import type { HubSpotSettings } from './options.js';
 
 /** Page size of list calls (the objects list's maximum). */
 export const LIST_LIMIT = 100;
+
+/** Pages of one modified-date window read together before a split hands the rest on. */
+const PAGES_PER_SPLIT = 4;
+
+/** One window of a parallel search: a keyset over `[from, to)` of the modified date. */
+interface ModifiedWindow {
+  keyset: ModifiedKeyset;
+  /** The modified date of the first record read (the window's density, to size a split). */
+  firstAt?: number;
+  read: number;
+  pager: Paginator<ModifiedKeyset>;
+}
+
+/** What a run stopped by a failure leaves for the next: the search windows not read (all below `to`, the run's watermark). */
+export interface HubSpotWindowsState {
+  to: number;
+  windows: KeysetState[];
+}
+
+declare module '../../lib/types.js' {
+  interface ObjectState {
+    /** HubSpot: the search windows a run stopped by a failure did not read (connectors/hubspot); read first by the next run. */
+    hubspot_windows?: HubSpotWindowsState | undefined;
+  }
+}
 
 /** The keep-alive agent of one read (closed with the read's stream, which also ends its requests in flight). */
 export function hubspotAgent(s: HubSpotSettings): http.Agent {
@@ -149,6 +176,11 @@ export class HubSpotObjectRead {
   private readonly field: string;
   /** Properties asked for: the asset's columns that are not top-level fields. */
   private readonly properties: string[];
+  /** The windows an earlier run stopped by a failure left (read before the new range). */
+  private readonly resume: HubSpotWindowsState | undefined;
+  private pool: WindowPool<ModifiedWindow, Record<string, unknown>[]> | undefined;
+  private emitted = 0;
+  private stopped: { error: unknown; pending: ModifiedWindow[]; to: number } | undefined;
 
   constructor(
     private readonly ctx: ReadContext,
@@ -187,6 +219,37 @@ export class HubSpotObjectRead {
       }
     }
     this.from = from;
+    this.resume = this.incremental ? resumeOf(ctx.state?.hubspot_windows, from, spec.name) : undefined;
+  }
+
+  /** State to merge after the read (the windows left when it stopped early). */
+  checkpoint(): Partial<ObjectState> {
+    if (!this.incremental || this.spec.kind !== 'crm' || this.watermark === undefined) return {};
+    return { hubspot_windows: this.stopped ? { to: this.stopped.to, windows: this.stopped.pending.map((w) => w.keyset.snapshot()) } : undefined };
+  }
+
+  /**
+   * Set when the parallel search stopped on a failure after rows were
+   * handed on: those rows are committed, the cursor goes to the oldest
+   * position of the windows left (the contiguous prefix read; with
+   * `source.archived` it stays, since the archived pass did not run), and
+   * the windows left are in `hubspot_windows` for the next run.
+   */
+  incomplete(): { error: unknown; cursor?: string } | undefined {
+    const s = this.stopped;
+    if (!s) return undefined;
+    // The archived pass did not run: the cursor stays where this run started.
+    if (this.settings.archived) return { error: s.error, ...(this.from !== undefined ? { cursor: isoOfMs(this.from) } : {}) };
+    let lowest: number | undefined = s.to;
+    for (const w of s.pending) {
+      const at = w.keyset.position;
+      if (at === undefined) {
+        lowest = undefined;
+        break;
+      }
+      lowest = Math.min(lowest ?? at, at);
+    }
+    return { error: s.error, ...(lowest !== undefined ? { cursor: isoOfMs(lowest) } : {}) };
   }
 
   private fail(code: 'ABORTED', message: string): DativoError {
@@ -197,7 +260,7 @@ export class HubSpotObjectRead {
   private async call<T>(what: string, fn: () => Promise<Answer<T>>): Promise<Answer<T>> {
     const timeoutMs = this.settings.timeoutMs;
     const attempt = async (): Promise<Answer<T>> => {
-      if (this.closed) throw this.fail('ABORTED', `hubspot ${this.spec.name}: the read was closed`);
+      if (this.closed || this.pool?.stopping === true) throw this.fail('ABORTED', `hubspot ${this.spec.name}: the read was closed`);
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new DativoError('SOURCE_UNAVAILABLE', `hubspot ${this.spec.name} (${what}): no answer within ${timeoutMs} ms`, { context: { connector: 'hubspot', object: this.spec.name, timeoutMs } })), timeoutMs);
@@ -261,8 +324,9 @@ export class HubSpotObjectRead {
   async *rows(): AsyncGenerator<Record<string, unknown>> {
     if (this.spec.kind === 'owners') yield* this.ownerRows();
     else if (this.incremental) {
-      yield* this.searchRows();
-      if (this.settings.archived) yield* this.listRows(true);
+      if (this.settings.parallelWindows > 1 || this.resume !== undefined) yield* this.parallelSearchRows(this.settings.parallelWindows);
+      else yield* this.searchRows();
+      if (this.settings.archived && !this.stopped) yield* this.listRows(true);
     } else {
       yield* this.listRows(false);
       if (this.settings.archived) yield* this.listRows(true);
@@ -331,6 +395,115 @@ export class HubSpotObjectRead {
     }
   }
 
+  /**
+   * The window through search in modified-date windows read at once
+   * through the window pool (lib/window-pool.ts), every request through the
+   * one limiter: it starts as one keyset over the whole window; a reader
+   * that would idle splits a window that has read a page (its keyset keeps
+   * about {@link PAGES_PER_SPLIT} pages above its position, sized by the
+   * density it read, and the rest of its range goes to new keysets of that
+   * size, the newest reaching up to its end). A window in tie mode does not
+   * split. Windows an earlier run left (`hubspot_windows`) are read first,
+   * then the new range.
+   */
+  private async *parallelSearchRows(n: number): AsyncGenerator<Record<string, unknown>> {
+    const properties = this.properties.includes(ID_PROPERTY) ? this.properties : [...this.properties, ID_PROPERTY];
+    const pool = new WindowPool<ModifiedWindow, Record<string, unknown>[]>(
+      {
+        read: (w) => this.readWindowPage(w, properties),
+        split: (w, parts) => this.splitWindow(w, parts),
+        weight: (w) => {
+          const at = w.keyset.position;
+          const to = w.keyset.upper;
+          if (at === undefined || to === undefined || w.firstAt === undefined || w.read === 0) return 0;
+          return ((to - at) * w.read) / Math.max(1, at - w.firstAt);
+        },
+      },
+      { concurrency: n },
+    );
+    this.pool = pool;
+    const r = this.resume;
+    if (r !== undefined) {
+      for (const k of r.windows) pool.add(this.window(ModifiedKeyset.restore(this.field, k)));
+      // The new range starts at the stopped run's watermark once this run's is known (its first answer).
+      pool.add(this.window(new ModifiedKeyset(this.field, r.to, this.watermark)));
+    } else {
+      pool.add(this.window(new ModifiedKeyset(this.field, this.from, this.watermark)));
+    }
+    for await (const { page } of pool.pages()) {
+      for (const row of page) {
+        this.emitted++;
+        yield row;
+      }
+    }
+    this.ctx.log.info(
+      { event_type: 'hubspot_windows', connector: 'hubspot', object: this.spec.name, windows: pool.splits + 1 + (r?.windows.length ?? 0), pages: pool.pagesRead, reader_waits_for_consumer: pool.heldFull },
+      `hubspot ${this.spec.name}: ${pool.pagesRead} search page(s) in ${pool.splits + 1 + (r?.windows.length ?? 0)} window(s), ${n} at once`,
+    );
+    const f = pool.failure;
+    if (f === undefined) return;
+    if (this.emitted === 0) throw f.error;
+    this.stopped = { error: f.error, pending: f.pending, to: this.watermark ?? r?.to ?? 0 };
+    this.ctx.log.warn(
+      { event_type: 'hubspot_windows_stopped', connector: 'hubspot', object: this.spec.name, windows_left: f.pending.length, rows: this.emitted },
+      `hubspot ${this.spec.name}: a window failed; the ${this.emitted} row(s) read are kept and ${f.pending.length} window(s) are left for the next run`,
+    );
+  }
+
+  private window(keyset: ModifiedKeyset): ModifiedWindow {
+    return { keyset, read: 0, pager: this.pager<ModifiedKeyset>(`POST ${this.spec.path}/search`, (k) => (k.done ? undefined : k.token)) };
+  }
+
+  /** One search page of a window, as rows; a failure leaves the window's keyset where it was. */
+  private async readWindowPage(w: ModifiedWindow, properties: string[]): Promise<{ page: Record<string, unknown>[]; done: boolean }> {
+    const before = w.keyset.snapshot();
+    const fresh = w.keyset.upper === undefined;
+    const body = { ...w.keyset.request(), properties };
+    const answer = await this.call(`POST ${this.spec.path}/search`, () => this.apis.search.doSearchWithHttpInfo(this.spec.name, body as never, SDK_CALL_OPTIONS) as Promise<Answer<SdkPage<SdkObject>>>);
+    // The first query of the run carries no upper bound yet: HubSpot's clock (its answer) sets it.
+    if (fresh && this.watermark !== undefined) w.keyset.setUpper(this.watermark);
+    if (w.keyset.done) return { page: [], done: true };
+    const results = answer.data.results ?? [];
+    const byId = new Map<string, SdkObject>();
+    const hits: Hit[] = results.map((o) => {
+      const id = String(o.id ?? o.properties?.[ID_PROPERTY] ?? '');
+      byId.set(id, o);
+      return { id, modified: msOf(o.properties?.[this.field]) };
+    });
+    const emit = w.keyset.advance(hits);
+    try {
+      this.counts.repeated += results.length - emit.length;
+      w.pager.advance(w.keyset);
+      const associated = this.settings.associations.length > 0 ? await this.associatedIds(emit.map((h) => h.id)) : undefined;
+      w.read += emit.length;
+      if (w.firstAt === undefined) w.firstAt = emit.find((h) => h.modified !== undefined)?.modified;
+      return { page: emit.map((h) => this.crmRow(byId.get(h.id)!, false, { page: w.keyset.pages, search: true }, associated)), done: w.keyset.done };
+    } catch (err) {
+      w.keyset = ModifiedKeyset.restore(this.field, before);
+      throw err;
+    }
+  }
+
+  /** Split the unread rest `[position, upper)` of a window that read a page (see {@link parallelSearchRows}). */
+  private splitWindow(w: ModifiedWindow, parts: number): ModifiedWindow[] {
+    const k = w.keyset;
+    const at = k.position;
+    const to = k.upper;
+    if (at === undefined || to === undefined || k.tying || k.done || w.read === 0 || w.firstAt === undefined) return [];
+    const perPage = Math.max(1, at - w.firstAt) / Math.max(1, w.read / SEARCH_LIMIT);
+    const span = Math.max(1, Math.ceil(PAGES_PER_SPLIT * perPage));
+    const hi = Math.max(at + 1, Math.min(to, at + span));
+    if (hi >= to || !k.narrow(hi)) return [];
+    const out: ModifiedWindow[] = [];
+    let lo = hi;
+    for (let i = 1; i <= parts && lo < to; i++) {
+      const next = i === parts ? to : Math.min(to, lo + span);
+      out.push(this.window(new ModifiedKeyset(this.field, lo, next)));
+      lo = next;
+    }
+    return out;
+  }
+
   /** `type:id` → associated ids, one v4 batch read per association type (search answers carry none). */
   private async associatedIds(ids: string[]): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
@@ -382,5 +555,16 @@ export function readHubSpot(ctx: ReadContext, settings: HubSpotSettings, spec: H
     r.closed = true;
     agent.destroy();
   });
+  stream.checkpoint = () => r.checkpoint();
+  stream.incomplete = () => r.incomplete();
   return stream;
+}
+
+/** The windows a stopped run left, if they continue from `from` (the saved cursor; undefined: from the beginning). */
+function resumeOf(s: HubSpotWindowsState | undefined, from: number | undefined, object: string): HubSpotWindowsState | undefined {
+  if (s === undefined || !Array.isArray(s.windows) || typeof s.to !== 'number') return undefined;
+  if (from !== undefined && s.windows.some((w) => w.at === undefined || w.at < from)) {
+    throw new DativoError('STATE_CORRUPT', `hubspot ${object}: the saved search windows start before the saved cursor (${isoOfMs(from)}); the state was edited or mixed up`, { context: { connector: 'hubspot', object } });
+  }
+  return s;
 }
