@@ -4,13 +4,15 @@
  * from runner.yaml is removed; Redis unreachable at start is exit 2
  * (QUEUE_UNAVAILABLE) after the bounded wait; a private redis-server killed
  * and restarted mid-schedule: the schedule keeps ticking (the scheduler
- * registers again, the worker reconnects).
+ * registers again, the worker reconnects); and two real `dativo worker`s on
+ * a CSV → Iceberg job, the one running it SIGKILLed before its commit.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { queueName } from '../../../lib/schedule/redis.js';
 import { freePort, ready, sleep, space, spawnProc, startWorker, stopProc, until, type Proc } from '../schedule/redis-helpers.js';
+import { readWarehouseTable } from '../../helpers/iceberg-read.js';
 import { dativo, dativoArgv, project, type Project } from './helpers.js';
 
 const JOB = (tenant: string): string =>
@@ -133,6 +135,54 @@ describe('dativo schedule --redis', () => {
       }
     } finally {
       server.kill('SIGKILL');
+    }
+  });
+});
+
+describe('dativo worker through the CLI, real CSV → Iceberg runs', () => {
+  it('two dativo workers; the one running the job is SIGKILLed with its run before the commit: the other runs it after the lock expired, every row lands once', async () => {
+    const s = await space('cli-kill');
+    try {
+      const pr = await proj();
+      await pr.write('data/ta/a.csv', 'id\n1\n2\n3\n');
+      await pr.write('runner.yaml', 'schedules:\n  - {name: a_every, config: a.yaml, interval_seconds: 3600}\n');
+      const redis = ['--redis', 'redis://127.0.0.1:6379', '--prefix', s.prefix];
+      const env: NodeJS.ProcessEnv = { ...process.env, DATIVO_PAUSE_AT: 'before_commit', DATIVO_PAUSE_MS: '3000' };
+      delete env['DATIVO_STATE_DIR'];
+      const workers = [0, 1].map(() => {
+        const p = spawnProc(process.execPath, dativoArgv(['worker', ...redis, '--lock-seconds', '2']), { cwd: pr.dir, env });
+        procs.push(p);
+        return p;
+      });
+      const sched = schedule(pr, ['runner.yaml', ...redis]);
+      await registered(sched);
+      let victim: Proc | undefined;
+      await until(() => (victim = workers.find((w) => w.stderr().includes('paused at before_commit'))) !== undefined, 'a run to pause before its commit');
+      const running = (await s.runs()).find((r) => r.status === 'running')!;
+      assert.equal(running.scheduler!.pid, victim!.child.pid);
+      victim!.child.kill('SIGKILL');
+      process.kill(-running.pid!, 'SIGKILL');
+      const other = workers.find((w) => w !== victim)!;
+      await until(async () => (await s.runs()).some((r) => r.status === 'succeeded'), 'the other worker to run it', 120_000);
+      const ids = (await readWarehouseTable(pr.p('wh'), 'ta.sched', 'events')).map((r) => r['id'] as bigint).sort((a, b) => (a < b ? -1 : 1));
+      assert.deepEqual(ids, [1n, 2n, 3n]);
+      const runs = await dativo(['runs', ...redis, '--json'], { cwd: pr.dir });
+      assert.equal(runs.code, 0, runs.stderr);
+      const out = JSON.parse(runs.stdout) as { runs: { status: string; rows_written?: number; scheduler: { pid: number } }[] };
+      assert.deepEqual(
+        out.runs.map((r) => [r.status, r.rows_written ?? null]),
+        [
+          ['lost', null],
+          ['succeeded', 3],
+        ],
+      );
+      assert.equal(out.runs[1]!.scheduler.pid, other.child.pid);
+      for (const p of [sched, other]) {
+        p.child.kill('SIGTERM');
+        assert.equal((await p.exited).code, 0, p.stderr());
+      }
+    } finally {
+      await s.close();
     }
   });
 });
