@@ -40,6 +40,23 @@ import type { HubSpotSettings } from './options.js';
 /** Page size of list calls (the objects list's maximum). */
 export const LIST_LIMIT = 100;
 
+/**
+ * Characters of the `properties` query a list request may carry. HubSpot
+ * answers 414 (URI Too Long) for request lines of about 8,000 characters or
+ * more; a portal with hundreds of custom properties reaches that. Past this
+ * figure a list page asks for ids only and the properties are read with one
+ * batch read (`POST /crm/v3/objects/{type}/batch/read`, up to 100 ids and
+ * any number of properties in the body) per page.
+ */
+export const LIST_PROPERTY_CHARS = 6000;
+
+/** The characters `properties` adds to a list URL (encoded names, comma-separated). */
+export function listPropertyChars(properties: readonly string[]): number {
+  let n = 0;
+  for (const p of properties) n += encodeURIComponent(p).length + 3;
+  return n;
+}
+
 /** Pages of one modified-date window read together before a split hands the rest on. */
 const PAGES_PER_SPLIT = 4;
 
@@ -87,6 +104,7 @@ export function hubspotApis(s: HubSpotSettings, agent?: http.Agent) {
   });
   return {
     objects: client.crm.objects.basicApi,
+    batch: client.crm.objects.batchApi,
     search: client.crm.objects.searchApi,
     properties: client.crm.properties.coreApi,
     owners: client.crm.owners.ownersApi,
@@ -135,6 +153,10 @@ interface ReadCounts {
   tieQueries: number;
   /** Search results already emitted by the page before (the last page's last modified millisecond). */
   repeated: number;
+  /** Batch reads of the properties of list pages (a property list too long for a URL). */
+  batchReads: number;
+  /** Objects of a list page the batch read did not return (archived between the two calls; the archived pass lands them). */
+  batchMissing: number;
 }
 
 function dateHeaderMs(headers: Record<string, string> | undefined): number | undefined {
@@ -163,7 +185,7 @@ function idsOf(list: Iterable<string>): string[] {
 
 /** One object's read; `rows()` is its generator. */
 export class HubSpotObjectRead {
-  readonly counts: ReadCounts = { rows: 0, archived: 0, pages: 0, tieQueries: 0, repeated: 0 };
+  readonly counts: ReadCounts = { rows: 0, archived: 0, pages: 0, tieQueries: 0, repeated: 0, batchReads: 0, batchMissing: 0 };
   /** Set when the read's stream closed: no attempt (no retry) starts after it. */
   closed = false;
   private readonly apis: HubSpotApis;
@@ -333,7 +355,7 @@ export class HubSpotObjectRead {
     }
     const c = this.counts;
     this.ctx.log.info(
-      { event_type: 'hubspot_read', connector: 'hubspot', object: this.spec.name, rows: c.rows, archived: c.archived, api_pages: c.pages, tie_queries: c.tieQueries, repeated: c.repeated },
+      { event_type: 'hubspot_read', connector: 'hubspot', object: this.spec.name, rows: c.rows, archived: c.archived, api_pages: c.pages, tie_queries: c.tieQueries, repeated: c.repeated, batch_reads: c.batchReads, batch_missing: c.batchMissing },
       `hubspot ${this.spec.name}: ${c.rows} row(s)${c.archived > 0 ? `, ${c.archived} of them archived` : ''} in ${c.pages} request(s)`,
     );
   }
@@ -357,15 +379,51 @@ export class HubSpotObjectRead {
     const what = `GET ${this.spec.path}${archived ? '?archived=true' : ''}`;
     const pager = this.pager<Answer<SdkPage<SdkObject>>>(what, (a) => a.data.paging?.next?.after);
     const assoc = this.settings.associations.length > 0 ? this.settings.associations : undefined;
+    const wide = listPropertyChars(this.properties) > LIST_PROPERTY_CHARS;
+    const listed = wide ? [ID_PROPERTY] : this.properties;
     while (pager.hasMore) {
       const after = pager.token as string | undefined;
-      const page = await this.call(what, () => this.apis.objects.getPageWithHttpInfo(this.spec.name, LIST_LIMIT, after, this.properties, undefined, assoc, archived, SDK_CALL_OPTIONS) as Promise<Answer<SdkPage<SdkObject>>>);
+      const page = await this.call(what, () => this.apis.objects.getPageWithHttpInfo(this.spec.name, LIST_LIMIT, after, listed, undefined, assoc, archived, SDK_CALL_OPTIONS) as Promise<Answer<SdkPage<SdkObject>>>);
       pager.advance(page);
-      for (const o of page.data.results ?? []) {
+      const results = page.data.results ?? [];
+      for (const o of wide ? await this.withProperties(results, archived) : results) {
         if (archived && this.incremental && !this.inWindow(msOf(o.archivedAt))) continue;
         yield this.crmRow(o, archived, { page: pager.pages, ...(archived ? { archived: true } : {}) });
       }
     }
+  }
+
+  /**
+   * A list page's objects with their properties from one batch read (the
+   * list asked for ids only: see {@link LIST_PROPERTY_CHARS}); associations
+   * stay those of the list. An object the batch read does not return was
+   * archived in between: it is counted and logged, and the archived pass
+   * (or the next run's) lands it as a deletion.
+   */
+  private async withProperties(objects: readonly SdkObject[], archived: boolean): Promise<SdkObject[]> {
+    if (objects.length === 0) return [];
+    const what = `POST ${this.spec.path}/batch/read`;
+    const inputs = objects.map((o) => ({ id: String(o.id ?? '') }));
+    const answer = await this.call(what, () =>
+      this.apis.batch.readWithHttpInfo(this.spec.name, { inputs, properties: this.properties, propertiesWithHistory: [] }, archived, SDK_CALL_OPTIONS) as unknown as Promise<Answer<{ results?: SdkObject[] }>>,
+    );
+    this.counts.batchReads++;
+    const byId = new Map((answer.data.results ?? []).map((o) => [String(o.id ?? ''), o]));
+    const out: SdkObject[] = [];
+    const missing: string[] = [];
+    for (const o of objects) {
+      const full = byId.get(String(o.id ?? ''));
+      if (full === undefined) missing.push(String(o.id ?? ''));
+      else out.push({ ...full, ...(o.associations !== undefined ? { associations: o.associations } : {}) });
+    }
+    if (missing.length > 0) {
+      this.counts.batchMissing += missing.length;
+      this.ctx.log.warn(
+        { event_type: 'hubspot_batch_missing', connector: 'hubspot', object: this.spec.name, ids: missing.slice(0, 20), count: missing.length },
+        `${missing.length} ${this.spec.name} listed but not returned by the batch read (archived in between; the archived pass lands them)`,
+      );
+    }
+    return out;
   }
 
   /** The window through search (see keyset.ts). */

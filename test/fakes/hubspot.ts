@@ -160,6 +160,8 @@ export interface HubSpotFakeOptions {
 
 /** HubSpot's cap of one search query's results. */
 export const SEARCH_RESULT_CAP = 10_000;
+/** Characters of path and query past which a request is answered 414 URI Too Long (HubSpot's front end: about 8,000). */
+export const MAX_URL_CHARS = 8000;
 const DEFAULT_NOW = 1_780_000_000_000;
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -420,9 +422,16 @@ export class HubSpotFake extends LoopbackFake {
       return;
     }
     this.beforeAnswer?.(req);
+    const query = req.query.toString();
+    if (req.path.length + (query === '' ? 0 : query.length + 1) > MAX_URL_CHARS) {
+      // What HubSpot's front end answers for an over-long request line (not a JSON error).
+      send(414, { status: 'error', message: 'URI Too Long' });
+      return;
+    }
     let m: RegExpExecArray | null;
     if (req.method === 'GET' && (m = /^\/crm\/v3\/objects\/([a-z_]+)$/.exec(req.path))) return this.list(req, m[1]!, send);
     if (req.method === 'POST' && (m = /^\/crm\/v3\/objects\/([a-z_]+)\/search$/.exec(req.path))) return this.search(req, m[1]!, send);
+    if (req.method === 'POST' && (m = /^\/crm\/v3\/objects\/([a-z_]+)\/batch\/read$/.exec(req.path))) return this.batchRead(req, m[1]!, send);
     if (req.method === 'GET' && (m = /^\/crm\/v3\/properties\/([a-z_]+)$/.exec(req.path))) return this.properties(m[1]!, send);
     if (req.method === 'GET' && (req.path === '/crm/v3/owners' || req.path === '/crm/v3/owners/')) return this.ownersPage(req, send);
     if (req.method === 'POST' && (m = /^\/crm\/v4\/associations\/([a-z_]+)\/([a-z_]+)\/batch\/read$/.exec(req.path))) return this.associations(req, m[1]!, m[2]!, send);
@@ -491,6 +500,39 @@ export class HubSpotFake extends LoopbackFake {
       results: page.map((o) => this.render(type, o, props, assoc)),
       ...(next ? { paging: { next: { after: next.id, link: `${this.url}/crm/v3/objects/${type}?after=${next.id}` } } } : {}),
     });
+  }
+
+  /**
+   * `POST /crm/v3/objects/{type}/batch/read`: `{inputs: [{id}], properties}`
+   * (at most 100 inputs), `?archived=true` for archived objects. Ids not
+   * found are left out of `results` and listed in `errors` with status 207,
+   * as HubSpot does.
+   */
+  private batchRead(req: SeenRequest, name: string, send: (s: number, b: unknown) => void): void {
+    const type = this.type(name, send);
+    if (!type) return;
+    let body: { inputs?: { id?: unknown }[]; properties?: unknown };
+    try {
+      body = JSON.parse(req.body === '' ? '{}' : req.body) as typeof body;
+    } catch {
+      return send(400, hubspotError(400, 'VALIDATION_ERROR', 'Invalid input JSON'));
+    }
+    const inputs = Array.isArray(body.inputs) ? body.inputs : [];
+    if (inputs.length > 100) return send(400, hubspotError(400, 'VALIDATION_ERROR', `Batch input of ${inputs.length} exceeds the limit of 100`));
+    const archived = req.query.get('archived') === 'true';
+    const props = this.requestedProperties(type, Array.isArray(body.properties) ? (body.properties as unknown[]).map(String) : []);
+    const byId = this.store.get(type) ?? new Map<string, CrmObject>();
+    const results: Record<string, unknown>[] = [];
+    const missing: string[] = [];
+    for (const i of inputs) {
+      const o = byId.get(String(i.id));
+      if (o === undefined || o.archived !== archived) missing.push(String(i.id));
+      else results.push(this.render(type, o, props));
+    }
+    const now = new Date(this.now).toISOString();
+    const answer = { status: 'COMPLETE', results, startedAt: now, completedAt: now };
+    if (missing.length === 0) return send(200, answer);
+    send(207, { ...answer, numErrors: 1, errors: [{ status: 'error', category: 'OBJECT_NOT_FOUND', message: 'Could not get some objects, they may be deleted or not exist.', context: { ids: missing } }] });
   }
 
   private search(req: SeenRequest, name: string, send: (s: number, b: unknown) => void): void {
