@@ -326,38 +326,62 @@ export class StripeFake extends LoopbackFake {
       send(400, stripeError('invalid_request_error', `Invalid integer: ${limitText ?? ''}. This value must be between 1 and 100.`, { code: 'parameter_invalid_integer', param: 'limit' }));
       return;
     }
+    // The created filters as one inclusive range; `all` is newest first, so
+    // the objects in it are one run of the list, found by binary search.
+    let min = -Infinity;
+    let max = Infinity;
     const created = q.get('created');
-    const bounds: [string, (c: number, v: number) => boolean][] = [
-      ['gt', (c, v) => c > v],
-      ['gte', (c, v) => c >= v],
-      ['lt', (c, v) => c < v],
-      ['lte', (c, v) => c <= v],
-    ];
-    const filters: ((c: number) => boolean)[] = [];
-    if (created !== null) filters.push((c) => c === Number(created));
-    for (const [op, f] of bounds) {
+    if (created !== null) {
+      if (!/^\d+$/.test(created)) {
+        send(400, stripeError('invalid_request_error', `Invalid integer: ${created}`, { code: 'parameter_invalid_integer', param: 'created' }));
+        return;
+      }
+      min = max = Number(created);
+    }
+    for (const op of ['gt', 'gte', 'lt', 'lte'] as const) {
       const v = q.get(`created[${op}]`);
       if (v === null) continue;
       if (!/^\d+$/.test(v)) {
         send(400, stripeError('invalid_request_error', `Invalid integer: ${v}`, { code: 'parameter_invalid_integer', param: `created[${op}]` }));
         return;
       }
-      filters.push((c) => f(c, Number(v)));
+      const n = Number(v);
+      if (op === 'gt') min = Math.max(min, n + 1);
+      else if (op === 'gte') min = Math.max(min, n);
+      else if (op === 'lt') max = Math.min(max, n - 1);
+      else max = Math.min(max, n);
     }
-    let rows = all.filter((s) => filters.every((f) => f(s.obj.created)));
+    /** The first index whose object was created before `t` is reached (`created < t`); `all` is newest first. */
+    const firstBelow = (t: number): number => {
+      let lo = 0;
+      let hi = all.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (all[mid]!.obj.created < t) hi = mid;
+        else lo = mid + 1;
+      }
+      return lo;
+    };
+    const start = min > max ? 0 : firstBelow(max + 1);
+    let rows = min > max ? [] : all.slice(start, firstBelow(min));
+    /** Where object `id` stands in `rows` (-1: not there), through the list's id index. */
+    const indexOf = (id: string): number => {
+      const at = positions(all).get(id);
+      return at === undefined || at < start || at >= start + rows.length ? -1 : at - start;
+    };
     const after = q.get('starting_after');
     const before = q.get('ending_before');
     let hasMore: boolean;
     let page: Stored[];
     if (before !== null && before !== '') {
-      const at = rows.findIndex((s) => s.obj.id === before);
+      const at = indexOf(before);
       if (at < 0) return this.missing(send, before, 'ending_before');
       const prior = rows.slice(0, at);
       page = prior.slice(Math.max(0, prior.length - limit));
       hasMore = prior.length > limit;
     } else {
       if (after !== null && after !== '' && !this.loopCursor) {
-        const at = rows.findIndex((s) => s.obj.id === after);
+        const at = indexOf(after);
         if (at < 0) return this.missing(send, after, 'starting_after');
         rows = rows.slice(at + 1);
       }
@@ -370,6 +394,18 @@ export class StripeFake extends LoopbackFake {
   private missing(send: (status: number, body: unknown) => void, id: string, param: string): void {
     send(400, stripeError('invalid_request_error', `No such object: '${id}'`, { code: 'resource_missing', param }));
   }
+}
+
+const positionsOf = new WeakMap<readonly Stored[], Map<string, number>>();
+
+/** Each object's index in a list (built once per list: the sorted lists are kept until the objects change). */
+function positions(list: readonly Stored[]): Map<string, number> {
+  let m = positionsOf.get(list);
+  if (m === undefined) {
+    m = new Map(list.map((s, i) => [s.obj.id, i]));
+    positionsOf.set(list, m);
+  }
+  return m;
 }
 
 /** Start a fake (see {@link StripeFake}). */
