@@ -198,6 +198,8 @@ export class HubSpotObjectRead {
   private readonly field: string;
   /** Properties asked for: the asset's columns that are not top-level fields. */
   private readonly properties: string[];
+  /** What a search asks for: the properties and `hs_object_id` (the tie breaker). */
+  private readonly searchProperties: string[];
   /** The windows an earlier run stopped by a failure left (read before the new range). */
   private readonly resume: HubSpotWindowsState | undefined;
   private pool: WindowPool<ModifiedWindow, Record<string, unknown>[]> | undefined;
@@ -219,6 +221,7 @@ export class HubSpotObjectRead {
     const top = new Set(CRM_FIELDS);
     this.properties = ctx.plan.asset.fields.map((f) => f.name).filter((n) => !top.has(n));
     if (spec.kind === 'crm' && !this.properties.includes(spec.modified) && this.incremental) this.properties.push(spec.modified);
+    this.searchProperties = this.properties.includes(ID_PROPERTY) ? this.properties : [...this.properties, ID_PROPERTY];
     let from: number | undefined;
     if (this.incremental) {
       const field = inc?.cursorField;
@@ -426,24 +429,34 @@ export class HubSpotObjectRead {
     return out;
   }
 
+  /** One search query: the next page of `keyset`, with {@link searchProperties}. */
+  private search(keyset: ModifiedKeyset): Promise<Answer<SdkPage<SdkObject>>> {
+    const body = { ...keyset.request(), properties: this.searchProperties };
+    return this.call(`POST ${this.spec.path}/search`, () => this.apis.search.doSearchWithHttpInfo(this.spec.name, body as never, SDK_CALL_OPTIONS) as Promise<Answer<SdkPage<SdkObject>>>);
+  }
+
+  /** A search page's records by id, and its hits (id and modified date, in answer order) for the keyset. */
+  private hitsOf(results: readonly SdkObject[]): { byId: Map<string, SdkObject>; hits: Hit[] } {
+    const byId = new Map<string, SdkObject>();
+    const hits: Hit[] = results.map((o) => {
+      const id = String(o.id ?? o.properties?.[ID_PROPERTY] ?? '');
+      byId.set(id, o);
+      return { id, modified: msOf(o.properties?.[this.field]) };
+    });
+    return { byId, hits };
+  }
+
   /** The window through search (see keyset.ts). */
   private async *searchRows(): AsyncGenerator<Record<string, unknown>> {
     const keyset = new ModifiedKeyset(this.field, this.from, this.watermark);
     // The same query twice means the server ignores it (it would answer the same page for ever).
     const pager = this.pager<ModifiedKeyset>(`POST ${this.spec.path}/search`, (k) => (k.done ? undefined : k.token));
-    const properties = this.properties.includes(ID_PROPERTY) ? this.properties : [...this.properties, ID_PROPERTY];
     while (!keyset.done) {
-      const body = { ...keyset.request(), properties };
-      const answer = await this.call(`POST ${this.spec.path}/search`, () => this.apis.search.doSearchWithHttpInfo(this.spec.name, body as never, SDK_CALL_OPTIONS) as Promise<Answer<SdkPage<SdkObject>>>);
+      const answer = await this.search(keyset);
       if (this.watermark !== undefined) keyset.setUpper(this.watermark);
       if (keyset.done) return;
       const results = answer.data.results ?? [];
-      const byId = new Map<string, SdkObject>();
-      const hits: Hit[] = results.map((o) => {
-        const id = String(o.id ?? o.properties?.[ID_PROPERTY] ?? '');
-        byId.set(id, o);
-        return { id, modified: msOf(o.properties?.[this.field]) };
-      });
+      const { byId, hits } = this.hitsOf(results);
       const emit = keyset.advance(hits);
       this.counts.repeated += results.length - emit.length;
       this.counts.tieQueries = keyset.tieQueries;
@@ -465,10 +478,9 @@ export class HubSpotObjectRead {
    * then the new range.
    */
   private async *parallelSearchRows(n: number): AsyncGenerator<Record<string, unknown>> {
-    const properties = this.properties.includes(ID_PROPERTY) ? this.properties : [...this.properties, ID_PROPERTY];
     const pool = new WindowPool<ModifiedWindow, Record<string, unknown>[]>(
       {
-        read: (w) => this.readWindowPage(w, properties),
+        read: (w) => this.readWindowPage(w),
         split: (w, parts) => this.splitWindow(w, parts),
         weight: (w) => {
           const at = w.keyset.position;
@@ -513,21 +525,15 @@ export class HubSpotObjectRead {
   }
 
   /** One search page of a window, as rows; a failure leaves the window's keyset where it was. */
-  private async readWindowPage(w: ModifiedWindow, properties: string[]): Promise<{ page: Record<string, unknown>[]; done: boolean }> {
+  private async readWindowPage(w: ModifiedWindow): Promise<{ page: Record<string, unknown>[]; done: boolean }> {
     const before = w.keyset.snapshot();
     const fresh = w.keyset.upper === undefined;
-    const body = { ...w.keyset.request(), properties };
-    const answer = await this.call(`POST ${this.spec.path}/search`, () => this.apis.search.doSearchWithHttpInfo(this.spec.name, body as never, SDK_CALL_OPTIONS) as Promise<Answer<SdkPage<SdkObject>>>);
+    const answer = await this.search(w.keyset);
     // The first query of the run carries no upper bound yet: HubSpot's clock (its answer) sets it.
     if (fresh && this.watermark !== undefined) w.keyset.setUpper(this.watermark);
     if (w.keyset.done) return { page: [], done: true };
     const results = answer.data.results ?? [];
-    const byId = new Map<string, SdkObject>();
-    const hits: Hit[] = results.map((o) => {
-      const id = String(o.id ?? o.properties?.[ID_PROPERTY] ?? '');
-      byId.set(id, o);
-      return { id, modified: msOf(o.properties?.[this.field]) };
-    });
+    const { byId, hits } = this.hitsOf(results);
     const emit = w.keyset.advance(hits);
     try {
       this.counts.repeated += results.length - emit.length;
