@@ -8,10 +8,9 @@
  * The worker starts on first use, keeps the process alive only while a file
  * is open, and is replaced if it dies (the files open then fail).
  */
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../worker-thread.js';
 import { DativoError } from '../errors.js';
 import { FirstFailure, transferable, type ChunkSink, type EncoderOptions, type ParquetEncoder } from './encoder.js';
 
@@ -53,20 +52,10 @@ let worker: Worker | undefined;
 const clients = new Map<number, Client>();
 let nextId = 1;
 
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./encoder-worker.js', import.meta.url));
-  // Run from source (tests, the bench's breakdown modes): Node 20 does not
-  // apply ESM loader hooks (tsx) to worker threads, so the worker registers
-  // tsx's CommonJS hook itself. tsx is a devDependency; compiled code never gets here.
-  const require = createRequire(import.meta.url);
-  const tsx = require.resolve('tsx/cjs/api');
-  const file = fileURLToPath(new URL('./encoder-worker.ts', import.meta.url));
-  return new Worker(`require(${JSON.stringify(tsx)}).register();\nrequire(${JSON.stringify(file)});`, { eval: true });
-}
 
 function getWorker(): Worker {
   if (worker !== undefined) return worker;
-  const w = startWorker();
+  const w = startModuleWorker(import.meta.url, 'encoder-worker');
   w.on('message', (msg: FromEncoder) => clients.get(msg.id)?.onMessage(msg));
   const died = (err: Error): void => {
     if (worker !== w) return;

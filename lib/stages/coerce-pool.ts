@@ -11,10 +11,9 @@
  * threads round-robin. A thread keeps the process alive only while it has
  * batches in hand, and is replaced if it dies (the batches in hand then fail).
  */
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../worker-thread.js';
 import type { ColumnStatsAcc } from '../parquet/arrow.js';
 import type { FieldError } from '../records/coerce.js';
 import type { PackedRecords } from '../records/packed.js';
@@ -88,7 +87,7 @@ class PoolWorker {
   dead = false;
 
   constructor(onDeath: (w: PoolWorker) => void) {
-    this.worker = startWorker();
+    this.worker = startModuleWorker(import.meta.url, 'coerce-worker');
     this.worker.on('message', (msg: FromCoerce) => {
       const p = this.pending.get(msg.job);
       if (msg.op === 'error' && msg.job === -1) {
@@ -134,15 +133,6 @@ class PoolWorker {
   }
 }
 
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./coerce-worker.js', import.meta.url));
-  // From source (tests): Node 20 does not apply ESM loader hooks (tsx) to
-  // workers, so the worker registers tsx's CommonJS hook itself (as lib/parquet/worker-encoder.ts).
-  const require = createRequire(import.meta.url);
-  const tsx = require.resolve('tsx/cjs/api');
-  const file = fileURLToPath(new URL('./coerce-worker.ts', import.meta.url));
-  return new Worker(`require(${JSON.stringify(tsx)}).register();\nrequire(${JSON.stringify(file)});`, { eval: true });
-}
 
 const pool: PoolWorker[] = [];
 let nextSession = 1;
