@@ -19,10 +19,11 @@ import { snapshotsOf } from '../../../lib/iceberg/metadata.js';
 import { openStorage } from '../../../lib/storage/index.js';
 import { readIcebergTable } from '../../helpers/iceberg-read.js';
 import { dativo, jsonLine, logLines, project, snapshot, type Project, type Ran } from './helpers.js';
+import { eventsAsset, eventsCsv } from '../../helpers/events.js';
 
 let p: Project;
 
-const ASSET = ['apiVersion: v3.0.2', 'kind: DataContract', 'name: events', 'version: "1.0"', 'domain: gc', 'schema:', '  - {name: id, type: long, required: true}', '  - {name: label, type: string}', 'primary_key: [id]', ''].join('\n');
+const ASSET = eventsAsset('gc');
 
 function job(extra: string[] = []): string {
   return [
@@ -54,9 +55,7 @@ after(async () => {
 });
 
 async function csv(name: string, from: number, count: number): Promise<void> {
-  const lines = ['id,label'];
-  for (let i = from; i < from + count; i++) lines.push(`${i},row ${i}`);
-  await p.write(`data/${name}`, `${lines.join('\n')}\n`);
+  await p.write(`data/${name}`, eventsCsv(from, count));
 }
 
 function run(pauseAt?: 'before_commit'): Promise<Ran> {

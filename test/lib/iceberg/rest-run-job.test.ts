@@ -19,6 +19,7 @@ import { createLogger } from '../../../lib/log.js';
 import { runJob } from '../../../lib/run.js';
 import { readIcebergTable } from '../../helpers/iceberg-read.js';
 import { startRestCatalog, type RestCatalogServer } from '../../helpers/rest-catalog-server.js';
+import { eventsAsset, writeEventsCsv } from '../../helpers/events.js';
 
 const TOKEN = 'rest-job-token-9f8e7d';
 
@@ -35,19 +36,7 @@ before(async () => {
   nessie = await startRestCatalog({ warehouse: pathToFileURL(whDir).href, nessieStyle: true, branches: ['etl'] });
   await writeFile(
     path.join(dir, 'asset.yaml'),
-    [
-      'apiVersion: v3.0.2',
-      'kind: DataContract',
-      'name: events',
-      'version: "1.0"',
-      'domain: restjob',
-      'schema:',
-      '  - {name: id, type: long, required: true}',
-      '  - {name: label, type: string}',
-      'primary_key: [id]',
-      'team: {owner: data@example.com}',
-      '',
-    ].join('\n'),
+    eventsAsset('restjob'),
   );
 });
 
@@ -84,9 +73,7 @@ async function writeJob(name: string, catalogLines: string[]): Promise<string> {
 }
 
 async function writeCsv(job: string, name: string, from: number, count: number): Promise<void> {
-  const lines = ['id,label'];
-  for (let i = from; i < from + count; i++) lines.push(`${i},row ${i}`);
-  await writeFile(path.join(dir, job, 'data', name), `${lines.join('\n')}\n`);
+  await writeEventsCsv(path.join(dir, job, 'data', name), from, count);
 }
 
 async function run(jobFile: string, env: Record<string, string> = {}) {

@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -28,6 +28,7 @@ import { stateSummaryKey } from '../../../lib/table-target.js';
 import { readIcebergTable } from '../../helpers/iceberg-read.js';
 import { pgAdmin } from '../../helpers/postgres.js';
 import { dativo } from '../cli/helpers.js';
+import { eventsAsset, writeEventsCsv } from '../../helpers/events.js';
 
 const DB = `dativo_concurrent_${randomBytes(4).toString('hex')}`;
 const PG_URI = `postgres://postgres@127.0.0.1:5432/${DB}`;
@@ -55,19 +56,7 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const ASSET = [
-  'apiVersion: v3.0.2',
-  'kind: DataContract',
-  'name: events',
-  'version: "1.0"',
-  'domain: conc',
-  'schema:',
-  '  - {name: id, type: long, required: true}',
-  '  - {name: label, type: string}',
-  'primary_key: [id]',
-  'team: {owner: data@example.com}',
-  '',
-].join('\n');
+const ASSET = eventsAsset('conc');
 
 type Kind = 'sqlite' | 'postgres';
 
@@ -128,12 +117,7 @@ async function writeJob(s: Setup, spec: JobSpec): Promise<string> {
 
 /** Rows `from..from+count-1` in `<data>/<name>`, modified two minutes ago (past the lag). */
 async function writeCsv(s: Setup, data: string, name: string, from: number, count: number): Promise<void> {
-  const lines = ['id,label'];
-  for (let i = from; i < from + count; i++) lines.push(`${i},row ${i}`);
-  const f = path.join(s.dir, data, name);
-  await writeFile(f, `${lines.join('\n')}\n`);
-  const t = new Date(Date.now() - 120_000);
-  await utimes(f, t, t);
+  await writeEventsCsv(path.join(s.dir, data, name), from, count, { minutesAgo: 2 });
 }
 
 async function tableIds(s: Setup, namespace = 'acme.conc', name = 'events'): Promise<{ ids: number[]; dataFiles: number; summary: Record<string, string> }> {

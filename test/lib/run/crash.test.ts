@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readWarehouseTable } from '../../helpers/iceberg-read.js';
 import { dativo, type Ran } from '../cli/helpers.js';
+import { eventsAsset, writeEventsCsv } from '../../helpers/events.js';
 
 let dir: string;
 
@@ -18,19 +19,7 @@ before(async () => {
   await mkdir(path.join(dir, 'data'));
   await writeFile(
     path.join(dir, 'asset.yaml'),
-    [
-      'apiVersion: v3.0.2',
-      'kind: DataContract',
-      'name: events',
-      'version: "1.0"',
-      'domain: crash',
-      'schema:',
-      '  - {name: id, type: long, required: true}',
-      '  - {name: label, type: string}',
-      'primary_key: [id]',
-      'team: {owner: data@example.com}',
-      '',
-    ].join('\n'),
+    eventsAsset('crash'),
   );
   await writeFile(
     path.join(dir, 'job.yaml'),
@@ -56,9 +45,7 @@ after(async () => {
 });
 
 async function writeCsv(name: string, from: number, count: number): Promise<void> {
-  const lines = ['id,label'];
-  for (let i = from; i < from + count; i++) lines.push(`${i},row ${i}`);
-  await writeFile(path.join(dir, 'data', name), `${lines.join('\n')}\n`);
+  await writeEventsCsv(path.join(dir, 'data', name), from, count);
 }
 
 /** Run `dativo run job.yaml --json`; with `pauseAt`, SIGKILL it once it reports the pause. */

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -30,6 +30,7 @@ import { readIcebergVia } from '../../helpers/iceberg-read.js';
 import { startRestCatalog, type RestCatalogServer } from '../../helpers/rest-catalog-server.js';
 import { startS3rver, type S3rverHandle } from '../../helpers/s3rver.js';
 import { pgAdmin } from '../../helpers/postgres.js';
+import { eventsAsset, writeEventsCsv } from '../../helpers/events.js';
 
 const DB = `dativo_lakehouse_${randomBytes(4).toString('hex')}`;
 const PG_URI = `postgres://postgres@127.0.0.1:5432/${DB}`;
@@ -56,21 +57,7 @@ before(async () => {
   nessie = await startRestCatalog({ warehouse: storage, nessieStyle: true });
   await writeFile(
     path.join(dir, 'asset.yaml'),
-    [
-      'apiVersion: v3.0.2',
-      'kind: DataContract',
-      'name: events',
-      'version: "1.2"',
-      'domain: lake',
-      'dataProduct: clicks',
-      'schema:',
-      '  - {name: id, type: long, required: true}',
-      '  - {name: label, type: string}',
-      'primary_key: [id]',
-      'team: {owner: data@example.com}',
-      'compliance: {classification: [internal], retention_days: 90}',
-      '',
-    ].join('\n'),
+    eventsAsset('lake', ['dataProduct: clicks', 'compliance: {classification: [internal], retention_days: 90}'], '1.2'),
   );
 });
 
@@ -137,12 +124,7 @@ async function writeJob(spec: JobSpec, file = 'job.yaml'): Promise<string> {
 
 /** Source rows `from..from+count-1` as a CSV whose mtime is `minutesAgo` in the past. */
 async function writeCsv(job: string, name: string, from: number, count: number, minutesAgo: number): Promise<void> {
-  const lines = ['id,label'];
-  for (let i = from; i < from + count; i++) lines.push(`${i},row ${i}`);
-  const file = path.join(dir, job, 'data', name);
-  await writeFile(file, `${lines.join('\n')}\n`);
-  const t = new Date(Date.now() - minutesAgo * 60_000);
-  await utimes(file, t, t);
+  await writeEventsCsv(path.join(dir, job, 'data', name), from, count, { minutesAgo });
 }
 
 async function run(jobFile: string, opts: RunOptions = {}): Promise<RunSummary> {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -17,6 +17,7 @@ import { readIcebergVia } from '../../helpers/iceberg-read.js';
 import { startS3rver, type S3rverHandle } from '../../helpers/s3rver.js';
 import { pgAdmin } from '../../helpers/postgres.js';
 import { dativo, type Ran } from '../cli/helpers.js';
+import { eventsAsset, writeEventsCsv } from '../../helpers/events.js';
 
 const DB = `dativo_s3crash_${randomBytes(4).toString('hex')}`;
 const PG_URI = `postgres://postgres@127.0.0.1:5432/${DB}`;
@@ -34,19 +35,7 @@ before(async () => {
   await mkdir(path.join(dir, 'data'));
   await writeFile(
     path.join(dir, 'asset.yaml'),
-    [
-      'apiVersion: v3.0.2',
-      'kind: DataContract',
-      'name: events',
-      'version: "1.0"',
-      'domain: crash',
-      'schema:',
-      '  - {name: id, type: long, required: true}',
-      '  - {name: label, type: string}',
-      'primary_key: [id]',
-      'team: {owner: data@example.com}',
-      '',
-    ].join('\n'),
+    eventsAsset('crash'),
   );
   await writeFile(
     path.join(dir, 'job.yaml'),
@@ -79,12 +68,7 @@ after(async () => {
 });
 
 async function writeCsv(name: string, from: number, count: number, minutesAgo: number): Promise<void> {
-  const lines = ['id,label'];
-  for (let i = from; i < from + count; i++) lines.push(`${i},row ${i}`);
-  const file = path.join(dir, 'data', name);
-  await writeFile(file, `${lines.join('\n')}\n`);
-  const t = new Date(Date.now() - minutesAgo * 60_000);
-  await utimes(file, t, t);
+  await writeEventsCsv(path.join(dir, 'data', name), from, count, { minutesAgo });
 }
 
 /** `dativo run job.yaml --json`; with `pauseAt`, SIGKILL it once it reports the pause. */

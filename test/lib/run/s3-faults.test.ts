@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,7 @@ import { createS3Storage, type S3Storage } from '../../../lib/storage/s3.js';
 import { startS3rver, type S3rverHandle } from '../../helpers/s3rver.js';
 import { pgAdmin } from '../../helpers/postgres.js';
 import { dativo } from '../cli/helpers.js';
+import { eventsAsset, writeEventsCsv } from '../../helpers/events.js';
 
 const DB = `dativo_s3faults_${randomBytes(4).toString('hex')}`;
 const PG_URI = `postgres://postgres@127.0.0.1:5432/${DB}`;
@@ -41,19 +42,7 @@ before(async () => {
   client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
   await writeFile(
     path.join(dir, 'asset.yaml'),
-    [
-      'apiVersion: v3.0.2',
-      'kind: DataContract',
-      'name: events',
-      'version: "1.0"',
-      'domain: lake',
-      'schema:',
-      '  - {name: id, type: long, required: true}',
-      '  - {name: label, type: string}',
-      'primary_key: [id]',
-      'team: {owner: data@example.com}',
-      '',
-    ].join('\n'),
+    eventsAsset('lake'),
   );
 });
 
@@ -101,12 +90,7 @@ async function writeJob(name: string, targetLines: string[] = []): Promise<strin
 
 /** Rows `from..from+count-1`; `pad` random hex characters per label make the file big. */
 async function writeCsv(jobDir: string, name: string, from: number, count: number, minutesAgo: number, pad = 0): Promise<void> {
-  const lines = ['id,label'];
-  for (let i = from; i < from + count; i++) lines.push(`${i},row ${i}${pad > 0 ? ` ${randomBytes(pad / 2).toString('hex')}` : ''}`);
-  const file = path.join(jobDir, 'data', name);
-  await writeFile(file, `${lines.join('\n')}\n`);
-  const t = new Date(Date.now() - minutesAgo * 60_000);
-  await utimes(file, t, t);
+  await writeEventsCsv(path.join(jobDir, 'data', name), from, count, { minutesAgo, pad });
 }
 
 interface Ran {
