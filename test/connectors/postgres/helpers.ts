@@ -3,14 +3,21 @@
  * JobPlan and a ReadContext by hand, collect a stream, create throwaway
  * databases.
  */
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Readable } from 'node:stream';
 import { parseFieldType } from '../../../lib/config/asset.js';
-import type { ReadContext, Reject, RejectSink } from '../../../lib/connector.js';
+import type { Connector, ReadContext, Reject, RejectSink } from '../../../lib/connector.js';
 import { pino } from 'pino';
 import { silentLogger, type Logger } from '../../../lib/log.js';
 import type { IncrementalSpec, JobPlan, SyncMode } from '../../../lib/plan.js';
 import type { Asset, AssetField, ObjectState, Row } from '../../../lib/types.js';
+import { runJob } from '../../../lib/run.js';
+import { readParquetWithDuckDB } from '../../helpers/readers.js';
 
 /** A random lower-case name with a prefix, for throwaway databases. */
 export function randomName(prefix: string): string {
@@ -119,4 +126,37 @@ export function memoryLogger(): { log: Logger; lines: Record<string, unknown>[] 
     },
   };
   return { log: pino({ level: 'debug' }, dest), lines };
+}
+
+/**
+ * Run `plan` (its one object) through `runJob` into a temporary warehouse and
+ * check, with DuckDB reading the Parquet file back, that every column of every
+ * row equals what the connector itself reads (long as bigint, float as float32).
+ */
+export async function assertParquetRoundTrip(connector: Connector, plan: JobPlan, columns: [string, string, boolean?][]): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'dativo-sql-types-'));
+  try {
+    plan.target.warehouse = pathToFileURL(path.join(dir, 'wh')).href;
+    plan.rejectDir = path.join(dir, 'rejects');
+    const expected = await collect(connector.read(makeCtx(plan)));
+    const summary = await runJob(plan, { connector });
+    assert.equal(summary.exit_code, 0, JSON.stringify(summary.error));
+    assert.equal(summary.objects[0]!.files.length, 1);
+    const back = await readParquetWithDuckDB(new URL(summary.objects[0]!.files[0]!).pathname);
+    assert.equal(back.rows.length, expected.length);
+    const byId = new Map(back.rows.map((r) => [String(r['id']), r]));
+    for (const e of expected) {
+      const b = byId.get(String(e['id']))!;
+      for (const [name, type] of columns) {
+        const want = e[name];
+        const got = b[name];
+        if (want === null) assert.equal(got, null, `${name} of ${String(e['id'])}`);
+        else if (type === 'long') assert.equal(BigInt(got as bigint), BigInt(want as bigint), name);
+        else if (type === 'float') assert.equal(got, Math.fround(want as number), name);
+        else assert.deepEqual(got, want, `${name} of row ${String(e['id'])}`);
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

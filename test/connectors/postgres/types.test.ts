@@ -1,14 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pgConnector from '../../../connectors/postgres/index.js';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { compileCoercer } from '../../../lib/records/coerce.js';
-import { runJob } from '../../../lib/run.js';
-import { readParquetWithDuckDB } from '../../helpers/readers.js';
-import { collect, makeAsset, makeCtx, makePlan } from './helpers.js';
+import { assertParquetRoundTrip, collect, makeAsset, makeCtx, makePlan } from './helpers.js';
 import { createTestPg, type TestPg } from './db.js';
 
 const COLUMNS: [string, string, boolean?][] = [
@@ -125,33 +119,8 @@ describe('postgres source: every type round-trips exactly', () => {
   });
 
   it('round-trips through runJob into Parquet, read back by DuckDB', async () => {
-    const asset = makeAsset(COLUMNS);
-    const dir = await mkdtemp(path.join(tmpdir(), 'dativo-postgres-types-'));
-    try {
-      const plan = makePlan({ type: 'postgres', connection: db.connection, tables: [{ name: 'public.alltypes', object: 'alltypes' }], asset });
-      plan.target.warehouse = pathToFileURL(path.join(dir, 'wh')).href;
-      plan.rejectDir = path.join(dir, 'rejects');
-      const expected = await collect(pgConnector.read(makeCtx(plan)));
-      const summary = await runJob(plan, { connector: pgConnector });
-      assert.equal(summary.exit_code, 0, JSON.stringify(summary.error));
-      assert.equal(summary.objects[0]!.files.length, 1);
-      const back = await readParquetWithDuckDB(new URL(summary.objects[0]!.files[0]!).pathname);
-      assert.equal(back.rows.length, expected.length);
-      const byId = new Map(back.rows.map((r) => [String(r['id']), r]));
-      for (const e of expected) {
-        const b = byId.get(String(e['id']))!;
-        for (const [name, type] of COLUMNS) {
-          const want = e[name];
-          const got = b[name];
-          if (want === null) assert.equal(got, null, `${name} of ${String(e['id'])}`);
-          else if (type === 'long') assert.equal(BigInt(got as bigint), BigInt(want as bigint), name);
-          else if (type === 'float') assert.equal(got, Math.fround(want as number), name);
-          else assert.deepEqual(got, want, `${name} of row ${String(e['id'])}`);
-        }
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const plan = makePlan({ type: 'postgres', connection: db.connection, tables: [{ name: 'public.alltypes', object: 'alltypes' }], asset: makeAsset(COLUMNS) });
+    await assertParquetRoundTrip(pgConnector, plan, COLUMNS);
   });
 
   it('reads a custom query as a subquery', async () => {
