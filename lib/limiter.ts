@@ -356,6 +356,31 @@ export function accountOf(tenantId: string, credentials: unknown, limits: RateLi
   return `${tenantId}.${createHash('sha256').update(JSON.stringify(credentials)).digest('hex').slice(0, 12)}`;
 }
 
+/**
+ * An API connector's `rate_limits` block from the job's merged one (`base`):
+ * `requests_per_second` capped at `cap` when given (with `burst` when
+ * given), and `account` defaulted to the tenant plus a short hash of
+ * `credentials` (the same credentials share one budget; the value never
+ * appears), then suffixed with `.<accountSuffix>` when given (a separate
+ * budget of the same account, e.g. HubSpot's search).
+ */
+export function connectorRateLimits(
+  base: Record<string, unknown> | undefined,
+  tenantId: string,
+  credentials: string,
+  opts: { cap?: number; burst?: number; accountSuffix?: string } = {},
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...(base ?? {}) };
+  if (opts.cap !== undefined) {
+    const rps = typeof out['requests_per_second'] === 'number' ? (out['requests_per_second'] as number) : Number.POSITIVE_INFINITY;
+    out['requests_per_second'] = Math.min(rps, opts.cap);
+  }
+  if (opts.burst !== undefined) out['burst'] = opts.burst;
+  const account = typeof out['account'] === 'string' && out['account'] !== '' ? out['account'] : `${tenantId}.${createHash('sha256').update(credentials).digest('hex').slice(0, 12)}`;
+  out['account'] = opts.accountSuffix === undefined ? account : `${account}.${opts.accountSuffix}`;
+  return out;
+}
+
 interface Shared {
   limiter: Limiter;
   refs: number;

@@ -8,15 +8,16 @@
  * as options; every request under the job's retry policy and rate limiter
  * (the SDK's own limiter and retries off). See docs/connectors/hubspot.md.
  */
-import { createHash } from 'node:crypto';
 import type { Connector, ConnectorDescriptor, DeclaredObject, DiscoveredObject, ObjectsContext, ReadContext, SourceStream } from '../../lib/connector.js';
+import { declareCatalogObjects } from '../../lib/config/object-catalog.js';
 import { sdkError, withPolicy } from '../../lib/http.js';
+import { connectorRateLimits } from '../../lib/limiter.js';
 import type { Logger } from '../../lib/log.js';
 import type { JobPlan } from '../../lib/plan.js';
 import { requestPolicy } from '../../lib/run/network.js';
 import { DELETED_COLUMN } from '../../lib/types.js';
 import { assetTypeOf, HUBSPOT_OBJECTS, OWNER_FIELDS, type HubSpotObjectSpec, type PropertyDefinition } from './objects.js';
-import { hubspotObjectOf, hubspotSettings, hubspotSourceOptions, unknownObjectMessage, type HubSpotSettings } from './options.js';
+import { HUBSPOT_CATALOG, hubspotObjectOf, hubspotSettings, hubspotSourceOptions, type HubSpotSettings } from './options.js';
 import { hubspotAgent, hubspotApis, readHubSpot, SDK_CALL_OPTIONS } from './read.js';
 
 export { HUBSPOT_OBJECTS, HUBSPOT_OBJECT_NAMES } from './objects.js';
@@ -144,16 +145,8 @@ export function rateLimits(plan: JobPlan): Record<string, unknown> | undefined {
   } catch {
     return plan.source.rateLimits;
   }
-  const base: Record<string, unknown> = { ...(plan.source.rateLimits ?? {}) };
   const search = readsBySearch(plan);
-  if (search) {
-    const rps = typeof base['requests_per_second'] === 'number' ? (base['requests_per_second'] as number) : Number.POSITIVE_INFINITY;
-    base['requests_per_second'] = Math.min(rps, s.searchRequestsPerSecond);
-    base['burst'] = 1;
-  }
-  const account = typeof base['account'] === 'string' && base['account'] !== '' ? base['account'] : `${plan.tenantId}.${createHash('sha256').update(s.accessToken).digest('hex').slice(0, 12)}`;
-  base['account'] = search ? `${account}.search` : account;
-  return base;
+  return connectorRateLimits(plan.source.rateLimits, plan.tenantId, s.accessToken, search ? { cap: s.searchRequestsPerSecond, burst: 1, accountSuffix: 'search' } : {});
 }
 
 /**
@@ -163,18 +156,7 @@ export function rateLimits(plan: JobPlan): Record<string, unknown> | undefined {
  * `{name: …}`, must be one HubSpot lists (a problem listing the valid ones).
  */
 export function objects(options: Record<string, unknown>, _asset: unknown, ctx: ObjectsContext): DeclaredObject[] {
-  const entries = Array.isArray(options['objects']) ? (options['objects'] as unknown[]) : [];
-  const out: DeclaredObject[] = [];
-  entries.forEach((e, i) => {
-    const name = typeof e === 'string' ? e : e !== null && typeof e === 'object' ? (e as Record<string, unknown>)['name'] : undefined;
-    if (typeof name !== 'string') return;
-    const spec = Object.hasOwn(HUBSPOT_OBJECTS, name) ? HUBSPOT_OBJECTS[name] : undefined;
-    if (spec === undefined) ctx.problem(['source', 'objects', i], unknownObjectMessage(name));
-    else if (typeof e === 'string') out.push({ name, config: { name }, key: ['source', 'objects', i], cursorField: spec.modified });
-  });
-  const single = options['object'];
-  if (typeof single === 'string' && single !== '' && !Object.hasOwn(HUBSPOT_OBJECTS, single)) ctx.problem(['source', 'object'], unknownObjectMessage(single));
-  return out;
+  return declareCatalogObjects(HUBSPOT_CATALOG, options, ctx, (spec) => ({ cursorField: spec.modified }));
 }
 
 const connector: Connector = Object.freeze({ descriptor, options: hubspotSourceOptions, objects, check, read, discover, primaryKey, rateLimits });

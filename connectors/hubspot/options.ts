@@ -4,15 +4,14 @@
  * `source.associations`, checked once; and the objects a job may name.
  */
 import { z } from 'zod';
-import { DativoError, type ConfigProblem } from '../../lib/errors.js';
+import { catalogEntryOf, type ObjectCatalog } from '../../lib/config/object-catalog.js';
+import { parseSourceOptions } from '../../lib/config/source-options.js';
+import { boolLike, numLike } from '../../lib/config/zod-util.js';
 import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
-import { HUBSPOT_OBJECTS, HUBSPOT_OBJECT_NAMES, type HubSpotObjectSpec } from './objects.js';
+import { HUBSPOT_OBJECTS, type HubSpotObjectSpec } from './objects.js';
 
 /** HubSpot's CRM search budget (developers.hubspot.com changelog "CRM Search API Rate Limit Increase"): 4 requests/s per token. */
 export const SEARCH_REQUESTS_PER_SECOND = 4;
-
-const boolLike = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
-const numLike = z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v), z.number());
 
 /** `source.connection` of a HubSpot job. */
 export const HubSpotConnectionSchema = z.looseObject({
@@ -45,51 +44,31 @@ export interface HubSpotSettings {
   parallelWindows: number;
 }
 
-function problemsOf(err: z.ZodError, file: string): ConfigProblem[] {
-  return err.issues.map((i) => ({ file, key: ['source', ...i.path.map(String)].join('.'), message: i.message }));
-}
-
 /**
  * The settings of a plan.
  * @throws DativoError CONFIG_INVALID listing every bad key (never a token).
  */
 export function hubspotSettings(plan: JobPlan): HubSpotSettings {
-  const parsed = hubspotSourceOptions.safeParse(plan.source.options);
-  if (!parsed.success) {
-    const problems = problemsOf(parsed.error, plan.file);
-    throw new DativoError('CONFIG_INVALID', `invalid HubSpot options: ${problems.map((p) => `${p.key}: ${p.message}`).join('; ')}`, {
-      problems,
-      context: { connector: 'hubspot', file: plan.file },
-    });
-  }
-  const c = parsed.data.connection;
+  const data = parseSourceOptions(plan, hubspotSourceOptions, 'hubspot', 'HubSpot');
+  const c = data.connection;
   return {
     accessToken: c.access_token,
     ...(c.base_url !== undefined ? { baseUrl: c.base_url.replace(/\/+$/, '') } : {}),
     timeoutMs: Math.round((c.timeout_seconds ?? 80) * 1000),
-    archived: parsed.data.archived ?? false,
-    associations: parsed.data.associations ?? [],
+    archived: data.archived ?? false,
+    associations: data.associations ?? [],
     searchRequestsPerSecond: c.search_requests_per_second ?? SEARCH_REQUESTS_PER_SECOND,
-    parallelWindows: parsed.data.parallel_windows ?? 1,
+    parallelWindows: data.parallel_windows ?? 1,
   };
 }
 
-/** The problem of an object name HubSpot has no list for, listing the valid ones. */
-export function unknownObjectMessage(name: string): string {
-  return `unknown HubSpot object "${name}"; valid objects: ${HUBSPOT_OBJECT_NAMES.join(', ')}`;
-}
+/** HubSpot's objects by name. */
+export const HUBSPOT_CATALOG: ObjectCatalog<HubSpotObjectSpec> = { connector: 'hubspot', label: 'HubSpot', objects: HUBSPOT_OBJECTS };
 
 /**
  * The catalog entry of one of the job's objects.
  * @throws DativoError CONFIG_INVALID naming the object and listing the valid ones.
  */
 export function hubspotObjectOf(plan: JobPlan, object: SourceObjectSpec): HubSpotObjectSpec {
-  const spec = Object.hasOwn(HUBSPOT_OBJECTS, object.name) ? HUBSPOT_OBJECTS[object.name] : undefined;
-  if (spec !== undefined) return spec;
-  const i = plan.source.objects.findIndex((o) => o.name === object.name);
-  const key = i >= 0 && Array.isArray(plan.source.options['objects']) ? `source.objects[${i}]` : 'source.objects';
-  throw new DativoError('CONFIG_INVALID', unknownObjectMessage(object.name), {
-    problems: [{ file: plan.file, key, message: unknownObjectMessage(object.name) }],
-    context: { connector: 'hubspot', object: object.name, file: plan.file, key, valid: [...HUBSPOT_OBJECT_NAMES] },
-  });
+  return catalogEntryOf(HUBSPOT_CATALOG, plan, object);
 }

@@ -6,16 +6,16 @@
  * API; every request under the job's retry policy and rate limiter (the
  * SDK's own retries off). See docs/connectors/stripe.md.
  */
-import { createHash } from 'node:crypto';
+import { declareCatalogObjects } from '../../lib/config/object-catalog.js';
 import type { Connector, ConnectorDescriptor, DeclaredObject, DiscoveredObject, ObjectsContext, ReadContext, SourceStream } from '../../lib/connector.js';
 import { sdkError, withPolicy } from '../../lib/http.js';
 import type { Logger } from '../../lib/log.js';
 import type { JobPlan } from '../../lib/plan.js';
-import type { Limiter } from '../../lib/limiter.js';
+import { connectorRateLimits, type Limiter } from '../../lib/limiter.js';
 import { openNetwork, requestPolicy } from '../../lib/run/network.js';
 import { DISCOVER_SAMPLE, discoverObject } from './discover.js';
 import { STRIPE_OBJECTS, STRIPE_OBJECT_NAMES, type StripeObjectSpec, type StripePage } from './objects.js';
-import { stripeObjectOf, stripeSettings, stripeSourceOptions, unknownObjectMessage } from './options.js';
+import { STRIPE_CATALOG, stripeObjectOf, stripeSettings, stripeSourceOptions } from './options.js';
 import { readStripe, stripeAgent, stripeClient } from './read.js';
 
 export { STRIPE_OBJECTS, STRIPE_OBJECT_NAMES } from './objects.js';
@@ -108,21 +108,13 @@ export function primaryKey(): string[] {
  * (hashed) unless `rate_limits.account` names the budget.
  */
 export function rateLimits(plan: JobPlan): Record<string, unknown> | undefined {
-  const base: Record<string, unknown> = { ...(plan.source.rateLimits ?? {}) };
   let settings;
   try {
     settings = stripeSettings(plan);
   } catch {
     return plan.source.rateLimits;
   }
-  if (settings.testMode) {
-    const rps = typeof base['requests_per_second'] === 'number' ? (base['requests_per_second'] as number) : Number.POSITIVE_INFINITY;
-    base['requests_per_second'] = Math.min(rps, settings.testRequestsPerSecond);
-  }
-  if (base['account'] === undefined) {
-    base['account'] = `${plan.tenantId}.${createHash('sha256').update(`${settings.apiKey}\u0000${settings.account ?? ''}`).digest('hex').slice(0, 12)}`;
-  }
-  return base;
+  return connectorRateLimits(plan.source.rateLimits, plan.tenantId, `${settings.apiKey}\u0000${settings.account ?? ''}`, settings.testMode ? { cap: settings.testRequestsPerSecond } : {});
 }
 
 /**
@@ -131,17 +123,7 @@ export function rateLimits(plan: JobPlan): Record<string, unknown> | undefined {
  * (a problem listing the valid ones).
  */
 export function objects(options: Record<string, unknown>, _asset: unknown, ctx: ObjectsContext): DeclaredObject[] {
-  const entries = Array.isArray(options['objects']) ? (options['objects'] as unknown[]) : [];
-  const out: DeclaredObject[] = [];
-  entries.forEach((e, i) => {
-    const name = typeof e === 'string' ? e : e !== null && typeof e === 'object' ? (e as Record<string, unknown>)['name'] : undefined;
-    if (typeof name !== 'string') return;
-    if (!Object.hasOwn(STRIPE_OBJECTS, name)) ctx.problem(['source', 'objects', i], unknownObjectMessage(name));
-    else if (typeof e === 'string') out.push({ name, config: { name }, key: ['source', 'objects', i] });
-  });
-  const single = options['object'];
-  if (typeof single === 'string' && single !== '' && !Object.hasOwn(STRIPE_OBJECTS, single)) ctx.problem(['source', 'object'], unknownObjectMessage(single));
-  return out;
+  return declareCatalogObjects(STRIPE_CATALOG, options, ctx);
 }
 
 const connector: Connector = Object.freeze({ descriptor, options: stripeSourceOptions, objects, check, discover, read, primaryKey, rateLimits });

@@ -4,17 +4,16 @@
  * checked once; and the objects a job may name.
  */
 import { z } from 'zod';
-import { DativoError, type ConfigProblem } from '../../lib/errors.js';
+import { catalogEntryOf, type ObjectCatalog } from '../../lib/config/object-catalog.js';
+import { parseSourceOptions } from '../../lib/config/source-options.js';
+import { boolLike, numLike } from '../../lib/config/zod-util.js';
 import type { JobPlan, SourceObjectSpec } from '../../lib/plan.js';
-import { STRIPE_OBJECTS, STRIPE_OBJECT_NAMES, type StripeObjectSpec } from './objects.js';
+import { STRIPE_OBJECTS, type StripeObjectSpec } from './objects.js';
 
 /** The API version the SDK sends when neither the recipe nor the job names one (the SDK's own pin). */
 export const DEFAULT_API_VERSION = '2026-10-28.endive';
 /** Stripe's budget in test mode (docs.stripe.com/rate-limits): 25 requests/s. */
 export const TEST_MODE_REQUESTS_PER_SECOND = 25;
-
-const boolLike = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
-const numLike = z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v), z.number());
 
 /** `source.connection` of a Stripe job. */
 export const StripeConnectionSchema = z.looseObject({
@@ -49,53 +48,33 @@ export interface StripeSettings {
   testRequestsPerSecond: number;
 }
 
-function problemsOf(err: z.ZodError, file: string, base: string): ConfigProblem[] {
-  return err.issues.map((i) => ({ file, key: [base, ...i.path.map(String)].filter((s) => s !== '').join('.'), message: i.message }));
-}
-
 /**
  * The connection settings of a plan.
  * @throws DativoError CONFIG_INVALID listing every bad key (never a key's value).
  */
 export function stripeSettings(plan: JobPlan): StripeSettings {
-  const parsed = stripeSourceOptions.safeParse(plan.source.options);
-  if (!parsed.success) {
-    const problems = problemsOf(parsed.error, plan.file, 'source');
-    throw new DativoError('CONFIG_INVALID', `invalid Stripe options: ${problems.map((p) => `${p.key}: ${p.message}`).join('; ')}`, {
-      problems,
-      context: { connector: 'stripe', file: plan.file },
-    });
-  }
-  const c = parsed.data.connection;
+  const data = parseSourceOptions(plan, stripeSourceOptions, 'stripe', 'Stripe');
+  const c = data.connection;
   return {
     apiKey: c.api_key,
     ...(c.base_url !== undefined ? { baseUrl: new URL(c.base_url) } : {}),
     ...(c.account !== undefined ? { account: c.account } : {}),
     apiVersion: c.api_version ?? DEFAULT_API_VERSION,
     timeoutMs: Math.round((c.timeout_seconds ?? 80) * 1000),
-    events: parsed.data.events ?? true,
-    parallelWindows: parsed.data.parallel_windows ?? 1,
+    events: data.events ?? true,
+    parallelWindows: data.parallel_windows ?? 1,
     testMode: /^(sk|rk)_test_/.test(c.api_key),
     testRequestsPerSecond: c.test_requests_per_second ?? TEST_MODE_REQUESTS_PER_SECOND,
   };
 }
 
-/** The problem of an object name Stripe has no list for, listing the valid ones. */
-export function unknownObjectMessage(name: string): string {
-  return `unknown Stripe object "${name}"; valid objects: ${STRIPE_OBJECT_NAMES.join(', ')}`;
-}
+/** Stripe's objects by name. */
+export const STRIPE_CATALOG: ObjectCatalog<StripeObjectSpec> = { connector: 'stripe', label: 'Stripe', objects: STRIPE_OBJECTS };
 
 /**
  * The catalog entry of one of the job's objects.
  * @throws DativoError CONFIG_INVALID naming the object and listing the valid ones.
  */
 export function stripeObjectOf(plan: JobPlan, object: SourceObjectSpec): StripeObjectSpec {
-  const spec = Object.hasOwn(STRIPE_OBJECTS, object.name) ? STRIPE_OBJECTS[object.name] : undefined;
-  if (spec !== undefined) return spec;
-  const i = plan.source.objects.findIndex((o) => o.name === object.name);
-  const key = i >= 0 && Array.isArray(plan.source.options['objects']) ? `source.objects[${i}]` : 'source.objects';
-  throw new DativoError('CONFIG_INVALID', unknownObjectMessage(object.name), {
-    problems: [{ file: plan.file, key, message: unknownObjectMessage(object.name) }],
-    context: { connector: 'stripe', object: object.name, file: plan.file, key, valid: [...STRIPE_OBJECT_NAMES] },
-  });
+  return catalogEntryOf(STRIPE_CATALOG, plan, object);
 }
