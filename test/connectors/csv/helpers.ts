@@ -10,6 +10,7 @@ import { silentLogger } from '../../../lib/log.js';
 import type { JobPlan } from '../../../lib/plan.js';
 import { locationOf } from '../../../lib/records/location.js';
 import type { ObjectState, Row } from '../../../lib/types.js';
+import { testPlan } from '../../helpers/plan.js';
 
 /** A reject sink that keeps what it gets. */
 export class MemoryRejects implements RejectSink {
@@ -42,11 +43,9 @@ export interface CsvPlanInput {
 /** A JobPlan as loadJob would return it for a CSV job in `dir`. */
 export function makeCsvPlan(p: CsvPlanInput): JobPlan {
   const names = [...new Set(p.files.map((f) => String(f.object ?? 'data')))];
-  const plan: JobPlan = {
+  const plan = testPlan({
     file: join(p.dir, 'job.yaml'),
     name: 'csv_job',
-    tenantId: 'test',
-    mode: 'self_hosted',
     source: {
       type: 'csv',
       options: { files: p.files, settle_seconds: p.settleSeconds ?? 0, ...(p.options ? { engine: { type: 'native', options: { native: p.options } } } : {}) },
@@ -55,26 +54,11 @@ export function makeCsvPlan(p: CsvPlanInput): JobPlan {
         config: { files: p.files.filter((f) => String(f.object ?? 'data') === name) },
       })),
     },
-    target: {
-      type: 'local',
-      warehouse: 'file:///nonexistent',
-      catalog: { type: 'none' },
-      namespace: 'default',
-      table: 'test',
-      partitioning: [],
-      targetFileSizeBytes: 128 * 1024 * 1024,
-      rowGroupRows: 100_000,
-      compression: 'zstd',
-    },
     asset: { name: 'test', version: '1.0', fields: [], primaryKey: [], file: '', raw: {} },
     syncMode: 'incremental_append',
     validationMode: 'warn',
-    rejectDir: '/nonexistent',
     state: { kind: 'file', path: join(p.dir, 'state.json') },
-    retry: { maxRetries: 0, initialDelaySeconds: 1, maxDelaySeconds: 1, backoffMultiplier: 2, retryableExitCodes: [2] },
-    logging: { level: 'info', redaction: true },
-    secrets: [],
-  };
+  });
   if (p.incremental !== false) {
     plan.source.incremental = { strategy: 'file_modified', lookbackDays: p.lookbackDays ?? 0, lagSeconds: 0 };
   }

@@ -17,6 +17,7 @@ import { silentLogger, type Logger } from '../../../lib/log.js';
 import type { IncrementalSpec, JobPlan, SyncMode } from '../../../lib/plan.js';
 import type { Asset, AssetField, ObjectState, Row } from '../../../lib/types.js';
 import { runJob } from '../../../lib/run.js';
+import { testPlan } from '../../helpers/plan.js';
 import { readParquetWithDuckDB } from '../../helpers/readers.js';
 
 /** A random lower-case name with a prefix, for throwaway databases. */
@@ -46,36 +47,15 @@ export interface PlanInput {
 
 /** A JobPlan as loadJob would return it, with a local target that these tests never use. */
 export function makePlan(p: PlanInput): JobPlan {
-  const plan: JobPlan = {
-    file: '',
-    name: 'test_job',
-    tenantId: 'test',
-    mode: 'self_hosted',
+  const plan = testPlan({
     source: {
       type: p.type,
       options: { connection: p.connection, tables: p.tables, ...(p.credentials ? { credentials: p.credentials } : {}) },
       objects: p.tables.map((t) => ({ name: String(t['object'] ?? t['name']), config: t })),
     },
-    target: {
-      type: 'local',
-      warehouse: 'file:///nonexistent',
-      catalog: { type: 'none' },
-      namespace: 'default',
-      table: 'test',
-      partitioning: [],
-      targetFileSizeBytes: 128 * 1024 * 1024,
-      rowGroupRows: 100_000,
-      compression: 'zstd',
-    },
     asset: p.asset,
     syncMode: p.syncMode ?? (p.incremental ? 'incremental_append' : 'full_refresh'),
-    validationMode: 'strict',
-    rejectDir: '/nonexistent',
-    state: { kind: 'file', path: '/nonexistent/state.json' },
-    retry: { maxRetries: 0, initialDelaySeconds: 1, maxDelaySeconds: 1, backoffMultiplier: 2, retryableExitCodes: [2] },
-    logging: { level: 'info', redaction: true },
-    secrets: [],
-  };
+  });
   if (p.incremental) plan.source.incremental = { lookbackDays: 0, lagSeconds: 0, ...p.incremental };
   return plan;
 }
