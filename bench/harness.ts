@@ -84,13 +84,31 @@ export function spawnMeasured(cmd: string, args: string[], opts: { env?: Record<
 
 let built = false;
 
-/** Build dist/ (once per process) so that the CLI measured is the code in this checkout. */
+/**
+ * Build dist/ (once per process) so that the CLI measured is the code in this
+ * checkout, and dist/bench/pipeline-child.js beside it (the `--breakdown`
+ * stages: the same compiled modules as the CLI's, not tsx's).
+ */
 export async function build(o: CommonOptions): Promise<void> {
   if (built || o.fromSource) return;
   o.log('building dist/ (the CLI measured) ...');
-  const r = await spawnMeasured(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')]);
+  const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
+  const r = await spawnMeasured(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json')]);
   if (r.code !== 0) throw new Error(`build failed: ${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`);
+  // Types stripped only (typecheck covers the file); its relative imports resolve into dist/.
+  const child = ['--ignoreConfig', path.join(ROOT, 'bench/pipeline-child.ts'), '--outDir', path.join(ROOT, 'dist/bench'), '--rootDir', path.join(ROOT, 'bench'), '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--noCheck', '--noResolve', '--skipLibCheck'];
+  const c = await spawnMeasured(process.execPath, [tsc, ...child]);
+  if (c.code !== 0) throw new Error(`building bench/pipeline-child.ts failed: ${c.stdout.slice(-2000)}${c.stderr.slice(-2000)}`);
   built = true;
+}
+
+/**
+ * `node` arguments that run bench/pipeline-child.ts the way the CLI is run:
+ * compiled from dist/ (built first), or under tsx with `fromSource`.
+ */
+export async function pipelineChild(o: CommonOptions): Promise<string[]> {
+  await build(o);
+  return o.fromSource ? ['--import', TSX, path.join(ROOT, 'bench/pipeline-child.ts')] : [path.join(ROOT, 'dist/bench/pipeline-child.js')];
 }
 
 /** One measured process: wall and CPU seconds, peak RSS (kernel VmHWM, all threads). */
@@ -151,10 +169,11 @@ export async function runCli(o: CommonOptions, job: string, dir: string, opts: {
 /**
  * A bench child (a baseline, a breakdown stage) measured like the CLI: it
  * prints one JSON line whose `seconds` (and `cpu_seconds`, if given) are its
- * measured work's; peak RSS (and otherwise CPU) come from bench/peak-rss.cjs.
- * The whole line is returned as `out`.
+ * measured work's; peak RSS (and otherwise CPU) come from bench/peak-rss.cjs,
+ * which also gives `process_cpu_seconds` (the whole process, start-up and
+ * every thread included, like a CLI run's). The whole line is returned as `out`.
  */
-export async function runChild(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Measured & { out: Record<string, unknown> }> {
+export async function runChild(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Measured & { process_cpu_seconds: number; out: Record<string, unknown> }> {
   const stats = path.join(opts.cwd ?? ROOT, `child-stats-${process.pid}-${Date.now()}.json`);
   const r = await spawnMeasured(process.execPath, ['--require', path.join(ROOT, 'bench/peak-rss.cjs'), ...args], { ...opts, env: { ...opts.env, DATIVO_BENCH_STATS: stats } });
   const last = r.stdout.trim().split('\n').pop() ?? '';
@@ -170,7 +189,7 @@ export async function runChild(args: string[], opts: { cwd?: string; env?: Recor
   // A child that times its own work (pipeline-child.ts) leaves start-up out of both figures.
   const seconds = typeof out['seconds'] === 'number' ? out['seconds'] : r.seconds;
   const cpu = typeof out['cpu_seconds'] === 'number' ? out['cpu_seconds'] : measured.cpu_seconds;
-  return { seconds, wall: r.seconds, cpu_seconds: cpu, peak_rss_mb: measured.peak_rss_mb, out };
+  return { seconds, wall: r.seconds, cpu_seconds: cpu, process_cpu_seconds: measured.cpu_seconds, peak_rss_mb: measured.peak_rss_mb, out };
 }
 
 /** Open an offline in-memory DuckDB, run `fn`, close it. */
@@ -254,6 +273,8 @@ export interface BenchResult {
   baseline_cpu_seconds: number | null;
   /** Every run of the table, baseline and breakdown stages included. */
   runs: RunRow[];
+  /** `--breakdown`: the whole run's CPU seconds ÷ the source-only stage's (same compiled code, whole processes). */
+  cpu_over_source?: number;
   /** The options the scenario ran with (batch_rows, row_group_rows, …), null when the default. */
   options: Record<string, unknown>;
   /** 1-minute load average when the scenario started: other work on the box skews wall times. */
@@ -311,6 +332,7 @@ export function result(input: {
   if (b !== null) runs.push({ ...rowOf(`baseline: ${input.baseline}`, input.rows, b), rows_per_s: baselineRowsPerS! });
   runs.push(...(input.other ?? []));
   runs.push(rowOf(input.fullLabel ?? 'dativo run', input.rows, { seconds, cpu_seconds: cpu, peak_rss_mb: peak }));
+  const overSource = cpuOverSource(input.other ?? [], { cpu_seconds: cpu });
   const o = input.options;
   return {
     scenario: input.scenario,
@@ -328,6 +350,7 @@ export function result(input: {
     baseline_seconds: b === null ? null : round(b.seconds, 2),
     baseline_cpu_seconds: b === null || b.cpu_seconds === null ? null : round(b.cpu_seconds, 2),
     runs,
+    ...(overSource !== null ? { cpu_over_source: overSource } : {}),
     options: {
       repeat: o.repeat,
       batch_rows: o.batchRows ?? null,
@@ -366,6 +389,7 @@ export function formatTable(r: BenchResult): string {
     );
   }
   lines.push('', `MB/s ${r.mb_per_s}   ratio (rows/s ÷ baseline rows/s): ${r.ratio ?? '-'}`);
+  if (r.cpu_over_source !== undefined) lines.push(`CPU s of the run ÷ CPU s of the source alone: ${r.cpu_over_source}`);
   for (const [k, v] of Object.entries(r.extra ?? {})) lines.push(`${k.padEnd(22)} ${typeof v === 'string' ? v : JSON.stringify(v)}`);
   if (r.notes) lines.push('', ...r.notes);
   return lines.join('\n') + '\n';
@@ -391,23 +415,32 @@ const STAGE_LABELS: Record<string, string> = {
 };
 
 /**
- * The cost of each stage (`--breakdown`): bench/pipeline-child.ts under tsx
- * runs the job's source alone, then + validate, then + Arrow column buffers
- * (everything but the Parquet encoding and the commit). Each must move
- * exactly `rows` rows.
+ * The cost of each stage (`--breakdown`): bench/pipeline-child.ts, compiled
+ * like the CLI (see {@link pipelineChild}), runs the job's source alone, then
+ * + validate, then + Arrow column buffers (everything but the Parquet
+ * encoding and the commit). Each must move exactly `rows` rows. CPU is the
+ * whole process's (start-up and all threads), as for the CLI run, so that
+ * the rows compare with it.
  */
 export async function breakdown(o: CommonOptions, job: string, rows: number): Promise<RunRow[]> {
   const out: RunRow[] = [];
+  const child = await pipelineChild(o);
   for (const mode of ['source', 'validate', 'arrow']) {
     o.log(`stages (${mode}) ...`);
-    const args = ['--import', TSX, path.join(ROOT, 'bench/pipeline-child.ts'), '--job', job, '--mode', mode, ...(o.batchRows ? ['--batch-rows', String(o.batchRows)] : [])];
+    const args = [...child, '--job', job, '--mode', mode, ...(o.batchRows ? ['--batch-rows', String(o.batchRows)] : [])];
     const r = await runChild(args, { cwd: path.dirname(job), env: optionEnv(o) });
     if (r.out['exit_code'] !== 0 || r.out['rows'] !== rows) {
       throw new Error(`${mode} run: ${String(r.out['rows'])} rows of ${rows}, exit ${String(r.out['exit_code'])}: ${JSON.stringify(r.out['error'] ?? r.out['first_reject'])}`);
     }
-    out.push(rowOf(STAGE_LABELS[mode]!, rows, r));
+    out.push(rowOf(STAGE_LABELS[mode]!, rows, { ...r, cpu_seconds: r.process_cpu_seconds }));
   }
   return out;
+}
+
+/** The whole run's CPU seconds ÷ the source-only stage's (`--breakdown`), or null without it. */
+export function cpuOverSource(stages: RunRow[], full: { cpu_seconds: number }): number | null {
+  const source = stages.find((x) => x.label === STAGE_LABELS['source']);
+  return source?.cpu_seconds ? round(full.cpu_seconds / source.cpu_seconds, 2) : null;
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
  * One measured pipeline run, in its own process so that its peak RSS is its
- * own: `node --import tsx bench/pipeline-child.ts --job <job.yaml> --mode <m>`.
+ * own: `node dist/bench/pipeline-child.js --job <job.yaml> --mode <m>` (the
+ * harness compiles it beside the CLI, bench/harness.ts `pipelineChild`), or
+ * `node --import tsx bench/pipeline-child.ts …` from source.
  *
  * Modes (for the cost breakdown):
  * - `source`:   connector stream → null sink
@@ -11,7 +13,9 @@
  * - `full`:     runJobFile (load → source → validate → Parquet sink → commit); the bench
  *               itself measures the compiled CLI instead
  *
- * Prints one JSON line: `{mode, rows, seconds, cpu_seconds, peak_rss_mb, rss_sampled_mb, files, exit_code, error}`.
+ * Prints one JSON line: `{mode, rows, seconds, cpu_seconds, peak_rss_mb, rss_sampled_mb, files, exit_code, error}`
+ * (`seconds` and `cpu_seconds` of the pipeline alone, start-up excluded; the
+ * breakdown takes the whole process's CPU from bench/peak-rss.cjs instead).
  */
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
