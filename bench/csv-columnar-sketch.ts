@@ -1,0 +1,389 @@
+/**
+ * A sketch of the columnar CSV path of issue 14, for measurement only (the
+ * connector still uses connectors/csv/split.ts): how much CPU the main
+ * thread would need if the CSV bytes were never turned into strings or
+ * per-record objects. Two modes on a demo orders file
+ * (`pipelines/demo/generate-orders.ts`):
+ *
+ * - `offsets` (step 1): a byte-level split into per-field start/end offsets
+ *   and quoted/escaped flags in typed arrays, plus each record's line;
+ * - `strings`: step 1 feeding today's record path: the same split, then
+ *   each record's fields as strings (the chunk decoded once and sliced when
+ *   it is ASCII, else each record decoded on its own), an array a record;
+ * - `columns` (step 2): the same, then each record's fields parsed straight
+ *   from the bytes into Arrow-layout buffers of the demo asset's types
+ *   (int64 as two uint32, decimal128(12,2), timestamp µs with the offset
+ *   applied, date32, int32, bit-packed booleans and validity, UTF-8 bytes
+ *   copied with doubled quotes unescaped; an unquoted empty note is NULL, a
+ *   quoted one the empty string), batches of 10,000 rows.
+ *
+ * It knows only the demo's column mix and the common case (no bad quotes,
+ * no encodings but UTF-8, no rejects, resume or hashing); what the real path
+ * must also keep is listed in docs/benchmarks.md. `--check` compares sums of
+ * the columns built with DuckDB's reading of the same file, so the figure
+ * is of a correct result (its summing is timed too: time runs without it).
+ *
+ *   node --import tsx bench/csv-columnar-sketch.ts <orders.csv> <offsets|strings|columns> [--check]
+ */
+import { createReadStream } from 'node:fs';
+import { DuckDBInstance } from '@duckdb/node-api';
+
+const [file, mode, flag] = process.argv.slice(2);
+if (!file || (mode !== 'offsets' && mode !== 'strings' && mode !== 'columns')) {
+  throw new Error('usage: csv-columnar-sketch.ts <orders.csv> <offsets|strings|columns> [--check]');
+}
+const check = flag === '--check';
+
+const LF = 10;
+const CR = 13;
+const QUOTE = 34;
+const COMMA = 44;
+const WIDTH = 10;
+const BATCH = 10_000;
+const TWO32 = 4294967296;
+
+// Step 1's output for the chunk being split: per field its byte range and flags (1 quoted, 2 doubled quotes inside).
+const starts = new Int32Array(64);
+const ends = new Int32Array(64);
+const flags = new Uint8Array(64);
+
+// Step 2's column buffers of the batch being built.
+const orderId = new Uint32Array(BATCH * 2);
+const amount = new Uint32Array(BATCH * 4);
+const createdAt = new Uint32Array(BATCH * 2);
+const orderDate = new Int32Array(BATCH);
+const quantity = new Int32Array(BATCH);
+const isGift = new Uint8Array((BATCH >> 3) + 1);
+const noteValid = new Uint8Array((BATCH >> 3) + 1);
+
+class Utf8Bytes {
+  data = new Uint8Array(1 << 20);
+  readonly offsets = new Int32Array(BATCH + 1);
+  pos = 0;
+
+  add(b: Uint8Array, s: number, e: number, r: number, escaped: boolean): void {
+    let pos = this.pos;
+    if (pos + (e - s) > this.data.length) {
+      const d = new Uint8Array(this.data.length * 2);
+      d.set(this.data);
+      this.data = d;
+    }
+    const d = this.data;
+    if (escaped) {
+      for (let i = s; i < e; i++) {
+        const c = b[i]!;
+        d[pos++] = c;
+        if (c === QUOTE) i++;
+      }
+    } else if (e - s < 24) {
+      for (let i = s; i < e; i++) d[pos++] = b[i]!;
+    } else {
+      d.set(b.subarray(s, e), pos);
+      pos += e - s;
+    }
+    this.pos = pos;
+    this.offsets[r + 1] = pos;
+  }
+}
+
+const email = new Utf8Bytes();
+const currency = new Utf8Bytes();
+const status = new Utf8Bytes();
+const note = new Utf8Bytes();
+
+let rows = 0;
+let fields = 0;
+let refused = 0;
+let inBatch = 0;
+let header = true;
+let line = 1;
+const sums = { order_id: 0n, amount_cents: 0n, created_at_us: 0n, order_date_days: 0n, note_bytes: 0n, quantity: 0n, gifts: 0n };
+
+const int64At = (a: Uint32Array, k: number): bigint => BigInt.asIntN(64, (BigInt(a[k + 1]!) << 32n) | BigInt(a[k]!));
+
+function flush(): void {
+  if (check) {
+    for (let r = 0; r < inBatch; r++) {
+      sums.order_id += int64At(orderId, r * 2);
+      sums.amount_cents += int64At(amount, r * 4);
+      sums.created_at_us += int64At(createdAt, r * 2);
+      sums.order_date_days += BigInt(orderDate[r]!);
+      sums.quantity += BigInt(quantity[r]!);
+      if ((isGift[r >> 3]! & (1 << (r & 7))) !== 0) sums.gifts++;
+    }
+    sums.note_bytes += BigInt(note.pos);
+  }
+  rows += inBatch;
+  inBatch = 0;
+  email.pos = currency.pos = status.pos = note.pos = 0;
+  isGift.fill(0);
+  noteValid.fill(0);
+}
+
+function setInt64(out: Uint32Array, k: number, v: number): void {
+  const lo = ((v % TWO32) + TWO32) % TWO32;
+  out[k] = lo;
+  out[k + 1] = Math.floor((v - lo) / TWO32) >>> 0;
+}
+
+/** Digits (optional minus) into two uint32 halves, exact beyond 2^53. */
+function parseInt64(b: Uint8Array, s: number, e: number, out: Uint32Array, k: number): boolean {
+  const neg = b[s] === 45;
+  if (neg) s++;
+  if (e <= s || e - s > 18) return false;
+  let lo = 0;
+  let hi = 0;
+  for (let i = s; i < e; i++) {
+    const d = b[i]! - 48;
+    if (d < 0 || d > 9) return false;
+    const t = lo * 10 + d;
+    lo = t >>> 0;
+    hi = (hi * 10 + Math.floor(t / TWO32)) >>> 0;
+  }
+  if (neg) {
+    lo = (~lo + 1) >>> 0;
+    hi = (~hi + (lo === 0 ? 1 : 0)) >>> 0;
+  }
+  out[k] = lo;
+  out[k + 1] = hi;
+  return true;
+}
+
+const two = (b: Uint8Array, i: number): number => (b[i]! - 48) * 10 + b[i + 1]! - 48;
+
+function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+}
+
+const dateAt = (b: Uint8Array, s: number): number => daysFromCivil(two(b, s) * 100 + two(b, s + 2), two(b, s + 5), two(b, s + 8));
+
+/** One record's fields into the batch's columns; false when a value is not in the sketch's grammar. */
+function coerceRecord(b: Uint8Array): boolean {
+  const r = inBatch;
+  if (!parseInt64(b, starts[0]!, ends[0]!, orderId, r * 2)) return false;
+  email.add(b, starts[1]!, ends[1]!, r, (flags[1]! & 2) !== 0);
+  {
+    let s = starts[2]!;
+    const e = ends[2]!;
+    const neg = b[s] === 45;
+    if (neg) s++;
+    let v = 0;
+    let frac = -1;
+    for (let i = s; i < e; i++) {
+      const c = b[i]!;
+      if (c === 46 && frac < 0) {
+        frac = 0;
+        continue;
+      }
+      const d = c - 48;
+      if (d < 0 || d > 9) return false;
+      v = v * 10 + d;
+      if (frac >= 0) frac++;
+    }
+    if (frac > 2 || e <= s) return false;
+    for (frac = Math.max(frac, 0); frac < 2; frac++) v *= 10;
+    if (neg) v = -v;
+    setInt64(amount, r * 4, v);
+    amount[r * 4 + 2] = amount[r * 4 + 3] = v < 0 ? 0xffffffff : 0;
+  }
+  currency.add(b, starts[3]!, ends[3]!, r, false);
+  status.add(b, starts[4]!, ends[4]!, r, false);
+  {
+    const s = starts[5]!;
+    const e = ends[5]!;
+    let us = (dateAt(b, s) * 86400 + two(b, s + 11) * 3600 + two(b, s + 14) * 60 + two(b, s + 17)) * 1e6;
+    let i = s + 19;
+    if (b[i] === 46) {
+      let f = 0;
+      let k = 0;
+      for (i++; i < e && b[i]! >= 48 && b[i]! <= 57; i++) {
+        if (k === 6) return false;
+        f = f * 10 + b[i]! - 48;
+        k++;
+      }
+      for (; k < 6; k++) f *= 10;
+      us += f;
+    }
+    if (b[i] === 90) i++;
+    else if (b[i] === 43 || b[i] === 45) {
+      const off = (two(b, i + 1) * 60 + two(b, i + 4)) * 60e6;
+      us += b[i] === 43 ? -off : off;
+      i += 6;
+    } else return false;
+    if (i !== e) return false;
+    setInt64(createdAt, r * 2, us);
+  }
+  orderDate[r] = dateAt(b, starts[6]!);
+  if (ends[7]! > starts[7]! || flags[7] !== 0) noteValid[r >> 3]! |= 1 << (r & 7);
+  note.add(b, starts[7]!, ends[7]!, r, (flags[7]! & 2) !== 0);
+  {
+    let v = 0;
+    const s = starts[8]!;
+    const e = ends[8]!;
+    if (e <= s || e - s > 9) return false;
+    for (let i = s; i < e; i++) {
+      const d = b[i]! - 48;
+      if (d < 0 || d > 9) return false;
+      v = v * 10 + d;
+    }
+    quantity[r] = v;
+  }
+  const g = b[starts[9]!];
+  if (g === 116) isGift[r >> 3]! |= 1 << (r & 7);
+  else if (g !== 102) return false;
+  if (++inBatch === BATCH) flush();
+  return true;
+}
+
+/** The last record's strings (so that making them is not optimised away). */
+let last: string[] = [];
+
+/** Record `[rs, re)` of `b` as field strings (`t`: `b` decoded, `ascii`: byte offsets are its offsets). */
+function strings(b: Buffer, t: string, ascii: boolean, rs: number, re: number, nf: number): string[] {
+  const out = new Array<string>(nf);
+  let base = 0;
+  let rec = t;
+  let direct = ascii;
+  if (!ascii) {
+    rec = b.toString('utf8', rs, re);
+    direct = rec.length === re - rs;
+    base = rs;
+  }
+  for (let i = 0; i < nf; i++) {
+    const v = direct ? rec.slice(starts[i]! - base, ends[i]! - base) : b.toString('utf8', starts[i]!, ends[i]!);
+    out[i] = (flags[i]! & 2) !== 0 ? v.replaceAll('""', '"') : v;
+  }
+  return out;
+}
+
+/** Split the finished records of `b`; returns the offset of the first byte not consumed. */
+function scan(b: Buffer): number {
+  const n = b.length;
+  const t = mode === 'strings' ? b.toString('utf8') : '';
+  const ascii = t.length === n;
+  let p = 0;
+  let done = 0;
+  let ln = line;
+  records: while (p < n) {
+    let c = b[p]!;
+    while (c === LF || c === CR) {
+      if (c === CR && p + 1 < n && b[p + 1] === LF) p++;
+      p++;
+      ln++;
+      if (p >= n) {
+        done = p;
+        break records;
+      }
+      c = b[p]!;
+    }
+    let nf = 0;
+    const rs = p;
+    for (;;) {
+      if (nf === starts.length) throw new Error('too many fields (sketch)');
+      if (p < n && b[p] === QUOTE) {
+        let q = p + 1;
+        let fl = 1;
+        for (;;) {
+          while (q < n && b[q] !== QUOTE) {
+            if (b[q] === LF) ln++;
+            q++;
+          }
+          if (q + 1 >= n) break records;
+          if (b[q + 1] === QUOTE) {
+            fl = 3;
+            q += 2;
+            continue;
+          }
+          break;
+        }
+        starts[nf] = p + 1;
+        ends[nf] = q;
+        flags[nf++] = fl;
+        p = q + 1;
+      } else {
+        let q = p;
+        while (q < n) {
+          c = b[q]!;
+          if (c === COMMA || c === LF || c === CR || c === QUOTE) break;
+          q++;
+        }
+        if (q >= n) break records;
+        starts[nf] = p;
+        ends[nf] = q;
+        flags[nf++] = 0;
+        p = q;
+      }
+      c = b[p]!;
+      if (c === COMMA) {
+        p++;
+        continue;
+      }
+      if (c === LF) {
+        p++;
+        ln++;
+        break;
+      }
+      if (c === CR) {
+        if (p + 1 >= n) break records;
+        p++;
+        if (b[p] === LF) p++;
+        ln++;
+        break;
+      }
+      throw new Error(`a quote inside a field at line ${ln} (not in the sketch)`);
+    }
+    fields += nf;
+    if (header) header = false;
+    else if (mode === 'offsets') rows++;
+    else if (mode === 'strings') {
+      last = strings(b, t, ascii, rs, p, nf);
+      if (last.length === nf) rows++;
+    }
+    else if (nf !== WIDTH || !coerceRecord(b)) refused++;
+    done = p;
+    line = ln;
+  }
+  return done;
+}
+
+const t0 = performance.now();
+const c0 = process.cpuUsage();
+let carry: Buffer | undefined;
+for await (const chunk of createReadStream(file, { highWaterMark: 64 * 1024 })) {
+  const buf = carry === undefined ? (chunk as Buffer) : Buffer.concat([carry, chunk as Buffer]);
+  const done = scan(buf);
+  carry = done < buf.length ? buf.subarray(done) : undefined;
+}
+if (carry !== undefined) scan(Buffer.concat([carry, Buffer.from('\n')]));
+flush();
+const cpu = process.cpuUsage(c0);
+const out: Record<string, unknown> = {
+  sketch: mode,
+  rows,
+  fields,
+  refused,
+  seconds: Number(((performance.now() - t0) / 1000).toFixed(2)),
+  cpu_seconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
+};
+if (check && mode === 'columns') {
+  const db = await DuckDBInstance.create(':memory:');
+  const con = await db.connect();
+  const types = `{'order_id':'BIGINT','customer_email':'VARCHAR','amount':'DECIMAL(12,2)','currency':'VARCHAR','status':'VARCHAR','created_at':'TIMESTAMPTZ','order_date':'DATE','note':'VARCHAR','quantity':'INTEGER','is_gift':'BOOLEAN'}`;
+  const res = await con.runAndReadAll(
+    `select sum(order_id)::varchar, (sum(amount) * 100)::hugeint::varchar, sum(epoch_us(created_at))::varchar, sum(order_date - date '1970-01-01')::varchar,
+            coalesce(sum(strlen(note)), 0)::varchar, sum(quantity)::varchar, count(*) filter (where is_gift)::varchar
+       from read_csv('${file.replaceAll("'", "''")}', columns=${types}, header=true, quote='"', escape='"')`,
+  );
+  const theirs = res.getRows()[0]!.map(String);
+  const ours = Object.values(sums).map(String);
+  out['checked'] = Object.keys(sums);
+  out['verified'] = ours.every((v, i) => v === theirs[i]);
+  if (out['verified'] !== true) out['mismatch'] = { ours, duckdb: theirs };
+  con.closeSync();
+  db.closeSync();
+}
+process.stdout.write(JSON.stringify(out) + '\n');
