@@ -101,8 +101,66 @@ function countDistinct(data: Data, n: number): { values: number; distinct: numbe
   return { values, distinct: seen.size };
 }
 
-/** How many trailing output bytes to keep (at most twice this) for reading the footer back. */
+/**
+ * Free a buffer's memory now rather than at some later GC: its contents
+ * move to a new ArrayBuffer that nothing references, which the next
+ * scavenge frees; `bytes` reads as empty afterwards. A row group's chunk
+ * (~2 MB) outlives the main thread's next batch while storage writes it,
+ * so V8 promotes it and only a full GC would free it: without this a long
+ * run held up to ~60 MB of written chunks between two full GCs (the
+ * peak RSS of the run).
+ */
+function release(bytes: Uint8Array): void {
+  try {
+    structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] });
+  } catch {
+    // not detachable (e.g. wasm memory): left to the GC
+  }
+}
+
+/** How many trailing output bytes to keep for reading the footer back. */
 const TAIL_KEEP = 4 * 1024 * 1024;
+
+/**
+ * The last {@link TAIL_KEEP} bytes of a file, copied into one buffer of this
+ * writer's (a ring once it is full; it grows to that size as bytes come), so
+ * that no chunk is held after storage took it (see {@link release}).
+ */
+class Tail {
+  private buf = new Uint8Array(0);
+  private total = 0;
+
+  push(chunk: Uint8Array): void {
+    const n = chunk.byteLength;
+    if (n === 0) return;
+    const end = this.total + n;
+    if (end > this.buf.byteLength && this.buf.byteLength < TAIL_KEEP) {
+      // Still linear (byte b at index b): grow, keeping what is there.
+      const grown = new Uint8Array(Math.min(TAIL_KEEP, Math.max(2 * this.buf.byteLength, end, 64 * 1024)));
+      grown.set(this.buf.subarray(0, this.total));
+      this.buf = grown;
+    }
+    // Byte b of the file is at index b % capacity (b itself while the file is smaller).
+    const src = n > TAIL_KEEP ? chunk.subarray(n - TAIL_KEEP) : chunk;
+    const cap = this.buf.byteLength;
+    const at = (end - src.byteLength) % cap;
+    const first = Math.min(src.byteLength, cap - at);
+    this.buf.set(src.subarray(0, first), at);
+    if (first < src.byteLength) this.buf.set(src.subarray(first), 0);
+    this.total = end;
+  }
+
+  /** The bytes kept, in file order. */
+  bytes(): Uint8Array {
+    const cap = this.buf.byteLength;
+    if (this.total <= cap) return this.buf.subarray(0, this.total);
+    const at = this.total % cap;
+    const out = new Uint8Array(cap);
+    out.set(this.buf.subarray(at), 0);
+    out.set(this.buf.subarray(0, at), cap - at);
+    return out;
+  }
+}
 
 /**
  * Writes one Parquet file into a {@link WriteHandle}. Call {@link write} for
@@ -114,8 +172,8 @@ export class ParquetFileWriter {
   private readonly failure = new FirstFailure();
   private bytes = 0;
   private rows = 0;
-  private tail: Uint8Array[] = [];
-  private tailBytes = 0;
+  private tail = new Tail();
+  private readonly releaseChunks: boolean;
   private state: 'open' | 'finishing' | 'done' | 'aborted' = 'open';
 
   constructor(
@@ -125,8 +183,10 @@ export class ParquetFileWriter {
     // A storage failure (e.g. the directory cannot be created) stops the encoder at once.
     handle.stream.on('error', (err) => this.fail(err));
     const { encoder, ...encoderOptions } = options;
-    const create = (encoder ?? defaultPlacement()) === 'worker' ? workerEncoder : inlineEncoder;
-    this.encoder = create(encoderOptions, (chunk) => this.onChunk(chunk));
+    const inWorker = (encoder ?? defaultPlacement()) === 'worker';
+    // Chunks from the worker arrive as whole transferred buffers nobody else holds.
+    this.releaseChunks = inWorker && handle.chunkDoneAtCallback === true;
+    this.encoder = (inWorker ? workerEncoder : inlineEncoder)(encoderOptions, (chunk) => this.onChunk(chunk));
   }
 
   /** Bytes handed to storage so far (lags the rows by up to one row group). */
@@ -174,7 +234,7 @@ export class ParquetFileWriter {
   private async onChunk(chunk: Uint8Array): Promise<void> {
     if (this.failure.error) throw this.failure.error;
     this.bytes += chunk.byteLength;
-    this.keepTail(chunk);
+    this.tail.push(chunk);
     const sink = this.handle.stream;
     if (sink.destroyed) {
       // Destroyed before this chunk came (the encoder may run behind): its
@@ -182,7 +242,7 @@ export class ParquetFileWriter {
       if (sink.errored) this.fail(sink.errored);
       throw this.failure.error ?? new DativoError('STORAGE_IO', 'storage stream closed before the file was complete');
     }
-    if (!sink.write(chunk)) await this.waitDrain(sink);
+    if (!(this.releaseChunks ? sink.write(chunk, (err) => err == null && release(chunk)) : sink.write(chunk))) await this.waitDrain(sink);
   }
 
   private async waitDrain(sink: Writable): Promise<void> {
@@ -198,17 +258,6 @@ export class ParquetFileWriter {
       ]);
     } finally {
       ac.abort();
-    }
-  }
-
-  private keepTail(chunk: Uint8Array): void {
-    // A copy of the end of a large chunk (a whole row group): holding the chunk
-    // itself would keep a row group alive in JS memory.
-    if (chunk.byteLength > TAIL_KEEP) chunk = chunk.slice(chunk.byteLength - TAIL_KEEP);
-    this.tail.push(chunk);
-    this.tailBytes += chunk.byteLength;
-    while (this.tail.length > 1 && this.tailBytes - this.tail[0]!.byteLength >= TAIL_KEEP) {
-      this.tailBytes -= this.tail.shift()!.byteLength;
     }
   }
 
@@ -230,7 +279,7 @@ export class ParquetFileWriter {
       if (this.failure.error) throw this.failure.error;
       const res = await this.handle.done();
       this.state = 'done';
-      return { ...res, footer: readFooter(concat(this.tail, this.tailBytes), res.size) };
+      return { ...res, footer: readFooter(this.tail.bytes(), res.size) };
     } catch (err) {
       // The original failure matters more than a failed cleanup.
       await this.abort(err).catch(() => {});
@@ -246,17 +295,6 @@ export class ParquetFileWriter {
     this.fail(err);
     await this.encoder.abort(err).catch(() => {});
     await this.handle.abort(reason);
-    this.tail = [];
+    this.tail = new Tail();
   }
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let pos = 0;
-  for (const c of chunks) {
-    out.set(c, pos);
-    pos += c.byteLength;
-  }
-  return out;
 }

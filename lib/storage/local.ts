@@ -217,6 +217,8 @@ function waitFinished(stream: Writable): Promise<void> {
 
 class LocalWriteHandle implements WriteHandle {
   readonly stream: TempFileWritable;
+  /** `_write` is done with a chunk when it calls back; `_writev` concatenates (a copy). */
+  readonly chunkDoneAtCallback = true;
   private state: 'open' | 'done' | 'aborted' = 'open';
   private donePromise: Promise<{ uri: string; size: number }> | undefined;
   private abortPromise: Promise<void> | undefined;

@@ -12,6 +12,13 @@ export interface WriteHandle {
   done(): Promise<{ uri: string; size: number }>;
   /** Drop everything written so far (temp file removed, multipart upload aborted). Idempotent. */
   abort(reason?: unknown): Promise<void>;
+  /**
+   * True when the stream reads a chunk only until that chunk's write callback
+   * has run (whatever it keeps longer, it copies), so the writer may free the
+   * chunk's memory then. Local files: true; S3: absent (a chunk waits in the
+   * part being gathered after its callback).
+   */
+  readonly chunkDoneAtCallback?: boolean;
 }
 
 export interface WriteOptions {

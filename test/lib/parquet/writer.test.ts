@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -150,6 +150,19 @@ describe(`ParquetFileWriter (${encoder} encoder)`, () => {
     assert.deepEqual(done.footer, readFooter(await readFile(join(dir, `w/${encoder}-big.parquet`)), done.size));
   });
 
+  it('reads its footer back when the kept tail wrapped around inside a chunk', async () => {
+    const fields = [field('blob', { kind: 'binary' }, 1, true)];
+    const name = `w/${encoder}-wrap.parquet`;
+    const writer = new ParquetFileWriter(new LocalStorage(dir).createWriteStream(name), { encoder, fields, compression: 'uncompressed', rowGroupRows: 23 });
+    // Row groups of ~1.5 MiB (23 × 64 KiB): seven chunks below the 4 MiB tail, ~10 MiB in all.
+    for (let i = 0; i < 7; i++) await writer.write(buildRecordBatch(fields, Array.from({ length: 23 }, () => ({ blob: randomBytes(64 * 1024) }))).batch);
+    const done = await writer.finish();
+    assert.ok(done.size > 10 * 1024 * 1024);
+    assert.equal(done.footer?.numRows, 161);
+    assert.equal(done.footer?.rowGroups.length, 7);
+    assert.deepEqual(done.footer, readFooter(await readFile(join(dir, name)), done.size));
+  });
+
   it('a storage stream that closes without an error fails the file instead of hanging', { timeout: 10_000 }, async () => {
     const stream = new Writable({ highWaterMark: 1024, write: () => {} });
     const handle = {
@@ -205,5 +218,54 @@ describe('ParquetFileWriter: worker and inline encoders', () => {
     assert.equal(db.footer?.numRows, 2000);
     const back = await readParquetWithHyparquet(join(dir, 'same', 'b-worker.parquet'));
     assert.deepEqual(back.rows.map((r) => r['id']), rows(2000, 100_000).map((r) => r['id']));
+  });
+});
+
+describe('ParquetFileWriter: the worker\'s output chunks', () => {
+  it('are freed once local storage wrote them, and the file is whole', async () => {
+    const storage = new LocalStorage(join(dir, 'release'));
+    const handle = storage.createWriteStream('r.parquet');
+    assert.equal(handle.chunkDoneAtCallback, true);
+    const seen: Uint8Array[] = [];
+    const write = handle.stream.write.bind(handle.stream) as (...args: unknown[]) => boolean;
+    handle.stream.write = ((chunk: Uint8Array, ...rest: unknown[]) => {
+      seen.push(chunk);
+      return write(chunk, ...rest);
+    }) as typeof handle.stream.write;
+    const writer = new ParquetFileWriter(handle, { encoder: 'worker', fields: FIELDS, constantColumns: ['run'], rowGroupRows: 700 });
+    const schema = arrowSchema(FIELDS);
+    for (let i = 0; i < 4; i++) await writer.write(buildRecordBatch(FIELDS, rows(1000, i * 1000), { run: 'r' }, schema).batch);
+    const done = await writer.finish();
+    assert.ok(seen.length >= 2, `${seen.length} chunks`);
+    assert.deepEqual(seen.map((c) => c.byteLength), seen.map(() => 0), 'every chunk released after its write');
+    assert.equal(done.footer?.numRows, 4000);
+    const back = await readParquetWithHyparquet(join(dir, 'release', 'r.parquet'));
+    assert.deepEqual(back.rows.map((r) => r['id']), rows(4000).map((r) => r['id']));
+  });
+
+  it('are left alone for a storage that keeps chunks after their write callback', async () => {
+    // Like S3: a chunk waits in the part being gathered after its callback.
+    const kept: Uint8Array[] = [];
+    const stream = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Uint8Array, _enc, cb) {
+        kept.push(chunk);
+        cb();
+      },
+    });
+    const handle = {
+      stream,
+      done: async () => ({ uri: 'mem://kept', size: kept.reduce((n, c) => n + c.byteLength, 0) }),
+      abort: async () => {},
+    };
+    const writer = new ParquetFileWriter(handle, { encoder: 'worker', fields: FIELDS, constantColumns: ['run'], rowGroupRows: 700 });
+    const schema = arrowSchema(FIELDS);
+    for (let i = 0; i < 4; i++) await writer.write(buildRecordBatch(FIELDS, rows(1000, i * 1000), { run: 'r' }, schema).batch);
+    const done = await writer.finish();
+    const path = join(dir, 'kept.parquet');
+    await writeFile(path, Buffer.concat(kept));
+    assert.equal(done.footer?.numRows, 4000);
+    const back = await readParquetWithHyparquet(path);
+    assert.deepEqual(back.rows.map((r) => r['id']), rows(4000).map((r) => r['id']));
   });
 });
