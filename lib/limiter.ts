@@ -72,6 +72,21 @@ export function intervalMs(limits: RateLimits): number | undefined {
   return ms > 0 ? ms : undefined;
 }
 
+/**
+ * Headroom of the gate: it spaces requests this fraction longer than the
+ * rate's interval (1 % at 25 requests/s: 40.4 ms instead of 40), so that
+ * the few ms of jitter between leaving here and arriving at the server
+ * cannot put one request more than the rate into one of the server's
+ * fixed one-second windows (measured: docs/benchmarks.md, api-parquet).
+ */
+export const RATE_HEADROOM = 0.01;
+
+/** The ms the gate's bucket takes to earn one token back: {@link intervalMs} plus {@link RATE_HEADROOM}. */
+export function gateIntervalMs(limits: RateLimits): number | undefined {
+  const ms = intervalMs(limits);
+  return ms === undefined ? undefined : ms * (1 + RATE_HEADROOM);
+}
+
 /** The bottleneck options for `limits`: spacing (`minTime`) without burst, a token bucket with one. */
 export function bottleneckOptions(limits: RateLimits): Bottleneck.ConstructorOptions & { heartbeatInterval?: number } {
   const opts: Bottleneck.ConstructorOptions & { heartbeatInterval?: number } = { maxConcurrent: limits.concurrency };
@@ -102,6 +117,8 @@ export interface LimiterOptions {
   log?: Logger;
   /** Default the system clock (the gate's time and waits). */
   clock?: Clock;
+  /** Called with the clock's time as each request passes the gate (tests and tracing). Default: none. */
+  onPass?: (atMs: number) => void;
 }
 
 /** Options of one {@link Limiter.schedule} call. */
@@ -173,8 +190,12 @@ class BottleneckLimiter implements Limiter {
   private readonly redis: Redis | undefined;
   private readonly connection: Bottleneck.IORedisConnection | undefined;
   private localPause = 0;
-  /** After a pause: the epoch ms of the next request's turn (the held requests go out at the steady rate). */
-  private resumeNext = 0;
+  /** The gate's bucket: tokens as of `tokensAt` (epoch ms; 0: not started, full). */
+  private tokens: number;
+  private tokensAt = 0;
+  /** Resolves when the request before this one has passed the gate (one at a time, in order). */
+  private gateTurn: Promise<void> = Promise.resolve();
+  private readonly trace: ((atMs: number) => void) | undefined;
   private closed = false;
 
   constructor(
@@ -184,6 +205,8 @@ class BottleneckLimiter implements Limiter {
   ) {
     this.id = options.id ?? defaultLimiterId(key, limits);
     this.clock = options.clock ?? systemClock;
+    this.tokens = Math.max(1, limits.burst);
+    this.trace = options.onPass;
     const base = { ...bottleneckOptions(limits), id: this.id };
     if (limits.redis !== undefined) {
       this.clustered = true;
@@ -212,7 +235,7 @@ class BottleneckLimiter implements Limiter {
     const job = async (): Promise<Outcome<T>> => {
       try {
         if (signal?.aborted) throw aborted(signal, this.key);
-        await this.passGate(signal);
+        await this.passGate(signal, options.weight ?? 1);
         this.started++;
         return { ok: true, value: await fn() };
       } catch (error) {
@@ -248,38 +271,56 @@ class BottleneckLimiter implements Limiter {
   }
 
   /**
-   * Wait while paused; re-read after each wait, since another 429 may
-   * extend the pause. The requests a pause held (bottleneck released them
-   * into the gate meanwhile, up to `concurrency`) then go out one steady
-   * interval apart, and so do requests released while those are still
-   * waiting for their turn: a pause ends in the steady rate, never in a
-   * burst that earns the next 429. Without a burst (`burst` 1) every
-   * request takes its turn here, right before it is sent, so requests
-   * released together (bottleneck's timers firing late behind a busy event
-   * loop) are spaced again.
+   * The last step before a request is sent: wait while paused (re-read
+   * after each wait, since another 429 may extend the pause), then take a
+   * token of the gate's own bucket (`burst` tokens, one back every
+   * {@link gateIntervalMs}), counted on the times requests actually pass
+   * here, not on the turns they were given. Bottleneck's spacing or
+   * reservoir runs on its timers, which fire late behind a busy event loop
+   * and then release several requests together; turns handed out ahead
+   * (a slot per request) go out together the same way when their sleeps
+   * wake late. Here every request waits, one at a time in arrival order,
+   * until the bucket holds a token at the moment it passes, so whatever the
+   * concurrency and however late the timers, at most `burst` + rate × T
+   * requests pass in any T (with `burst` 1: at most the rate in any second).
+   * A pause empties the bucket: the requests it held go out one steady
+   * interval after its end and apart, never in a burst that earns the next
+   * 429.
    */
-  private async passGate(signal: AbortSignal | undefined): Promise<void> {
-    let held = false;
-    let slotted = false;
-    for (let i = 0; i < 1000; i++) {
-      const until = await this.pausedUntil();
-      const now = this.clock.now();
-      if (until > now) {
-        held = true;
-        await this.sleep(until - now, signal);
-        continue;
+  private async passGate(signal: AbortSignal | undefined, weight: number): Promise<void> {
+    const prev = this.gateTurn;
+    let done!: () => void;
+    this.gateTurn = new Promise<void>((r) => (done = r));
+    try {
+      await prev;
+      if (signal?.aborted) throw aborted(signal, this.key);
+      const every = gateIntervalMs(this.limits);
+      const burst = Math.max(1, this.limits.burst);
+      for (let i = 0; i < 100_000; i++) {
+        const until = await this.pausedUntil();
+        let now = this.clock.now();
+        if (until > now) {
+          this.tokens = 0;
+          this.tokensAt = until;
+          await this.sleep(until - now, signal);
+          continue;
+        }
+        if (every === undefined) return;
+        if (this.tokensAt === 0) this.tokensAt = now;
+        now = Math.max(now, this.tokensAt);
+        this.tokens = Math.min(burst, this.tokens + (now - this.tokensAt) / every);
+        this.tokensAt = now;
+        const cost = Math.min(weight, burst);
+        if (this.tokens >= cost) {
+          this.tokens -= cost;
+          this.trace?.(this.clock.now());
+          return;
+        }
+        if (signal?.aborted) throw aborted(signal, this.key);
+        await this.sleep(Math.max(1, Math.ceil((cost - this.tokens) * every)), signal);
       }
-      // Without a burst every request takes a turn here too: requests that a
-      // stalled event loop let bottleneck release late, together, go out spaced.
-      if (!held && (slotted || (this.limits.burst > 1 && this.resumeNext <= now))) return;
-      const every = intervalMs(this.limits);
-      if (every === undefined) return;
-      const slot = Math.max(now, this.resumeNext);
-      this.resumeNext = slot + every;
-      if (slot <= now) return;
-      held = false;
-      slotted = true;
-      await this.sleep(slot - now, signal);
+    } finally {
+      done();
     }
   }
 
