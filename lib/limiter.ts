@@ -81,6 +81,16 @@ export function intervalMs(limits: RateLimits): number | undefined {
  */
 export const RATE_HEADROOM = 0.01;
 
+/**
+ * Without a burst, the gate's bucket holds this fraction of a token more
+ * than one: a request whose timer fired late (a busy event loop) passes, and
+ * the next may follow up to half an interval sooner, so the turn lost is won
+ * back instead of lowering the rate; the gate also keeps at most
+ * `floor(1000 / interval)` requests in any that many intervals, so the rate
+ * holds in every second (docs/network.md).
+ */
+export const CATCH_UP = 0.5;
+
 /** The ms the gate's bucket takes to earn one token back: {@link intervalMs} plus {@link RATE_HEADROOM}. */
 export function gateIntervalMs(limits: RateLimits): number | undefined {
   const ms = intervalMs(limits);
@@ -193,6 +203,8 @@ class BottleneckLimiter implements Limiter {
   /** The gate's bucket: tokens as of `tokensAt` (epoch ms; 0: not started, full). */
   private tokens: number;
   private tokensAt = 0;
+  /** Without a burst: when the last requests passed the gate (epoch ms, at most one second's worth). */
+  private readonly passed: number[] = [];
   /** Resolves when the request before this one has passed the gate (one at a time, in order). */
   private gateTurn: Promise<void> = Promise.resolve();
   private readonly trace: ((atMs: number) => void) | undefined;
@@ -282,8 +294,10 @@ class BottleneckLimiter implements Limiter {
    * wake late. Here every request waits, one at a time in arrival order,
    * until the bucket holds a token at the moment it passes, so whatever the
    * concurrency and however late the timers, at most `burst` + rate × T
-   * requests pass in any T (with `burst` 1: at most the rate in any second).
-   * A pause empties the bucket: the requests it held go out one steady
+   * requests pass in any T. Without a burst the bucket holds
+   * {@link CATCH_UP} of a token more, so a turn a late timer lost is won back,
+   * and at most `floor(1000 / interval)` requests pass in any that many
+   * intervals: at most the rate in any second. A pause empties the bucket: the requests it held go out one steady
    * interval after its end and apart, never in a burst that earns the next
    * 429.
    */
@@ -296,6 +310,9 @@ class BottleneckLimiter implements Limiter {
       if (signal?.aborted) throw aborted(signal, this.key);
       const every = gateIntervalMs(this.limits);
       const burst = Math.max(1, this.limits.burst);
+      // Without a burst: half a token of slack wins back a turn a late timer lost, and the window below keeps the rate.
+      const cap = burst <= 1 ? 1 + CATCH_UP : burst;
+      const window = burst <= 1 && every !== undefined ? Math.max(1, Math.floor(1000 / (intervalMs(this.limits) ?? 1000))) : 0;
       for (let i = 0; i < 100_000; i++) {
         const until = await this.pausedUntil();
         let now = this.clock.now();
@@ -308,13 +325,24 @@ class BottleneckLimiter implements Limiter {
         if (every === undefined) return;
         if (this.tokensAt === 0) this.tokensAt = now;
         now = Math.max(now, this.tokensAt);
-        this.tokens = Math.min(burst, this.tokens + (now - this.tokensAt) / every);
+        this.tokens = Math.min(cap, this.tokens + (now - this.tokensAt) / every);
         this.tokensAt = now;
         const cost = Math.min(weight, burst);
         if (this.tokens >= cost) {
-          this.tokens -= cost;
-          this.trace?.(this.clock.now());
-          return;
+          // At most `window` requests in any `window` intervals (with the headroom: at most the rate in any second).
+          const oldest = this.passed.length >= window && window > 0 ? this.passed[this.passed.length - window]! : undefined;
+          const wait = oldest === undefined ? 0 : oldest + window * every - now;
+          if (wait <= 0) {
+            this.tokens -= cost;
+            if (window > 0) {
+              this.passed.push(now);
+              if (this.passed.length > window) this.passed.splice(0, this.passed.length - window);
+            }
+            this.trace?.(this.clock.now());
+            return;
+          }
+          await this.sleep(Math.max(1, Math.ceil(wait)), signal);
+          continue;
         }
         if (signal?.aborted) throw aborted(signal, this.key);
         await this.sleep(Math.max(1, Math.ceil((cost - this.tokens) * every)), signal);
