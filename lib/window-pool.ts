@@ -41,6 +41,15 @@ export interface WindowSource<W, P> {
    * Default: windows never split.
    */
   split?(w: W, parts: number): W[];
+  /**
+   * Like {@link split}, but while a read of `w` is in flight: carve parts
+   * off the end of `w`'s unread rest that the page in flight cannot reach
+   * (the connector drops what a page returns below `w`'s new end). The pool
+   * calls it only when readers would idle after splitting every window not
+   * in flight (the tail of a read, where the last windows would otherwise
+   * be read one page after the other). Default: not split while reading.
+   */
+  splitReading?(w: W, parts: number): W[];
   /** The relative size of `w`'s unread rest: larger windows split first. Default 0. */
   weight?(w: W): number;
 }
@@ -88,6 +97,8 @@ export class WindowPool<W, P> {
   pagesRead = 0;
   splits = 0;
   heldFull = 0;
+  /** Windows split off windows whose page was in flight (counted in `splits` too). */
+  tailSplits = 0;
 
   constructor(
     private readonly source: WindowSource<W, P>,
@@ -164,6 +175,22 @@ export class WindowPool<W, P> {
           this.entries.push(n);
           ready.push(n);
           this.splits++;
+        }
+      }
+    }
+    // The tail: readers still idle, so split the largest windows in flight.
+    if (this.source.splitReading && ready.length < idle()) {
+      const weight = this.source.weight ?? (() => 0);
+      const reading = this.entries.filter((e) => e.reading && !e.done && !e.failed);
+      for (const e of reading.sort((x, y) => weight(y.w) - weight(x.w))) {
+        const want = idle() - ready.length;
+        if (want <= 0) break;
+        for (const w of this.source.splitReading(e.w, want)) {
+          const n: Entry<W> = { w, reading: false, done: false, failed: false };
+          this.entries.push(n);
+          ready.push(n);
+          this.splits++;
+          this.tailSplits++;
         }
       }
     }

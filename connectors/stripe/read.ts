@@ -48,6 +48,8 @@ export const STRIPE_EPOCH = 1_293_840_000;
 
 /** Pages of one created window read together before a split hands the rest on (fewer windows: fewer short last pages). */
 const PAGES_PER_SPLIT = 4;
+/** A window split while its page is in flight gives parts of at least this many pages (by the density read). */
+const TAIL_MIN_PAGES = 2;
 
 /**
  * One window of a parallel list pass, `a <= created < b`, read newest
@@ -394,12 +396,24 @@ export class StripeObjectRead {
    * first, then the new range.
    */
   private async *parallelListRows(n: number): AsyncGenerator<Record<string, unknown>> {
-    if (this.watermark === undefined) this.settle(await this.call(`GET ${this.spec.path}`, () => this.spec.list(this.stripe, { limit: 1 }, {})));
+    // Without an events pass the watermark is not known yet. A fresh read asks
+    // for its first page without the upper bound and takes Stripe's clock
+    // from that answer's Date header (one round trip before the windows go
+    // out, instead of a clock call and then the first page); a resumed read
+    // asks Stripe's clock with `limit=1`.
+    let first: StripePage | undefined;
+    if (this.watermark === undefined) {
+      const params: ListParams = this.resume === undefined ? { limit: PAGE_LIMIT, ...(this.from !== undefined ? { created: { gte: this.from } } : {}) } : { limit: 1 };
+      first = await this.call(`GET ${this.spec.path}`, () => this.spec.list(this.stripe, params, {}));
+      this.settle(first);
+      if (this.resume !== undefined) first = undefined;
+    }
     const end = this.incremental ? this.watermark! : (this.watermark ?? 0) + 1;
     const pool = new WindowPool<CreatedWindow, WindowPage>(
       {
         read: (w) => this.readWindowPage(w),
         split: (w, parts) => this.splitWindow(w, parts),
+        splitReading: (w, parts) => this.splitReadingWindow(w, parts),
         weight: (w) => (w.heldAt === undefined || w.read === 0 ? 0 : ((w.heldAt - w.a) * w.read) / Math.max(1, w.b - w.heldAt)),
       },
       { concurrency: n },
@@ -410,7 +424,21 @@ export class StripeObjectRead {
       for (const w of r.windows) pool.add(this.window(w.a, w.b, w.open === true));
       if (r.to < end) pool.add(this.window(r.to, end, false));
     } else {
-      pool.add(this.window(Math.min(this.from ?? STRIPE_EPOCH, end), end, this.from === undefined));
+      const w = this.window(Math.min(this.from ?? STRIPE_EPOCH, end), end, this.from === undefined);
+      // The first page read without `created[lt]` is the window's first page
+      // when it reaches below the watermark (newest first: only the objects
+      // at or past it are dropped, and every later page sends the bound);
+      // otherwise the window starts over with the bound.
+      const last = first?.data.at(-1)?.['created'];
+      if (first !== undefined && (!this.incremental || !first.has_more || (typeof last === 'number' && last < end))) {
+        this.counts.pages++;
+        const page = this.absorbWindowPage(w, { ...first, data: first.data.filter((o) => this.below(o['created'])) } as StripePage);
+        if (page.rows.length > 0) {
+          this.emitted += page.rows.length;
+          for (const obj of page.rows) yield this.listed(obj, page.index);
+        }
+        if (!page.done) pool.add(w);
+      } else pool.add(w);
     }
     for await (const { page } of pool.pages()) {
       for (const obj of page.rows) {
@@ -419,7 +447,7 @@ export class StripeObjectRead {
       }
     }
     this.ctx.log.info(
-      { event_type: 'stripe_windows', connector: 'stripe', object: this.spec.name, windows: pool.splits + 1, pages: pool.pagesRead, reader_waits_for_consumer: pool.heldFull },
+      { event_type: 'stripe_windows', connector: 'stripe', object: this.spec.name, windows: pool.splits + 1, windows_split_in_flight: pool.tailSplits, pages: pool.pagesRead, reader_waits_for_consumer: pool.heldFull },
       `stripe ${this.spec.name}: ${pool.pagesRead} page(s) in ${pool.splits + 1} window(s), ${n} at once`,
     );
     const f = pool.failure;
@@ -443,7 +471,23 @@ export class StripeObjectRead {
     const params: ListParams = { limit: PAGE_LIMIT, created: { ...(w.open ? {} : { gte: w.a }), lt: upper }, ...(w.after !== undefined ? { starting_after: w.after } : {}) };
     const page = await this.call(`GET ${this.spec.path}`, () => this.spec.list(this.stripe, params, {}));
     this.counts.pages++;
+    const { rows, index, done } = this.absorbWindowPage(w, page);
+    return { page: { rows, index }, done };
+  }
+
+  /**
+   * Take one page of `w` in: advance its pager, hand on the objects it
+   * completes (those of its oldest second wait for the next page) and move
+   * its resume point. A page that reaches below `w.a` (raised by a split
+   * while the page was in flight) ends the window there: the objects below
+   * belong to the window split off.
+   */
+  private absorbWindowPage(w: CreatedWindow, page: StripePage): WindowPage & { done: boolean } {
     this.advance(w.pager, page);
+    if (!w.open) {
+      const inside = page.data.filter((o) => typeof o['created'] !== 'number' || o['created'] >= w.a);
+      if (inside.length < page.data.length) page = { ...page, data: inside, has_more: false } as StripePage;
+    }
     w.read += page.data.length;
     const last = page.data.at(-1);
     const c = last?.['created'];
@@ -451,7 +495,7 @@ export class StripeObjectRead {
       const rows = [...w.held, ...page.data];
       w.held = [];
       w.top = w.a;
-      return { page: { rows, index: w.pager.pages }, done: true };
+      return { rows, index: w.pager.pages, done: true };
     }
     let rows: Record<string, unknown>[];
     if (typeof c !== 'number') {
@@ -471,7 +515,7 @@ export class StripeObjectRead {
       w.top = c + 1;
     }
     w.after = String(last['id'] ?? '');
-    return { page: { rows, index: w.pager.pages }, done: false };
+    return { rows, index: w.pager.pages, done: false };
   }
 
   /** Split the unread rest `[a, heldAt]` of a window that read a page (see {@link parallelListRows}). */
@@ -485,6 +529,34 @@ export class StripeObjectRead {
     let hi = lo;
     for (let k = 1; k <= parts && hi > w.a; k++) {
       const next = k === parts ? w.a : Math.max(w.a, hi - span);
+      out.push(this.window(next, hi, w.open && next === w.a));
+      hi = next;
+    }
+    w.a = lo;
+    w.open = false;
+    return out;
+  }
+
+  /**
+   * Split a window whose page is in flight (the tail of the read): the page
+   * in flight covers about one page's worth of seconds below `heldAt`; what
+   * lies below two pages' worth goes to up to `parts` new windows of equal
+   * seconds (at least {@link TAIL_MIN_PAGES} pages each by the density read;
+   * a window from the beginning: pieces of that size, the oldest reaching
+   * down without a lower bound), and the window ends there (a page reaching
+   * below is cut, {@link absorbWindowPage}).
+   */
+  private splitReadingWindow(w: CreatedWindow, parts: number): CreatedWindow[] {
+    if (w.heldAt === undefined || w.read === 0) return [];
+    const perPage = Math.max(1, w.b - w.heldAt) / Math.max(1, w.read / PAGE_LIMIT);
+    const lo = Math.floor(w.heldAt - 2 * perPage);
+    const least = TAIL_MIN_PAGES * perPage;
+    if (lo - w.a < least) return [];
+    const span = Math.ceil(Math.max(least, w.open ? 0 : (lo - w.a) / parts));
+    const out: CreatedWindow[] = [];
+    let hi = lo;
+    for (let k = 1; k <= parts && hi > w.a; k++) {
+      const next = k === parts || hi - span - w.a < least ? w.a : hi - span;
       out.push(this.window(next, hi, w.open && next === w.a));
       hi = next;
     }

@@ -60,6 +60,36 @@ describe('stripe: parallel windows, rows exactly once', { concurrency: 1 }, () =
   });
 });
 
+describe('stripe: windows split while their page is in flight', { concurrency: 1 }, () => {
+  let fake: StripeFake;
+  let p: StripeProject;
+  before(async () => {
+    fake = await startStripeFake({ latencyMs: 40 });
+    p = await stripeProject(fake, 'stripe-wtail');
+  });
+  after(async () => {
+    await fake.close();
+    await p.cleanup();
+  });
+
+  it('8 windows: the tail splits windows in flight (their pages cut at the split), each customer once', async () => {
+    // 7 per second: a page spans about 14 s, so the pages in flight overlap the parts split off below them.
+    const seeded = fake.seed('customers', 3000, { perSecond: 7 });
+    const r = await p.run({ source: ['parallel_windows: 8'] });
+    assert.equal(r.summary.exit_code, 0, JSON.stringify(r.summary.objects[0]?.error));
+    const got = ids(await p.rows());
+    assert.equal(got.length, 3000);
+    assert.equal(new Set(got).size, 3000, 'no customer twice');
+    assert.deepEqual([...got].sort(), seeded.map((s) => s.id).sort());
+    const w = r.logs.find((l) => l['event_type'] === 'stripe_windows');
+    assert.ok(w, 'windows logged');
+    assert.ok(Number(w['windows_split_in_flight']) > 0, `windows split in flight: ${JSON.stringify(w)}`);
+    const lists = fake.requests.filter((q) => q.path === '/v1/customers');
+    assert.equal(lists[0]!.query.get('created[lt]'), null, 'the first page reads the clock');
+    assert.ok(lists.slice(1).every((q) => Number(q.query.get('created[lt]')) <= fake.now));
+  });
+});
+
 describe('stripe: a window that fails', { concurrency: 1 }, () => {
   let fake: StripeFake;
   let p: StripeProject;
