@@ -138,6 +138,7 @@ class Tail {
       // Still linear (byte b at index b): grow, keeping what is there.
       const grown = new Uint8Array(Math.min(TAIL_KEEP, Math.max(2 * this.buf.byteLength, end, 64 * 1024)));
       grown.set(this.buf.subarray(0, this.total));
+      release(this.buf);
       this.buf = grown;
     }
     // Byte b of the file is at index b % capacity (b itself while the file is smaller).
@@ -150,8 +151,26 @@ class Tail {
     this.total = end;
   }
 
+  /** The footer read from the bytes kept, which are freed then (the writer is done with them). */
+  footer(size: number): FooterInfo | undefined {
+    const bytes = this.bytes();
+    try {
+      return readFooter(bytes, size);
+    } finally {
+      if (bytes.buffer !== this.buf.buffer) release(bytes);
+      this.dispose();
+    }
+  }
+
+  /** Free the buffer now: it lives as long as the writer, which may be old by then, and would wait for a full GC. */
+  dispose(): void {
+    release(this.buf);
+    this.buf = new Uint8Array(0);
+    this.total = 0;
+  }
+
   /** The bytes kept, in file order. */
-  bytes(): Uint8Array {
+  private bytes(): Uint8Array {
     const cap = this.buf.byteLength;
     if (this.total <= cap) return this.buf.subarray(0, this.total);
     const at = this.total % cap;
@@ -279,7 +298,7 @@ export class ParquetFileWriter {
       if (this.failure.error) throw this.failure.error;
       const res = await this.handle.done();
       this.state = 'done';
-      return { ...res, footer: readFooter(this.tail.bytes(), res.size) };
+      return { ...res, footer: this.tail.footer(res.size) };
     } catch (err) {
       // The original failure matters more than a failed cleanup.
       await this.abort(err).catch(() => {});
@@ -295,6 +314,6 @@ export class ParquetFileWriter {
     this.fail(err);
     await this.encoder.abort(err).catch(() => {});
     await this.handle.abort(reason);
-    this.tail = new Tail();
+    this.tail.dispose();
   }
 }
