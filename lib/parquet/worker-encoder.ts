@@ -6,10 +6,7 @@
  * another is encoded, so building and encoding overlap on two cores.
  *
  * The worker starts on first use, keeps the process alive only while a file
- * is open, and is replaced if it dies (the files open then fail). Once it
- * has produced {@link RECYCLE_BYTES} it is ended at the first moment no file
- * is open, and the next file starts a fresh one: parquet-wasm's memory only
- * grows, and a long run's high water would otherwise stay.
+ * is open, and is replaced if it dies (the files open then fail).
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
@@ -54,31 +51,7 @@ interface Client {
 let worker: Worker | undefined;
 const clients = new Map<number, Client>();
 let nextId = 1;
-/** Parquet bytes the current worker has sent. */
-let produced = 0;
-/** The ending of the last worker replaced; a finish waits for it, so two workers never overlap. */
-let retired: Promise<void> = Promise.resolve();
 
-/**
- * After this much Parquet output (the default target file size) the worker
- * is replaced once idle. Measured on 10M demo rows (two files): its wasm
- * memory grew 20 → 26 MB over the second file; a fresh one costs ~0.05 CPU s
- * (thread, isolate, parquet-wasm compiled), once per 128 MiB of Parquet.
- */
-export const RECYCLE_BYTES = 128 * 1024 * 1024;
-let recycleBytes = RECYCLE_BYTES;
-
-/** Tests: replace the worker after `bytes` of output instead; returns the previous bound. */
-export function setWorkerRecycleBytes(bytes: number): number {
-  const previous = recycleBytes;
-  recycleBytes = bytes;
-  return previous;
-}
-
-/** The current worker's thread id (undefined while there is none). */
-export function encoderWorkerThreadId(): number | undefined {
-  return worker?.threadId;
-}
 
 function getWorker(): Worker {
   if (worker !== undefined) return worker;
@@ -95,7 +68,6 @@ function getWorker(): Worker {
   w.on('exit', (code) => died(new Error(`parquet encoder worker exited with code ${code}`)));
   w.unref();
   worker = w;
-  produced = 0;
   return w;
 }
 
@@ -108,18 +80,8 @@ function register(id: number, client: Client): Worker {
 }
 
 function unregister(id: number): void {
-  if (!clients.delete(id) || clients.size > 0 || worker === undefined) return;
-  if (produced < recycleBytes) {
-    worker.unref();
-    return;
-  }
-  // Idle and grown: end it; its 'exit' no longer concerns anyone (worker !== w).
-  const w = worker;
-  worker = undefined;
-  retired = w.terminate().then(
-    () => {},
-    () => {},
-  );
+  if (!clients.delete(id)) return;
+  if (clients.size === 0) worker?.unref();
 }
 
 /** Encode in the shared worker thread; same contract as {@link inlineEncoder}. */
@@ -166,7 +128,6 @@ class WorkerEncoder implements ParquetEncoder {
         this.wake?.();
         break;
       case 'chunk':
-        produced += msg.chunk.byteLength;
         this.deliver(msg.chunk);
         break;
       case 'finished':
@@ -236,7 +197,6 @@ class WorkerEncoder implements ParquetEncoder {
     });
     this.post({ op: 'finish', id: this.id });
     await Promise.race([done, this.failure.promise]);
-    await retired;
   }
 
   async abort(reason: Error): Promise<void> {

@@ -9,7 +9,6 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { arrowSchema, buildRecordBatch } from '../../../lib/parquet/arrow.js';
 import { readFooter } from '../../../lib/parquet/footer.js';
 import { chooseDictionaryColumns, ParquetFileWriter } from '../../../lib/parquet/writer.js';
-import { encoderWorkerThreadId, setWorkerRecycleBytes } from '../../../lib/parquet/worker-encoder.js';
 import { LocalStorage } from '../../../lib/storage/local.js';
 import type { Row } from '../../../lib/types.js';
 import { readParquetWithHyparquet } from '../../helpers/readers.js';
@@ -268,45 +267,5 @@ describe('ParquetFileWriter: the worker\'s output chunks', () => {
     assert.equal(done.footer?.numRows, 4000);
     const back = await readParquetWithHyparquet(path);
     assert.deepEqual(back.rows.map((r) => r['id']), rows(4000).map((r) => r['id']));
-  });
-});
-
-describe('ParquetFileWriter: the encoder worker is replaced once it has produced enough', () => {
-  it('a fresh worker after the bound, only when no file is open; the bytes are the same', async () => {
-    const previous = setWorkerRecycleBytes(1);
-    try {
-      const storage = new LocalStorage(join(dir, 'recycle'));
-      const schema = arrowSchema(FIELDS);
-      const opts = { fields: FIELDS, constantColumns: ['run'], rowGroupRows: 700 };
-      const write = async (w: ParquetFileWriter, start: number) => {
-        for (let i = 0; i < 3; i++) await w.write(buildRecordBatch(FIELDS, rows(1000, start + i * 1000), { run: 'r' }, schema).batch);
-      };
-      // Two files open at once: the first finishing must not end the worker the other uses.
-      const a = new ParquetFileWriter(storage.createWriteStream('a.parquet'), { ...opts, encoder: 'worker' });
-      const first = encoderWorkerThreadId();
-      assert.notEqual(first, undefined);
-      const b = new ParquetFileWriter(storage.createWriteStream('b.parquet'), { ...opts, encoder: 'worker' });
-      await write(a, 0);
-      await write(b, 10_000);
-      await a.finish();
-      assert.equal(encoderWorkerThreadId(), first, 'still in use by b');
-      await b.finish();
-      assert.equal(encoderWorkerThreadId(), undefined, 'ended once idle');
-      const c = new ParquetFileWriter(storage.createWriteStream('c.parquet'), { ...opts, encoder: 'worker' });
-      const second = encoderWorkerThreadId();
-      assert.ok(second !== undefined && second !== first, `a fresh worker (${first} then ${second})`);
-      await write(c, 0);
-      await c.finish();
-      const inline = new ParquetFileWriter(storage.createWriteStream('i.parquet'), { ...opts, encoder: 'inline' });
-      await write(inline, 0);
-      await inline.finish();
-      const bytesI = await readFile(join(dir, 'recycle', 'i.parquet'));
-      assert.deepEqual(await readFile(join(dir, 'recycle', 'a.parquet')), bytesI);
-      assert.deepEqual(await readFile(join(dir, 'recycle', 'c.parquet')), bytesI);
-      const back = await readParquetWithHyparquet(join(dir, 'recycle', 'b.parquet'));
-      assert.deepEqual(back.rows.map((r) => r['id']), rows(3000, 10_000).map((r) => r['id']));
-    } finally {
-      setWorkerRecycleBytes(previous);
-    }
   });
 });
