@@ -132,6 +132,15 @@ describe(`ParquetFileWriter (${encoder} encoder)`, () => {
       const dictionary = enc.filter((r) => String(r.e).includes('DICTIONARY')).map((r) => String(r.c)).sort();
       assert.deepEqual(dictionary, ['currency', 'run', 'status']);
       for (const r of enc) assert.equal(done.footer!.columnSizes[String(r.c)], Number(r.s), `size of ${String(r.c)}`);
+      // Min/max for the columns readers prune on; none for binary (or JSON) bytes.
+      const stats = (
+        await conn.runAndReadAll(
+          `SELECT path_in_schema AS c, bool_and(stats_min_value IS NOT NULL AND stats_max_value IS NOT NULL) AS has
+           FROM parquet_metadata('${path}') GROUP BY path_in_schema`,
+        )
+      ).getRowObjectsJS();
+      const withStats = stats.filter((r) => r.has === true).map((r) => String(r.c)).sort();
+      assert.deepEqual(withStats, ['currency', 'email', 'flag', 'id', 'run', 'status']);
     } finally {
       conn.closeSync();
       instance.closeSync();
