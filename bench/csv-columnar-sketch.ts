@@ -15,7 +15,13 @@
  *   (int64 as two uint32, decimal128(12,2), timestamp µs with the offset
  *   applied, date32, int32, bit-packed booleans and validity, UTF-8 bytes
  *   copied with doubled quotes unescaped; an unquoted empty note is NULL, a
- *   quoted one the empty string), batches of 10,000 rows.
+ *   quoted one the empty string), batches of 10,000 rows;
+ * - `parquet`: the same columns as Arrow batches (the asset's Arrow schema,
+ *   no system columns, no statistics) through our Parquet encoder in its
+ *   worker thread (lib/parquet/worker-encoder.ts, ZSTD) into a file under
+ *   the system's temp folder: the whole run as the columnar path would make
+ *   it, to set beside DuckDB's conversion of the same file. The encoder's
+ *   thread is started before the clock (tsx compiling it is not the run's).
  *
  * It knows only the demo's column mix and the common case (no bad quotes,
  * no encodings but UTF-8, no rejects, resume or hashing); what the real path
@@ -23,16 +29,24 @@
  * the columns built with DuckDB's reading of the same file, so the figure
  * is of a correct result (its summing is timed too: time runs without it).
  *
- *   node --import tsx bench/csv-columnar-sketch.ts <orders.csv> <offsets|strings|columns> [--check]
+ *   node --import tsx bench/csv-columnar-sketch.ts <orders.csv> <offsets|strings|columns|parquet> [--check]
  */
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { makeData, RecordBatch, Struct, Table, tableToIPC, type Data, type DataType } from 'apache-arrow';
+import { loadAsset } from '../lib/config/asset.js';
+import { arrowSchema } from '../lib/parquet/arrow.js';
+import { workerEncoder } from '../lib/parquet/worker-encoder.js';
 
 const [file, mode, flag] = process.argv.slice(2);
-if (!file || (mode !== 'offsets' && mode !== 'strings' && mode !== 'columns')) {
-  throw new Error('usage: csv-columnar-sketch.ts <orders.csv> <offsets|strings|columns> [--check]');
+if (!file || (mode !== 'offsets' && mode !== 'strings' && mode !== 'columns' && mode !== 'parquet')) {
+  throw new Error('usage: csv-columnar-sketch.ts <orders.csv> <offsets|strings|columns|parquet> [--check]');
 }
 const check = flag === '--check';
+const building = mode === 'columns' || mode === 'parquet';
 
 const LF = 10;
 const CR = 13;
@@ -101,7 +115,32 @@ const sums = { order_id: 0n, amount_cents: 0n, created_at_us: 0n, order_date_day
 
 const int64At = (a: Uint32Array, k: number): bigint => BigInt.asIntN(64, (BigInt(a[k + 1]!) << 32n) | BigInt(a[k]!));
 
+/** The last batch handed to the encoder, until it can take another (awaited before the next chunk: one batch is at most one write). */
+let pending: Promise<void> | undefined;
+const mk = (args: Record<string, unknown>): Data => makeData(args as never) as Data;
+
+/** The batch's columns as one Arrow batch to the encoder (its IPC bytes are a copy: the buffers are reused). */
+function encodeBatch(n: number): void {
+  const types = schema!.fields.map((f) => f.type as DataType);
+  const cols: Data[] = [
+    mk({ type: types[0], length: n, data: new BigInt64Array(orderId.buffer, 0, n) }),
+    mk({ type: types[1], length: n, data: email.data.subarray(0, email.pos), valueOffsets: email.offsets.subarray(0, n + 1) }),
+    mk({ type: types[2], length: n, data: amount.subarray(0, n * 4) }),
+    mk({ type: types[3], length: n, data: currency.data.subarray(0, currency.pos), valueOffsets: currency.offsets.subarray(0, n + 1) }),
+    mk({ type: types[4], length: n, data: status.data.subarray(0, status.pos), valueOffsets: status.offsets.subarray(0, n + 1) }),
+    mk({ type: types[5], length: n, data: new BigInt64Array(createdAt.buffer, 0, n) }),
+    mk({ type: types[6], length: n, data: orderDate.subarray(0, n) }),
+    mk({ type: types[7], length: n, data: note.data.subarray(0, note.pos), valueOffsets: note.offsets.subarray(0, n + 1), nullBitmap: noteValid.subarray(0, (n + 7) >> 3) }),
+    mk({ type: types[8], length: n, data: quantity.subarray(0, n) }),
+    mk({ type: types[9], length: n, data: isGift.subarray(0, (n + 7) >> 3) }),
+  ];
+  const data = mk({ type: new Struct(schema!.fields), length: n, children: cols }) as Data<Struct>;
+  const ipc = tableToIPC(new Table(new RecordBatch(schema!, data)), 'stream');
+  pending = encoder!.write(ipc);
+}
+
 function flush(): void {
+  if (encoder !== undefined && inBatch > 0) encodeBatch(inBatch);
   if (check) {
     for (let r = 0; r < inBatch; r++) {
       sums.order_id += int64At(orderId, r * 2);
@@ -338,7 +377,7 @@ function scan(b: Buffer): number {
     }
     fields += nf;
     if (header) header = false;
-    else if (mode === 'offsets') rows++;
+    else if (!building && mode === 'offsets') rows++;
     else if (mode === 'strings') {
       last = strings(b, t, ascii, rs, p, nf);
       if (last.length === nf) rows++;
@@ -350,6 +389,18 @@ function scan(b: Buffer): number {
   return done;
 }
 
+const asset = mode === 'parquet' ? await loadAsset(fileURLToPath(new URL('../schemas/demo/v1.0/orders.yaml', import.meta.url))) : undefined;
+const schema = asset === undefined ? undefined : arrowSchema(asset.fields);
+const parquetFile = path.join(tmpdir(), `dativo-sketch-${process.pid}.parquet`);
+const fd = asset === undefined ? undefined : openSync(parquetFile, 'w');
+const encoder =
+  asset === undefined || fd === undefined
+    ? undefined
+    : workerEncoder({ fields: asset.fields, compression: 'zstd' }, (chunk) => {
+        writeSync(fd, chunk);
+      });
+if (encoder !== undefined) await new Promise((resolve) => setTimeout(resolve, 2000)); // the worker compiled and started
+
 const t0 = performance.now();
 const c0 = process.cpuUsage();
 let carry: Buffer | undefined;
@@ -357,9 +408,18 @@ for await (const chunk of createReadStream(file, { highWaterMark: 64 * 1024 })) 
   const buf = carry === undefined ? (chunk as Buffer) : Buffer.concat([carry, chunk as Buffer]);
   const done = scan(buf);
   carry = done < buf.length ? buf.subarray(done) : undefined;
+  if (pending !== undefined) {
+    await pending; // backpressure: the encoder holds one batch and encodes another
+    pending = undefined;
+  }
 }
 if (carry !== undefined) scan(Buffer.concat([carry, Buffer.from('\n')]));
 flush();
+if (encoder !== undefined) {
+  await pending;
+  await encoder.finish();
+  closeSync(fd!);
+}
 const cpu = process.cpuUsage(c0);
 const out: Record<string, unknown> = {
   sketch: mode,
@@ -369,6 +429,21 @@ const out: Record<string, unknown> = {
   seconds: Number(((performance.now() - t0) / 1000).toFixed(2)),
   cpu_seconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
 };
+if (check && mode === 'parquet') {
+  const db = await DuckDBInstance.create(':memory:');
+  const con = await db.connect();
+  const q = (f: string): string => f.replaceAll("'", "''");
+  const sql = (from: string): string => `select count(*)::varchar, sum(order_id)::varchar, sum(amount)::varchar, sum(epoch_us(created_at))::varchar, sum(quantity)::varchar from ${from}`;
+  const ours = (await con.runAndReadAll(sql(`read_parquet('${q(parquetFile)}')`))).getRows()[0]!.map(String);
+  const types = `{'order_id':'BIGINT','customer_email':'VARCHAR','amount':'DECIMAL(12,2)','currency':'VARCHAR','status':'VARCHAR','created_at':'TIMESTAMPTZ','order_date':'DATE','note':'VARCHAR','quantity':'INTEGER','is_gift':'BOOLEAN'}`;
+  const theirs = (await con.runAndReadAll(sql(`read_csv('${q(file)}', columns=${types}, header=true, quote='"', escape='"')`))).getRows()[0]!.map(String);
+  out['checked'] = ['count', 'order_id', 'amount', 'created_at', 'quantity'];
+  out['verified'] = ours.every((v, i) => v === theirs[i]);
+  if (out['verified'] !== true) out['mismatch'] = { ours, duckdb: theirs };
+  con.closeSync();
+  db.closeSync();
+}
+if (encoder !== undefined) await import('node:fs/promises').then((fs) => fs.rm(parquetFile, { force: true }));
 if (check && mode === 'columns') {
   const db = await DuckDBInstance.create(':memory:');
   const con = await db.connect();

@@ -2,7 +2,8 @@
  * bench/csv-columnar-sketch.ts at a small size: every mode reads every demo
  * record (quoted line breaks, doubled quotes, unicode, NULL vs ""), and the
  * columns it builds sum to what DuckDB reads from the same file, so the
- * figures recorded in docs/benchmarks.md are of a correct result. Timing is
+ * figures recorded in docs/benchmarks.md are of a correct result; so does the
+ * Parquet file of the `parquet` mode, read back. Timing is
  * never asserted.
  */
 import assert from 'node:assert/strict';
@@ -45,4 +46,9 @@ test('the sketch splits every record and its columns sum to DuckDB reading of th
   assert.equal(cols['refused'], 0);
   assert.deepEqual(cols['mismatch'], undefined);
   assert.equal(cols['verified'], true);
+  // Through our Parquet encoder: the file read back sums to DuckDB's reading of the CSV.
+  const pq = run('parquet', '--check');
+  assert.equal(pq['rows'], ROWS);
+  assert.deepEqual(pq['mismatch'], undefined);
+  assert.equal(pq['verified'], true);
 });
