@@ -35,7 +35,7 @@ export const SCENARIOS = ['generator-parquet', 'csv-parquet', 'postgres-parquet'
 export type Scenario = (typeof SCENARIOS)[number];
 
 export const USAGE = `usage: npm run bench -- <${SCENARIOS.join('|')}> [options]
-  --rows N              rows (objects for api-parquet); default 1,000,000 (generator, csv), 2,000,000 (SQL), 15,000 (api), 200,000 (sheets)
+  --rows N              rows (objects for api-parquet); default 1,000,000 (generator, csv), 2,000,000 (SQL), 60,000 (api), 200,000 (sheets)
   --repeat N            measured runs, the median reported (default 1)
   --batch-rows N        target.batch_rows: rows per Arrow batch to the encoder (default 10,000)
   --row-group-rows N    target.row_group_rows (default 100,000)
