@@ -60,6 +60,20 @@ export function incrementalBlock(job: JobInput, jobInc: unknown, recipe: Recipe 
 }
 
 /**
+ * The strategy `inc.strategy` names, or undefined when it names none or an
+ * unknown one (a problem at `source.incremental.strategy` listing the valid
+ * ones). Also run when the job fails its schema, so that this problem is
+ * listed with the others.
+ */
+export function namedStrategy(ctx: JobContext, inc: Record<string, unknown>): IncrementalStrategy | undefined {
+  const raw = inc['strategy'];
+  if (typeof raw !== 'string') return undefined;
+  const strategy = Object.hasOwn(STRATEGIES, raw) ? STRATEGIES[raw] : undefined;
+  if (strategy === undefined) ctx.problem(['source', 'incremental', 'strategy'], `unknown strategy "${raw}" (expected one of: ${Object.keys(STRATEGIES).join(', ')})`);
+  return strategy;
+}
+
+/**
  * The resolved incremental spec, or undefined when a problem (recorded)
  * prevents one. The cursor column: the job's own, else one an object
  * declaration names (a table's), else the asset's, else the recipe's
@@ -79,11 +93,8 @@ export function incrementalSpec(
   const cursorField = cursors.job ?? cursors.declared ?? asset?.cursorField ?? recipeCursor;
   let strategy: IncrementalStrategy | undefined;
   if (typeof rawStrategy === 'string') {
-    strategy = STRATEGIES[rawStrategy];
-    if (strategy === undefined) {
-      ctx.problem([...key, 'strategy'], `unknown strategy "${rawStrategy}" (expected one of: ${Object.keys(STRATEGIES).join(', ')})`);
-      return undefined;
-    }
+    strategy = namedStrategy(ctx, inc);
+    if (strategy === undefined) return undefined;
   } else if (defaultStrategy === 'source_state') {
     // A Singer tap / Airbyte source keeps its own state; an asset's cursor column is only a column.
     strategy = 'source_state';

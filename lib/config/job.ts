@@ -13,7 +13,7 @@ import { scrub } from '../log.js';
 import { readAsset } from './asset.js';
 import { applyOverrides, assetForDiscover, resolveAssetPath } from './asset-lookup.js';
 import { JobContext } from './context.js';
-import { incrementalBlock, incrementalSpec } from './incremental.js';
+import { incrementalBlock, incrementalSpec, namedStrategy } from './incremental.js';
 import { connectorName, recipeFor, recipeMissing, sourceDefaults } from './job-recipes.js';
 import { deepMerge } from './merge.js';
 import { sourceObjects } from './objects.js';
@@ -148,6 +148,8 @@ async function probeFiles(ctx: JobContext, job: Record<string, unknown>): Promis
     const { incremental: _incremental, ...jobSource } = job['source'];
     checkSourceOptions(ctx, connector, deepMerge<Record<string, unknown>>(sourceDefaults(src?.recipe), jobSource));
   }
+  const jobInc = isPlainObject(job['source']) ? job['source']['incremental'] : undefined;
+  if (isPlainObject(jobInc)) namedStrategy(ctx, jobInc);
   const tgt = await recipeFor(ctx, 'target', partial);
   if (tgt !== undefined) recipeMissing(ctx, tgt, job['target'], false);
   if (partial.asset_path !== undefined || partial.asset !== undefined) {

@@ -168,6 +168,19 @@ test('a schema failure in the job still reports the problems of the files it nam
   }
 });
 
+test('a schema failure in the job still reports an unknown incremental strategy', async () => {
+  const t = await tempTree();
+  try {
+    await t.write('orders.yaml', ORDERS_ASSET);
+    const job = await t.write('job.yaml', 'tenant_id: acme\nsource_connector: csv\nasset_path: orders.yaml\nsource: {incremental: {strategy: bogus}}\nschema_validation_mode: sometimes\n');
+    const problems = await problemsOf(loadJob(job, { cwd: t.dir, env: {} }));
+    assert.deepEqual(problems.map((p) => p.key).sort(), ['schema_validation_mode', 'source.incremental.strategy']);
+    assert.match(problems.find((p) => p.key === 'source.incremental.strategy')!.message, /^unknown strategy "bogus" \(expected one of: created, updated, .*\) \(line 4\)$/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 test('incremental and target resolution problems: unknown strategy, cursor strategy without cursor, S3 without bucket or catalog uri, nessie without uri', async () => {
   const t = await tempTree();
   try {
