@@ -155,6 +155,28 @@ export class WindowPool<W, P> {
     return this.reading < this.concurrency && this.buffer.length + this.reading < this.maxPages;
   }
 
+  /**
+   * Split the largest of `candidates` (by the source's weight) with `split`
+   * until `ready` holds a window for every idle reader; the windows split
+   * off join the pool and `ready`. Returns how many there were.
+   */
+  private splitFor(candidates: readonly Entry<W>[], split: (w: W, parts: number) => W[], ready: Entry<W>[], idle: () => number): number {
+    const weight = this.source.weight ?? (() => 0);
+    let added = 0;
+    for (const e of [...candidates].sort((x, y) => weight(y.w) - weight(x.w))) {
+      const want = idle() - ready.length;
+      if (want <= 0) break;
+      for (const w of split(e.w, want)) {
+        const n: Entry<W> = { w, reading: false, done: false, failed: false };
+        this.entries.push(n);
+        ready.push(n);
+        added++;
+      }
+    }
+    this.splits += added;
+    return added;
+  }
+
   /** Start reads while there are free readers and room; split windows when readers would idle. */
   private schedule(): void {
     if (this.stopping) return;
@@ -164,35 +186,13 @@ export class WindowPool<W, P> {
     }
     const idle = (): number => Math.min(this.concurrency - this.reading, this.maxPages - this.buffer.length - this.reading);
     let ready = this.entries.filter((e) => !e.done && !e.reading && !e.failed);
-    if (this.source.split && ready.length < idle()) {
-      const weight = this.source.weight ?? (() => 0);
-      for (const e of [...ready].sort((x, y) => weight(y.w) - weight(x.w))) {
-        const want = idle() - ready.length;
-        if (want <= 0) break;
-        const parts = this.source.split(e.w, want);
-        for (const w of parts) {
-          const n: Entry<W> = { w, reading: false, done: false, failed: false };
-          this.entries.push(n);
-          ready.push(n);
-          this.splits++;
-        }
-      }
-    }
+    const split = this.source.split;
+    if (split && ready.length < idle()) this.splitFor(ready, (w, k) => split.call(this.source, w, k), ready, idle);
     // The tail: readers still idle, so split the largest windows in flight.
-    if (this.source.splitReading && ready.length < idle()) {
-      const weight = this.source.weight ?? (() => 0);
+    const splitReading = this.source.splitReading;
+    if (splitReading && ready.length < idle()) {
       const reading = this.entries.filter((e) => e.reading && !e.done && !e.failed);
-      for (const e of reading.sort((x, y) => weight(y.w) - weight(x.w))) {
-        const want = idle() - ready.length;
-        if (want <= 0) break;
-        for (const w of this.source.splitReading(e.w, want)) {
-          const n: Entry<W> = { w, reading: false, done: false, failed: false };
-          this.entries.push(n);
-          ready.push(n);
-          this.splits++;
-          this.tailSplits++;
-        }
-      }
+      this.tailSplits += this.splitFor(reading, (w, k) => splitReading.call(this.source, w, k), ready, idle);
     }
     // Windows already begun first: fewer half-read windows to resume after a failure.
     ready = ready.sort((x, y) => Number(this.begun.has(y)) - Number(this.begun.has(x)));
