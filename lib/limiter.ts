@@ -422,7 +422,12 @@ function aborted(signal: AbortSignal, key: string): DativoError {
 export function accountOf(tenantId: string, credentials: unknown, limits: RateLimits): string {
   if (limits.account !== undefined) return limits.account;
   if (credentials === undefined || credentials === null) return tenantId;
-  return `${tenantId}.${createHash('sha256').update(JSON.stringify(credentials)).digest('hex').slice(0, 12)}`;
+  return credentialAccount(tenantId, JSON.stringify(credentials));
+}
+
+/** `<tenant>.<first 12 hex of sha256(credentials)>`: one budget per credential, the value never shown. */
+function credentialAccount(tenantId: string, credentials: string): string {
+  return `${tenantId}.${createHash('sha256').update(credentials).digest('hex').slice(0, 12)}`;
 }
 
 /**
@@ -445,7 +450,7 @@ export function connectorRateLimits(
     out['requests_per_second'] = Math.min(rps, opts.cap);
   }
   if (opts.burst !== undefined) out['burst'] = opts.burst;
-  const account = typeof out['account'] === 'string' && out['account'] !== '' ? out['account'] : `${tenantId}.${createHash('sha256').update(credentials).digest('hex').slice(0, 12)}`;
+  const account = typeof out['account'] === 'string' && out['account'] !== '' ? out['account'] : credentialAccount(tenantId, credentials);
   out['account'] = opts.accountSuffix === undefined ? account : `${account}.${opts.accountSuffix}`;
   return out;
 }
