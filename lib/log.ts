@@ -138,13 +138,24 @@ export function prettyLine(line: string): string {
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => {
       if (k === 'err' && v !== null && typeof v === 'object') {
-        const e = v as Record<string, unknown>;
-        return `err=${JSON.stringify(`${String(e['code'] ?? e['type'] ?? 'Error')}: ${String(e['message'] ?? '')}`)}`;
+        return `err=${JSON.stringify(prettyError(v as Record<string, unknown>))}`;
       }
       if (typeof v !== 'string') return `${k}=${JSON.stringify(v)}`;
       return `${k}=${/[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v}`;
     });
   return [hhmmss, String(level ?? '').toUpperCase().padEnd(5), String(msg ?? ''), ...fields].filter((x) => x !== '').join(' ');
+}
+
+/**
+ * `CODE: message`, then the first cause's message in parentheses unless the
+ * message already contains it.
+ */
+function prettyError(e: Record<string, unknown>): string {
+  const message = String(e['message'] ?? '');
+  const cause = e['cause'];
+  const causeMessage = cause !== null && typeof cause === 'object' ? String((cause as Record<string, unknown>)['message'] ?? '') : '';
+  const tail = causeMessage !== '' && !message.includes(causeMessage) ? ` (cause: ${causeMessage})` : '';
+  return `${String(e['code'] ?? e['type'] ?? 'Error')}: ${message}${tail}`;
 }
 
 /** A writable that turns each pino JSON line into a {@link prettyLine} on `out`. */
@@ -183,7 +194,10 @@ export function createLogger(config: LoggerConfig = {}): Logger {
       },
     },
     serializers: {
-      err: (e: unknown) => redactDeep(pino.stdSerializers.err(e as Error) as unknown as Record<string, unknown>, secrets),
+      // errWithCause, not err: pino's `err` appends every cause's message to
+      // the error's own, which repeats it when the message already says it
+      // (ours often do); the cause is kept as its own `cause` object instead.
+      err: (e: unknown) => redactDeep(pino.stdSerializers.errWithCause(e as Error) as unknown as Record<string, unknown>, secrets),
     },
   };
   const dest = config.destination ?? 2;

@@ -54,6 +54,27 @@ describe('createLogger', () => {
     assert.equal(line.err.message, 'connect postgres://u:[REDACTED]@h/ failed');
   });
 
+  it('json: an error with a cause keeps its own message and the cause apart, the cause masked too', () => {
+    const { lines, out } = capture();
+    const log = createLogger({ secrets: SECRETS, destination: out });
+    const cause = new Error('connect ECONNREFUSED postgres://u:pw@h/');
+    log.error({ err: new Error('source unreachable: connect ECONNREFUSED postgres://u:pw@h/', { cause }) }, 'run failed');
+    const line = JSON.parse(lines.join('')) as { err: { message: string; cause: { message: string } } };
+    assert.equal(line.err.message, 'source unreachable: connect ECONNREFUSED postgres://u:[REDACTED]@h/');
+    assert.equal(line.err.cause.message, 'connect ECONNREFUSED postgres://u:[REDACTED]@h/');
+  });
+
+  it('pretty: a cause is named once, and only when the message does not already say it', () => {
+    const { lines, out } = capture();
+    const log = createLogger({ destination: out, format: 'pretty' });
+    const inner = new Error('socket hang up');
+    log.error({ err: new Error('request failed: socket hang up', { cause: inner }) }, 'a');
+    log.error({ err: new Error('request failed', { cause: inner }) }, 'b');
+    assert.equal(lines.length, 2);
+    assert.match(lines[0]!, / ERROR a err="Error: request failed: socket hang up"\n$/);
+    assert.match(lines[1]!, / ERROR b err="Error: request failed \(cause: socket hang up\)"\n$/);
+  });
+
   it('pretty: one human line per entry, without the bound ids', () => {
     const { lines, out } = capture();
     const log = createLogger({ destination: out, format: 'pretty', bindings: { tenant: 't', job: 'j', run_id: 'r' } });
