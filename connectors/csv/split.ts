@@ -417,8 +417,8 @@ function lineBreaksBeforeRecord(t: string): number {
   return breaksIn(t, 0, breaksBefore(t));
 }
 
-/** The reject reason of a parse error (wording as csv-parse's, with our line numbers). */
-function message(code: string, line: number, max: number): string {
+/** The reject reason of a parse error (wording as csv-parse's, with our line numbers); shared with bytesplit.ts. */
+export function message(code: string, line: number, max: number): string {
   switch (code) {
     case 'CSV_INVALID_OPENING_QUOTE':
       return `Invalid Opening Quote: a quote is found inside a field at line ${line}`;
