@@ -1,12 +1,14 @@
 /**
  * A sketch of the columnar CSV path of issue 14, for measurement only (the
- * connector still uses connectors/csv/split.ts): how much CPU the main
- * thread would need if the CSV bytes were never turned into strings or
- * per-record objects. Two modes on a demo orders file
- * (`pipelines/demo/generate-orders.ts`):
+ * connector still uses connectors/csv/split.ts for records): how much CPU the
+ * main thread would need if the CSV bytes were never turned into strings or
+ * per-record objects. The split is the product's byte splitter
+ * (connectors/csv/bytesplit.ts, held to split.ts's dialect by
+ * test/connectors/csv/bytesplit.test.ts); the type parsers are the sketch's.
+ * Modes on a demo orders file (`pipelines/demo/generate-orders.ts`):
  *
- * - `offsets` (step 1): a byte-level split into per-field start/end offsets
- *   and quoted/escaped flags in typed arrays, plus each record's line;
+ * - `offsets` (step 1): the byte splitter alone: per-field start/end
+ *   offsets and quoted/escaped flags in typed arrays, each record's line;
  * - `strings`: step 1 feeding today's record path: the same split, then
  *   each record's fields as strings (the chunk decoded once and sliced when
  *   it is ASCII, else each record decoded on its own), an array a record;
@@ -38,6 +40,8 @@ import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { makeData, RecordBatch, Struct, Table, tableToIPC, type Data, type DataType } from 'apache-arrow';
 import { loadAsset } from '../lib/config/asset.js';
+import { ByteSplitter, ESCAPED, type SplitBatch } from '../connectors/csv/bytesplit.js';
+import { CSV_DEFAULTS } from '../connectors/csv/options.js';
 import { arrowSchema } from '../lib/parquet/arrow.js';
 import { workerEncoder } from '../lib/parquet/worker-encoder.js';
 
@@ -48,18 +52,16 @@ if (!file || (mode !== 'offsets' && mode !== 'strings' && mode !== 'columns' && 
 const check = flag === '--check';
 const building = mode === 'columns' || mode === 'parquet';
 
-const LF = 10;
-const CR = 13;
 const QUOTE = 34;
-const COMMA = 44;
 const WIDTH = 10;
 const BATCH = 10_000;
 const TWO32 = 4294967296;
 
-// Step 1's output for the chunk being split: per field its byte range and flags (1 quoted, 2 doubled quotes inside).
-const starts = new Int32Array(64);
-const ends = new Int32Array(64);
-const flags = new Uint8Array(64);
+// Step 1's output for the chunk being split (the splitter's batch), and the first field of the record at hand.
+let S = new Int32Array(0);
+let E = new Int32Array(0);
+let F = new Uint8Array(0);
+let K = 0;
 
 // Step 2's column buffers of the batch being built.
 const orderId = new Uint32Array(BATCH * 2);
@@ -110,7 +112,6 @@ let fields = 0;
 let refused = 0;
 let inBatch = 0;
 let header = true;
-let line = 1;
 const sums = { order_id: 0n, amount_cents: 0n, created_at_us: 0n, order_date_days: 0n, note_bytes: 0n, quantity: 0n, gifts: 0n };
 
 const int64At = (a: Uint32Array, k: number): bigint => BigInt.asIntN(64, (BigInt(a[k + 1]!) << 32n) | BigInt(a[k]!));
@@ -203,11 +204,11 @@ const dateAt = (b: Uint8Array, s: number): number => daysFromCivil(two(b, s) * 1
 /** One record's fields into the batch's columns; false when a value is not in the sketch's grammar. */
 function coerceRecord(b: Uint8Array): boolean {
   const r = inBatch;
-  if (!parseInt64(b, starts[0]!, ends[0]!, orderId, r * 2)) return false;
-  email.add(b, starts[1]!, ends[1]!, r, (flags[1]! & 2) !== 0);
+  if (!parseInt64(b, S[K + 0]!, E[K + 0]!, orderId, r * 2)) return false;
+  email.add(b, S[K + 1]!, E[K + 1]!, r, (F[K + 1]! & ESCAPED) !== 0);
   {
-    let s = starts[2]!;
-    const e = ends[2]!;
+    let s = S[K + 2]!;
+    const e = E[K + 2]!;
     const neg = b[s] === 45;
     if (neg) s++;
     let v = 0;
@@ -229,11 +230,11 @@ function coerceRecord(b: Uint8Array): boolean {
     setInt64(amount, r * 4, v);
     amount[r * 4 + 2] = amount[r * 4 + 3] = v < 0 ? 0xffffffff : 0;
   }
-  currency.add(b, starts[3]!, ends[3]!, r, false);
-  status.add(b, starts[4]!, ends[4]!, r, false);
+  currency.add(b, S[K + 3]!, E[K + 3]!, r, false);
+  status.add(b, S[K + 4]!, E[K + 4]!, r, false);
   {
-    const s = starts[5]!;
-    const e = ends[5]!;
+    const s = S[K + 5]!;
+    const e = E[K + 5]!;
     let us = (dateAt(b, s) * 86400 + two(b, s + 11) * 3600 + two(b, s + 14) * 60 + two(b, s + 17)) * 1e6;
     let i = s + 19;
     if (b[i] === 46) {
@@ -256,13 +257,13 @@ function coerceRecord(b: Uint8Array): boolean {
     if (i !== e) return false;
     setInt64(createdAt, r * 2, us);
   }
-  orderDate[r] = dateAt(b, starts[6]!);
-  if (ends[7]! > starts[7]! || flags[7] !== 0) noteValid[r >> 3]! |= 1 << (r & 7);
-  note.add(b, starts[7]!, ends[7]!, r, (flags[7]! & 2) !== 0);
+  orderDate[r] = dateAt(b, S[K + 6]!);
+  if (E[K + 7]! > S[K + 7]! || F[K + 7] !== 0) noteValid[r >> 3]! |= 1 << (r & 7);
+  note.add(b, S[K + 7]!, E[K + 7]!, r, (F[K + 7]! & ESCAPED) !== 0);
   {
     let v = 0;
-    const s = starts[8]!;
-    const e = ends[8]!;
+    const s = S[K + 8]!;
+    const e = E[K + 8]!;
     if (e <= s || e - s > 9) return false;
     for (let i = s; i < e; i++) {
       const d = b[i]! - 48;
@@ -271,7 +272,7 @@ function coerceRecord(b: Uint8Array): boolean {
     }
     quantity[r] = v;
   }
-  const g = b[starts[9]!];
+  const g = b[S[K + 9]!];
   if (g === 116) isGift[r >> 3]! |= 1 << (r & 7);
   else if (g !== 102) return false;
   if (++inBatch === BATCH) flush();
@@ -281,113 +282,54 @@ function coerceRecord(b: Uint8Array): boolean {
 /** The last record's strings (so that making them is not optimised away). */
 let last: string[] = [];
 
-/** Record `[rs, re)` of `b` as field strings (`t`: `b` decoded, `ascii`: byte offsets are its offsets). */
-function strings(b: Buffer, t: string, ascii: boolean, rs: number, re: number, nf: number): string[] {
+/** Record `r` of batch `b` as field strings (`t`: its bytes decoded, `ascii`: byte offsets are its offsets). */
+function strings(b: SplitBatch, t: string, ascii: boolean, r: number): string[] {
+  const k0 = b.firstField[r]!;
+  const nf = b.firstField[r + 1]! - k0;
   const out = new Array<string>(nf);
   let base = 0;
   let rec = t;
   let direct = ascii;
   if (!ascii) {
-    rec = b.toString('utf8', rs, re);
-    direct = rec.length === re - rs;
-    base = rs;
+    rec = b.bytes.toString('utf8', b.rawStart[r]!, b.rawEnd[r]!);
+    direct = rec.length === b.rawEnd[r]! - b.rawStart[r]!;
+    base = b.rawStart[r]!;
   }
   for (let i = 0; i < nf; i++) {
-    const v = direct ? rec.slice(starts[i]! - base, ends[i]! - base) : b.toString('utf8', starts[i]!, ends[i]!);
-    out[i] = (flags[i]! & 2) !== 0 ? v.replaceAll('""', '"') : v;
+    const k = k0 + i;
+    const v = direct ? rec.slice(b.start[k]! - base, b.end[k]! - base) : b.bytes.toString('utf8', b.start[k]!, b.end[k]!);
+    out[i] = (b.flags[k]! & ESCAPED) !== 0 ? v.replaceAll('""', '"') : v;
   }
   return out;
 }
 
-/** Split the finished records of `b`; returns the offset of the first byte not consumed. */
-function scan(b: Buffer): number {
-  const n = b.length;
-  const t = mode === 'strings' ? b.toString('utf8') : '';
-  const ascii = t.length === n;
-  let p = 0;
-  let done = 0;
-  let ln = line;
-  records: while (p < n) {
-    let c = b[p]!;
-    while (c === LF || c === CR) {
-      if (c === CR && p + 1 < n && b[p + 1] === LF) p++;
-      p++;
-      ln++;
-      if (p >= n) {
-        done = p;
-        break records;
-      }
-      c = b[p]!;
-    }
-    let nf = 0;
-    const rs = p;
-    for (;;) {
-      if (nf === starts.length) throw new Error('too many fields (sketch)');
-      if (p < n && b[p] === QUOTE) {
-        let q = p + 1;
-        let fl = 1;
-        for (;;) {
-          while (q < n && b[q] !== QUOTE) {
-            if (b[q] === LF) ln++;
-            q++;
-          }
-          if (q + 1 >= n) break records;
-          if (b[q + 1] === QUOTE) {
-            fl = 3;
-            q += 2;
-            continue;
-          }
-          break;
-        }
-        starts[nf] = p + 1;
-        ends[nf] = q;
-        flags[nf++] = fl;
-        p = q + 1;
-      } else {
-        let q = p;
-        while (q < n) {
-          c = b[q]!;
-          if (c === COMMA || c === LF || c === CR || c === QUOTE) break;
-          q++;
-        }
-        if (q >= n) break records;
-        starts[nf] = p;
-        ends[nf] = q;
-        flags[nf++] = 0;
-        p = q;
-      }
-      c = b[p]!;
-      if (c === COMMA) {
-        p++;
-        continue;
-      }
-      if (c === LF) {
-        p++;
-        ln++;
-        break;
-      }
-      if (c === CR) {
-        if (p + 1 >= n) break records;
-        p++;
-        if (b[p] === LF) p++;
-        ln++;
-        break;
-      }
-      throw new Error(`a quote inside a field at line ${ln} (not in the sketch)`);
-    }
+/** The records of one batch of the splitter. */
+function take(b: SplitBatch): void {
+  const t = mode === 'strings' ? b.bytes.toString('utf8') : '';
+  const ascii = t.length === b.bytes.length;
+  S = b.start;
+  E = b.end;
+  F = b.flags;
+  const bytes = b.bytes;
+  for (let r = 0; r < b.count; r++) {
+    const nf = b.firstField[r + 1]! - b.firstField[r]!;
+    K = b.firstField[r]!;
     fields += nf;
     if (header) header = false;
-    else if (!building && mode === 'offsets') rows++;
+    else if (mode === 'offsets') rows++;
     else if (mode === 'strings') {
-      last = strings(b, t, ascii, rs, p, nf);
+      last = strings(b, t, ascii, r);
       if (last.length === nf) rows++;
-    }
-    else if (nf !== WIDTH || !coerceRecord(b)) refused++;
-    done = p;
-    line = ln;
+    } else if (nf !== WIDTH || !coerceRecord(bytes)) refused++;
   }
-  return done;
 }
+
+const splitter = new ByteSplitter(
+  { ...CSV_DEFAULTS, stripBom: true, firstLine: 1, recordsBefore: 0 },
+  (s) => {
+    throw new Error(`${s.parserCode} at line ${s.line} (not in the sketch)`);
+  },
+);
 
 const asset = mode === 'parquet' ? await loadAsset(fileURLToPath(new URL('../schemas/demo/v1.0/orders.yaml', import.meta.url))) : undefined;
 const schema = asset === undefined ? undefined : arrowSchema(asset.fields);
@@ -403,17 +345,14 @@ if (encoder !== undefined) await new Promise((resolve) => setTimeout(resolve, 20
 
 const t0 = performance.now();
 const c0 = process.cpuUsage();
-let carry: Buffer | undefined;
 for await (const chunk of createReadStream(file, { highWaterMark: 64 * 1024 })) {
-  const buf = carry === undefined ? (chunk as Buffer) : Buffer.concat([carry, chunk as Buffer]);
-  const done = scan(buf);
-  carry = done < buf.length ? buf.subarray(done) : undefined;
+  take(splitter.feed(chunk as Buffer));
   if (pending !== undefined) {
     await pending; // backpressure: the encoder holds one batch and encodes another
     pending = undefined;
   }
 }
-if (carry !== undefined) scan(Buffer.concat([carry, Buffer.from('\n')]));
+take(splitter.end(true));
 flush();
 if (encoder !== undefined) {
   await pending;
