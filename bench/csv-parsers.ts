@@ -4,7 +4,9 @@
  *
  *   node --import tsx bench/csv-parsers.ts <file.csv> <candidate> [candidate dir]
  *
- * Candidates: `ours` (connectors/csv LocatedParser: our splitter), `old`
+ * Candidates: `ours` (connectors/csv LocatedParser: our splitter), `bytes`
+ * (ColumnarParser: the byte splitter of the columnar path, offsets out, no
+ * strings: `fields` counts offsets), `old`
  * (bench/out/old-parse.ts, a copy of the csv-parse based LocatedParser from
  * before, if present), `csv-parse` (its stream Parser with the cheapest
  * options), `udsv` and `papaparse` (installed OUTSIDE the project: pass the
@@ -20,10 +22,10 @@ import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { Parser } from 'csv-parse';
 import { CSV_DEFAULTS } from '../connectors/csv/options.js';
-import { LocatedParser, type CsvRecord } from '../connectors/csv/parse.js';
+import { ColumnarParser, LocatedParser, type CsvRecord, type ParsedBytes } from '../connectors/csv/parse.js';
 
 const [file, candidate, dir] = process.argv.slice(2);
-if (!file || !candidate) throw new Error('usage: csv-parsers.ts <file.csv> <ours|old|csv-parse|udsv|papaparse> [dir]');
+if (!file || !candidate) throw new Error('usage: csv-parsers.ts <file.csv> <ours|bytes|old|csv-parse|udsv|papaparse> [dir]');
 
 let records = 0;
 let fields = 0;
@@ -47,6 +49,15 @@ const input = (): NodeJS.ReadableStream => createReadStream(file, { highWaterMar
 const opts = { ...CSV_DEFAULTS };
 if (candidate === 'ours') {
   await pipeline(input(), new LocatedParser(opts, () => undefined), sink((r) => count((r as CsvRecord).fields.length)));
+} else if (candidate === 'bytes') {
+  await pipeline(
+    input(),
+    new ColumnarParser(opts, () => undefined),
+    sink((b) => {
+      const p = b as ParsedBytes;
+      for (let r = 0; r < p.count; r++) count(p.firstField[r + 1]! - p.firstField[r]!);
+    }),
+  );
 } else if (candidate === 'old') {
   const mod = (await import(pathToFileURL(path.resolve('bench/out/old-parse.ts')).href)) as { LocatedParser: typeof LocatedParser };
   await pipeline(input(), new mod.LocatedParser(opts, () => undefined), sink((r) => count((r as CsvRecord).fields.length)));

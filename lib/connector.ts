@@ -10,6 +10,7 @@ import type { HttpFactory } from './http.js';
 import type { Limiter } from './limiter.js';
 import type { Logger } from './log.js';
 import type { JobPlan, SourceObjectSpec } from './plan.js';
+import type { ColumnarText } from './records/columnar.js';
 import type { CursorWindow } from './records/cursor.js';
 import type { PackedRecords } from './records/packed.js';
 import type { Asset, ObjectState, Row } from './types.js';
@@ -135,6 +136,15 @@ export interface ReadContext {
    * itself rejects is reported. Sources that do not split text ignore it.
    */
   packedRecords?: { batchRows: number };
+  /**
+   * Set when nothing between the source and a Parquet sink needs records
+   * (the columnar path, lib/stages/columnar.ts): a source that splits UTF-8
+   * text may then emit its well-formed records as {@link ColumnarText}
+   * batches (lib/records/columnar.ts: bytes and field offsets), in order with
+   * the rest, one file and header per batch, each batch ending before any
+   * record the source itself rejects. Sources that cannot ignore it.
+   */
+  columnarText?: boolean;
 }
 
 /**

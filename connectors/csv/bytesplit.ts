@@ -28,10 +28,9 @@ const EMPTY = Buffer.alloc(0);
 /** U+FFFD in UTF-8: a record whose decoded text holds it is checked against the line check, as in split.ts. */
 const FFFD = Buffer.from('\uFFFD', 'utf8');
 
-/** Field flag: the field was quoted (an empty quoted field is `""`, not NULL). */
-export const QUOTED = 1;
-/** Field flag: the quoted field holds doubled quotes (its bytes need unescaping). */
-export const ESCAPED = 2;
+/** Field flags: quoted (an empty quoted field is `""`, not NULL); holds doubled quotes (its bytes need unescaping). The columnar batch's own. */
+export { FIELD_ESCAPED as ESCAPED, FIELD_QUOTED as QUOTED } from '../../lib/records/columnar.js';
+import { FIELD_ESCAPED as ESCAPED, FIELD_QUOTED as QUOTED } from '../../lib/records/columnar.js';
 
 /** The records of one call, as offsets into {@link bytes}. */
 export class SplitBatch {

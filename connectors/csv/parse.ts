@@ -33,6 +33,7 @@ import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { CsvOptions } from './options.js';
 import type { ByteTrail } from './resume.js';
+import { ByteSplitter, type SplitBatch } from './bytesplit.js';
 import { CsvSplitter } from './split.js';
 
 /** One parsed record with its location. */
@@ -278,5 +279,100 @@ export class LocatedParser extends Transform {
   private out(records: CsvRecord[]): void {
     this.trail?.commit(this.base + this.splitter.consumed);
     for (let i = 0; i < records.length; i++) this.push(records[i]);
+  }
+}
+
+/** What {@link ColumnarParser} pushes: one call's records, as offsets (its own copies). */
+export interface ParsedBytes {
+  bytes: Buffer;
+  count: number;
+  /** Per record + 1: its first field. */
+  firstField: Int32Array;
+  start: Int32Array;
+  end: Int32Array;
+  flags: Uint8Array;
+  line: Int32Array;
+  rawStart: Int32Array;
+  rawEnd: Int32Array;
+  badUtf8: Uint8Array;
+}
+
+/**
+ * {@link LocatedParser} for the columnar path: the same parsing (the byte
+ * splitter keeps split.ts's dialect: bytesplit.ts), the same skips, resume
+ * and trail, but records out as {@link ParsedBytes} batches, one per chunk
+ * that finishes any. UTF-8 only; the quote one byte.
+ */
+export class ColumnarParser extends Transform {
+  private readonly utf8 = new Utf8LineCheck();
+  private readonly splitter: ByteSplitter;
+  private readonly trail: ByteTrail | undefined;
+  private readonly base: number;
+  private readonly final: boolean;
+
+  constructor(
+    options: Pick<CsvOptions, 'delimiter' | 'quote' | 'maxRecordChars'>,
+    onSkip: (s: SkippedRecord) => void,
+    resume?: ParserResume,
+    tail?: ParserTail,
+  ) {
+    // A batch holds a chunk's records: a few may wait, not `chunk_size`.
+    super({ readableObjectMode: true, readableHighWaterMark: 4 });
+    this.trail = tail?.trail;
+    this.base = tail?.trail.fed ?? 0;
+    this.final = tail?.final ?? true;
+    this.splitter = new ByteSplitter(
+      {
+        delimiter: options.delimiter,
+        quote: options.quote,
+        encoding: 'utf8',
+        maxRecordChars: options.maxRecordChars,
+        stripBom: resume === undefined,
+        firstLine: resume?.firstLine ?? 1,
+        recordsBefore: resume !== undefined ? 1 : 0,
+        utf8: this.utf8,
+      },
+      onSkip,
+    );
+  }
+
+  get endsInQuote(): boolean {
+    return this.final && this.splitter.endsInQuote;
+  }
+
+  get heldTail(): boolean {
+    return this.splitter.heldTail;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.utf8.feed(chunk);
+    this.trail?.feed(chunk);
+    this.out(this.splitter.feed(chunk));
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.utf8.end();
+    this.out(this.splitter.end(this.final));
+    callback();
+  }
+
+  private out(b: SplitBatch): void {
+    this.trail?.commit(this.base + this.splitter.consumed);
+    const n = b.count;
+    if (n === 0) return;
+    const f = b.firstField[n]!;
+    this.push({
+      bytes: b.bytes,
+      count: n,
+      firstField: b.firstField.slice(0, n + 1),
+      start: b.start.slice(0, f),
+      end: b.end.slice(0, f),
+      flags: b.flags.slice(0, f),
+      line: b.line.slice(0, n),
+      rawStart: b.rawStart.slice(0, n),
+      rawEnd: b.rawEnd.slice(0, n),
+      badUtf8: b.badUtf8.slice(0, n),
+    } satisfies ParsedBytes);
   }
 }

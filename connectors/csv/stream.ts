@@ -12,10 +12,11 @@ import { once } from 'node:events';
 import { Readable, type Readable as ReadableType } from 'node:stream';
 import type { ReadContext } from '../../lib/connector.js';
 import { DativoError } from '../../lib/errors.js';
+import { columnarText, FIELD_ESCAPED, type ColumnarText } from '../../lib/records/columnar.js';
 import { RecordPacker, type PackedRecords } from '../../lib/records/packed.js';
 import type { FileMark, ObjectState, Row } from '../../lib/types.js';
 import type { CsvOptions } from './options.js';
-import { LocatedParser, recordBody, type CsvRecord, type SkippedRecord } from './parse.js';
+import { ColumnarParser, LocatedParser, recordBody, type CsvRecord, type ParsedBytes, type SkippedRecord } from './parse.js';
 import { ByteTrail, continueAt, isSettled, planFileRead, prefixChanged, rewrittenError } from './resume.js';
 import { csvRowFactory, type RowFactory } from './row.js';
 
@@ -94,7 +95,9 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
   private current: F | undefined;
   private opened: OpenCsvFile | undefined;
   private fileStream: ReadableType | undefined;
-  private parser: LocatedParser | undefined;
+  private parser: LocatedParser | ColumnarParser | undefined;
+  /** With `ctx.columnarText` (and UTF-8, a one-byte quote): records go out as {@link ColumnarText} batches. */
+  private readonly columnar: boolean;
   /** Hash and line count of the current file's bytes, from its first byte. */
   private trail: ByteTrail | undefined;
   private header: string[] | undefined;
@@ -117,8 +120,10 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
     private readonly config: CsvStreamConfig,
     private readonly source: CsvFileSource<F>,
   ) {
-    // A packed batch holds thousands of records: one may wait, not `chunk_size`.
-    super({ objectMode: true, highWaterMark: ctx.packedRecords ? 1 : config.options.chunkSize });
+    const columnar = ctx.columnarText === true && config.options.encoding === 'utf8' && Buffer.byteLength(config.options.quote) === 1 && config.options.quote.length === 1;
+    // A packed or columnar batch holds hundreds or thousands of records: a few may wait, not `chunk_size`.
+    super({ objectMode: true, highWaterMark: ctx.packedRecords ? 1 : columnar ? 2 : config.options.chunkSize });
+    this.columnar = columnar;
     this.connector = source.connector;
   }
 
@@ -161,9 +166,13 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
           if (this.opening === undefined) this.advance(false);
           return;
         }
-        const rec = parser.read() as CsvRecord | null;
+        const rec = parser.read() as CsvRecord | ParsedBytes | null;
         if (rec === null) return; // 'readable' or 'end' brings us back
-        const row = this.toRow(rec);
+        if (this.columnar) {
+          this.takeBytes(rec as ParsedBytes);
+          continue;
+        }
+        const row = this.toRow(rec as CsvRecord);
         if (row !== undefined) this.wanted = this.push(row);
       }
     } catch (err) {
@@ -278,7 +287,7 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
     // to the next run.
     const fileStream = opened.body(resume?.offset ?? 0, size);
     const trail = resume?.trail ?? new ByteTrail();
-    const parser = new LocatedParser(
+    const parser = new (this.columnar ? ColumnarParser : LocatedParser)(
       this.config.options,
       (s) => this.onSkipped(file, s),
       resume !== undefined ? { firstLine: resume.firstLine } : undefined,
@@ -380,30 +389,91 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
     });
   }
 
+  /**
+   * The columnar path: the header from the first record, then the batch's
+   * records in runs of well-formed ones as {@link ColumnarText}, each run
+   * pushed before the reject that ends it (the same checks and rejects as
+   * {@link toRow}).
+   */
+  private takeBytes(b: ParsedBytes): void {
+    const file = this.current!;
+    const { bytes, firstField, badUtf8 } = b;
+    const quote = this.config.options.quote;
+    const text = (k: number): string => {
+      const v = bytes.toString('utf8', b.start[k]!, b.end[k]!);
+      return (b.flags[k]! & FIELD_ESCAPED) !== 0 ? v.replaceAll(quote + quote, quote) : v;
+    };
+    let r = 0;
+    if (this.header === undefined) {
+      if (b.count === 0) return;
+      const fields: string[] = [];
+      for (let k = firstField[0]!; k < firstField[1]!; k++) fields.push(text(k));
+      this.setHeader(fields, b.line[0]!, badUtf8[0] === 1);
+      r = 1;
+    }
+    const w = this.header!.length;
+    let run = r;
+    const flush = (to: number): void => {
+      if (to > run && !this.destroyed) {
+        const fa = firstField[run]!;
+        const fb = firstField[to]!;
+        const batch: ColumnarText = columnarText({
+          columns: this.header!,
+          rows: to - run,
+          bytes,
+          start: b.start.subarray(fa, fb),
+          end: b.end.subarray(fa, fb),
+          flags: b.flags.subarray(fa, fb),
+          quote,
+          file: file.label,
+          lines: b.line.subarray(run, to),
+        });
+        this.wanted = this.push(batch);
+      }
+    };
+    for (; r < b.count; r++) {
+      const nf = firstField[r + 1]! - firstField[r]!;
+      if (badUtf8[r] === 0 && nf === w) continue;
+      flush(r);
+      run = r + 1;
+      const raw = recordBody(bytes.toString('utf8', b.rawStart[r]!, b.rawEnd[r]!));
+      const location = { file: file.label, line: b.line[r]! };
+      if (badUtf8[r] === 1) this.ctx.rejects.reject({ code: 'utf8', reason: `invalid UTF-8 at line ${b.line[r]!}`, record: raw, location });
+      else this.ctx.rejects.reject({ code: 'column_count', reason: `expected ${w} fields (as in the header), got ${nf}`, record: raw, location });
+    }
+    flush(b.count);
+  }
+
+  /** The first record of a file is its header: checked, and the records after it are made for it. */
+  private setHeader(fields: readonly string[], line: number, badUtf8: boolean): void {
+    const file = this.current!;
+    if (badUtf8) {
+      throw new DativoError('SOURCE_FORMAT', `${this.connector}: the header line of ${file.label} is not valid UTF-8`, {
+        context: { connector: this.connector, file: file.label, line },
+        disposition: 'fatal',
+      });
+    }
+    const names = fields.slice();
+    if (names[0] !== undefined) names[0] = names[0].replace(/^\uFEFF/, '');
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup !== undefined) {
+      // Two columns of one name would silently overwrite each other.
+      throw new DativoError('SOURCE_FORMAT', `${this.connector}: the header of ${file.label} names column ${JSON.stringify(dup)} twice`, {
+        context: { connector: this.connector, file: file.label, line, column: dup },
+        disposition: 'fatal',
+      });
+    }
+    this.header = names;
+    this.makeRow = csvRowFactory(names);
+    const packed = this.ctx.packedRecords;
+    this.packer = packed === undefined || this.columnar ? undefined : new RecordPacker(names, Math.max(1, packed.batchRows));
+  }
+
   private toRow(rec: CsvRecord): Row | PackedRecords | undefined {
     const file = this.current!;
     const fields = rec.fields;
     if (this.header === undefined) {
-      if (rec.badUtf8) {
-        throw new DativoError('SOURCE_FORMAT', `${this.connector}: the header line of ${file.label} is not valid UTF-8`, {
-          context: { connector: this.connector, file: file.label, line: rec.line },
-          disposition: 'fatal',
-        });
-      }
-      const names = fields.slice();
-      if (names[0] !== undefined) names[0] = names[0].replace(/^\uFEFF/, '');
-      const dup = names.find((n, i) => names.indexOf(n) !== i);
-      if (dup !== undefined) {
-        // Two columns of one name would silently overwrite each other.
-        throw new DativoError('SOURCE_FORMAT', `${this.connector}: the header of ${file.label} names column ${JSON.stringify(dup)} twice`, {
-          context: { connector: this.connector, file: file.label, line: rec.line, column: dup },
-          disposition: 'fatal',
-        });
-      }
-      this.header = names;
-      this.makeRow = csvRowFactory(names);
-      const packed = this.ctx.packedRecords;
-      this.packer = packed === undefined ? undefined : new RecordPacker(names, Math.max(1, packed.batchRows));
+      this.setHeader(fields, rec.line, rec.badUtf8);
       return undefined;
     }
     const header = this.header;

@@ -183,6 +183,23 @@ export class RecordBatchBuilder {
     return n;
   }
 
+  /**
+   * The builder of the table column `name`, to append canonical values one
+   * column at a time (the columnar path: lib/stages/columnar.ts); undefined
+   * for a constant or a name not in the table. Every such column gets one
+   * value per row, then {@link addRow} counts the row.
+   */
+  column(name: string): ColumnBuilder | undefined {
+    const c = this.fields.findIndex((f) => f.name === name);
+    const s = c < 0 ? -1 : this.slot[c]!;
+    return s < 0 ? undefined : this.cols[s];
+  }
+
+  /** Count one row appended through {@link column}. */
+  addRow(): void {
+    this.rows++;
+  }
+
   /** Append one row (its values are copied into the column buffers). */
   append(row: Row): void {
     this.appendRow(row);

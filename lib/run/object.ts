@@ -89,6 +89,19 @@ async function removeFiles(r: ObjectRun, files: readonly DataFile[]): Promise<vo
   await Promise.all(files.map((f) => r.storage.delete(`${r.table.relativeLocation}/${f.relativePath}`).catch(() => undefined)));
 }
 
+/**
+ * Whether a text source may hand its records over as bytes and offsets (the
+ * columnar path: lib/records/columnar.ts, lib/stages/columnar.ts): only
+ * when nothing between it and the Parquet sink needs records. A cursor
+ * tracker does (it reads canonical rows and decides which rejects count,
+ * `admitReject`). The sink is always Parquet here. `DATIVO_COLUMNAR=0`
+ * turns it off (the record path, to compare). Sources that do not split
+ * UTF-8 text ignore the request and emit records.
+ */
+export function columnarPlanned(o: { tracker: boolean }): boolean {
+  return !o.tracker && process.env['DATIVO_COLUMNAR'] !== '0';
+}
+
 /** Run one object; fills `r.obj`. Throws on failure (the caller records it). */
 export async function runObject(r: ObjectRun): Promise<void> {
   const { plan, object, obj, log, opts } = r;
@@ -103,9 +116,11 @@ export async function runObject(r: ObjectRun): Promise<void> {
   const savedCursor = fullRefresh ? undefined : saved?.cursor;
   const tracker = cursorTracker(plan, r.connector, object, savedCursor, r.started, log);
   const layout = await dataFileLayout(plan, r.table.relativeLocation, r.table.partitionLayout, object.name, r.runId, r.started);
-  // Text records may be coerced in worker threads, straight into the table's
-  // Arrow columns; not under a cursor tracker, which reads canonical rows.
-  const threads = tracker ? 0 : (plan.target.workers ?? defaultCoerceWorkers());
+  // Text may go from the bytes straight into the table's Arrow columns, or
+  // text records be coerced in worker threads; neither under a cursor
+  // tracker, which reads canonical rows.
+  const columnar = columnarPlanned({ tracker: tracker !== undefined });
+  const threads = tracker || columnar ? 0 : (plan.target.workers ?? defaultCoerceWorkers());
   const batchRows = opts.batchRows ?? plan.target.batchRows ?? 10_000;
   const ctx: ReadContext = {
     plan,
@@ -121,6 +136,7 @@ export async function runObject(r: ObjectRun): Promise<void> {
     http: r.network.http(object.name, controller.signal, log),
     ...(tracker ? { reportWindow: (w: CursorWindow) => windowReported(tracker.tracker, w, savedCursor, log) } : {}),
     ...(threads > 0 ? { packedRecords: { batchRows } } : {}),
+    ...(columnar ? { columnarText: true } : {}),
   };
 
   const source = r.connector.read(ctx);
@@ -132,6 +148,8 @@ export async function runObject(r: ObjectRun): Promise<void> {
     // Rejected rows move the cursor too: what an earlier run rejected is not rejected again.
     ...(tracker ? { admitReject: (raw: Row) => tracker.tracker.acceptRejected(raw) } : {}),
     ...(threads > 0 ? { offload: { threads, fields: r.table.fields, constants: layout.constants, batchRows } } : {}),
+    // Batches no larger than a row group: the sink rolls files between batches, as it does for rows.
+    ...(columnar ? { columnar: { fields: r.table.fields, constants: layout.constants, batchRows: Math.min(batchRows, plan.target.rowGroupRows ?? batchRows) } } : {}),
   });
   const stages: Transform[] = [validator];
   if (strict) stages.unshift(strict.gate);
@@ -141,7 +159,7 @@ export async function runObject(r: ObjectRun): Promise<void> {
     ...(opts.batchRows !== undefined ? { batchRows: opts.batchRows } : {}),
     ...(opts.batchBytes !== undefined ? { batchBytes: opts.batchBytes } : {}),
     // Whole Arrow batches arrive from the coercion threads: two may wait, not 16.
-    ...(threads > 0 ? { highWaterMark: 2 } : {}),
+    ...(threads > 0 || columnar ? { highWaterMark: 2 } : {}),
     signal: controller.signal,
   });
 
@@ -160,7 +178,11 @@ export async function runObject(r: ObjectRun): Promise<void> {
     : undefined;
   let files: DataFile[] = [];
   try {
-    log.info({ event_type: 'object_started', full_refresh: fullRefresh, cursor: ctx.state?.cursor?.value }, `reading ${object.name}`);
+    // text_path: how a text source may hand over its records (columnar batches, packed for threads, or records).
+    log.info(
+      { event_type: 'object_started', full_refresh: fullRefresh, cursor: ctx.state?.cursor?.value, text_path: columnar ? 'columnar' : threads > 0 ? 'packed' : 'records' },
+      `reading ${object.name}`,
+    );
     await pipeline([source, ...stages, sink], { signal: controller.signal });
     const strictFailure = strict?.failure();
     if (strictFailure) throw strictFailure;

@@ -10,6 +10,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type { RejectSink } from '../connector.js';
 import { DativoError } from '../errors.js';
 import { locationOf } from '../records/location.js';
+import { isColumnarText } from '../records/columnar.js';
 import { isPackedRecords } from '../records/packed.js';
 import { failAfterPrevious, whereText } from '../stages/validate.js';
 
@@ -36,7 +37,8 @@ class PassThroughGate extends Transform {
       cb();
       return;
     }
-    const packed = isPackedRecords(rec);
+    // Batches validate is still at work on when the gate sees what follows them.
+    const packed = isPackedRecords(rec) || isColumnarText(rec);
     this.sawPacked ||= packed;
     const err = this.check(rec);
     if (err !== undefined && packed) {

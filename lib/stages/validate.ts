@@ -4,15 +4,18 @@
  * (lib/records/coerce.ts); rejected records go to the reject sink.
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import { tableToIPC, Table as ArrowTable } from 'apache-arrow';
 import type { RejectSink } from '../connector.js';
 import { DativoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { compileAssetCoercer, type Coercer, type FieldError } from '../records/coerce.js';
 import { locationOf } from '../records/location.js';
+import { isColumnarText, type ColumnarText } from '../records/columnar.js';
 import { isPackedRecords, type PackedRecords } from '../records/packed.js';
 import { ipcBatch } from '../parquet/ipc-batch.js';
 import type { Asset, AssetField, Row } from '../types.js';
 import { CoerceSession, type BuiltPacked } from './coerce-pool.js';
+import { ColumnarBuilder } from './columnar.js';
 
 /** Options of {@link validate}. */
 export interface ValidateOptions {
@@ -46,6 +49,15 @@ export interface ValidateOptions {
    * option a packed chunk is an error. Not with `admitReject`.
    */
   offload?: { threads: number; fields: AssetField[]; constants: Record<string, unknown>; batchRows: number };
+  /**
+   * Build {@link ColumnarText} chunks (a CSV source's bytes and field
+   * offsets, lib/records/columnar.ts) straight into the Arrow columns of the
+   * table `fields` (with `constants`, as the Parquet sink's), on this
+   * thread (lib/stages/columnar.ts): they come out as {@link IpcBatch}es of
+   * up to `batchRows` rows, in order. Without this option such a chunk is
+   * an error. Not with `admitReject`.
+   */
+  columnar?: { fields: AssetField[]; constants: Record<string, unknown>; batchRows: number };
 }
 
 /** Marks a {@link failAfterPrevious} chunk. */
@@ -87,6 +99,8 @@ export class ValidateStream extends Transform {
   readonly #offload: ValidateOptions['offload'];
   readonly #log: Logger | undefined;
   #session: CoerceSession | undefined;
+  readonly #columnarOpts: ValidateOptions['columnar'];
+  #columnar: ColumnarBuilder | undefined;
   /** Packed batches in the threads, oldest first: emitted in this order. */
   readonly #inFlight: { packed: PackedRecords; built: Promise<BuiltPacked> }[] = [];
   #warnedHeader: readonly string[] | undefined;
@@ -95,8 +109,9 @@ export class ValidateStream extends Transform {
   constructor(asset: Asset, opts: ValidateOptions) {
     const hwm = opts.highWaterMark ?? 16;
     // An emitted Arrow batch holds thousands of rows: keep one waiting, not 16.
-    super({ objectMode: true, readableHighWaterMark: opts.offload ? 1 : hwm, writableHighWaterMark: hwm });
-    if (opts.offload && opts.admitReject) throw new DativoError('INTERNAL', 'validate: offload and admitReject do not go together');
+    super({ objectMode: true, readableHighWaterMark: opts.offload || opts.columnar ? 1 : hwm, writableHighWaterMark: hwm });
+    if ((opts.offload || opts.columnar) && opts.admitReject) throw new DativoError('INTERNAL', 'validate: offload or columnar and admitReject do not go together');
+    this.#columnarOpts = opts.columnar;
     this.#asset = asset;
     this.#offload = opts.offload;
     this.#log = opts.log;
@@ -120,6 +135,16 @@ export class ValidateStream extends Transform {
   }
 
   override _transform(raw: unknown, enc: BufferEncoding, cb: TransformCallback): void {
+    if (isColumnarText(raw)) {
+      try {
+        cb(this.#addColumnar(raw) ?? null);
+      } catch (err) {
+        cb(err as Error);
+      }
+      return;
+    }
+    // Keep the order: rows built from columnar chunks before this one come out first.
+    if (this.#columnar !== undefined && this.#columnar.length > 0) this.#emitColumnar();
     if (isPackedRecords(raw)) {
       this.#submit(raw).then(() => cb(), (err: unknown) => cb(err as Error));
       return;
@@ -159,6 +184,12 @@ export class ValidateStream extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
+    try {
+      if (this.#columnar !== undefined && this.#columnar.length > 0) this.#emitColumnar();
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
     this.#drain().then(
       () => cb(),
       (err: unknown) => cb(err as Error),
@@ -169,6 +200,32 @@ export class ValidateStream extends Transform {
     this.#session?.close();
     this.#inFlight.length = 0;
     cb(err);
+  }
+
+  /** Append a columnar chunk; its refused records to the reject sink; in strict mode, the error that ends the stream. */
+  #addColumnar(t: ColumnarText): DativoError | undefined {
+    const o = this.#columnarOpts;
+    if (o === undefined) throw new DativoError('INTERNAL', 'validate got columnar text without the columnar option');
+    this.rowsIn += t.rows;
+    if (this.#warnedHeader !== t.columns) this.#warnUnknown(t.columns);
+    const b = (this.#columnar ??= new ColumnarBuilder(this.#asset, o.fields, o.constants, o.batchRows));
+    const rejects = b.add(t);
+    this.rowsOut += t.rows - rejects.length;
+    for (const r of rejects) {
+      const err = this.#rejectOf(r.record, r.errors, r.location);
+      if (err) return err;
+    }
+    if (b.length >= o.batchRows) this.#emitColumnar();
+    return undefined;
+  }
+
+  /** The rows built from columnar chunks so far, as one Arrow batch for the sink. */
+  #emitColumnar(): void {
+    const built = this.#columnar!.build();
+    // A copy of the reused column buffers, and what the sink's encoder takes.
+    const ipc = tableToIPC(new ArrowTable(built.batch), 'stream');
+    const own = (ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength ? ipc : ipc.slice()) as Uint8Array<ArrayBuffer>;
+    this.push(ipcBatch({ ipc: own, rows: built.batch.numRows, stats: built.stats, byteLength: built.byteLength }));
   }
 
   async #submit(p: PackedRecords): Promise<void> {

@@ -1,0 +1,219 @@
+/**
+ * The columnar path's builder (issue 14): {@link ColumnarText} batches (CSV
+ * bytes and field offsets) → the table's Arrow columns and statistics, with
+ * no record object for a record that is valid.
+ *
+ * Exact by construction: a value goes into its column through the same
+ * column builder (lib/parquet/arrow/) and as the same canonical value as on
+ * the record path. Integers (up to 15 digits), `true`/`false` and text are
+ * read from the bytes; any other value goes through the record path's own
+ * field coercer (lib/records/fields.ts) on its text. A record with a value
+ * that coercer refuses, a missing required value, or any record of an asset
+ * with constraints, goes whole through the record coercer (its strings made
+ * from its bytes, as the CSV source makes them), so reject codes, reasons,
+ * constraints and strict mode are the record path's.
+ */
+import { isAscii } from 'node:buffer';
+import type { ColumnBuilder } from '../parquet/arrow/column.js';
+import { RecordBatchBuilder, type BuiltBatch } from '../parquet/arrow.js';
+import { FIELD_ESCAPED, FIELD_QUOTED, type ColumnarText } from '../records/columnar.js';
+import { compileAssetCoercer, type Coercer, type FieldError } from '../records/coerce.js';
+import { compileConstraints } from '../records/constraints.js';
+import { Bad, fieldCoercer, type FieldCoercer } from '../records/fields.js';
+import type { Asset, AssetField, FieldType, Row } from '../types.js';
+
+const STRING = 0;
+const LONG = 1;
+const INT = 2;
+const BOOLEAN = 3;
+const OTHER = 4;
+
+function kindOf(t: FieldType): number {
+  switch (t.kind) {
+    case 'string':
+    case 'json':
+      return STRING;
+    case 'long':
+      return LONG;
+    case 'int':
+      return INT;
+    case 'boolean':
+      return BOOLEAN;
+    default:
+      return OTHER;
+  }
+}
+
+/** A refused record: its raw values (as the CSV source makes them), why, where. */
+export interface ColumnarReject {
+  record: Row;
+  errors: FieldError[];
+  location: { file: string; line: number };
+}
+
+/** Where the asset's columns are in one header. */
+interface HeaderMap {
+  columns: readonly string[];
+  /** Per asset field: its index in the header, -1 when the header lacks it. */
+  src: Int32Array;
+}
+
+/**
+ * Appends {@link ColumnarText} batches to the table's column builders;
+ * {@link build} takes the Arrow batch so far. A plain class (no streams):
+ * the validate stage adapts it.
+ */
+export class ColumnarBuilder {
+  private readonly rbb: RecordBatchBuilder;
+  private readonly cols: ColumnBuilder[];
+  private readonly kinds: Int32Array;
+  private readonly required: boolean[];
+  private readonly coercers: FieldCoercer[];
+  private readonly coerce: Coercer;
+  /** The asset declares constraints: every record goes through the record coercer. */
+  private readonly constrained: boolean;
+  private header: HeaderMap | undefined;
+  private readonly vals: unknown[];
+
+  constructor(
+    private readonly asset: Asset,
+    tableFields: AssetField[],
+    constants: Record<string, unknown>,
+    capacity: number,
+  ) {
+    this.rbb = new RecordBatchBuilder(tableFields, constants, undefined, capacity, true);
+    this.cols = asset.fields.map((f) => {
+      const c = this.rbb.column(f.name);
+      if (c === undefined) throw new Error(`columnar: asset field ${f.name} is not a table column`);
+      return c;
+    });
+    this.kinds = Int32Array.from(asset.fields.map((f) => kindOf(f.type)));
+    this.required = asset.fields.map((f) => f.required);
+    this.coercers = asset.fields.map((f) => fieldCoercer(f.type));
+    this.coerce = compileAssetCoercer(asset);
+    this.constrained = compileConstraints(asset.fields, asset.raw.schema, asset.file) !== undefined;
+    this.vals = new Array<unknown>(asset.fields.length).fill(null);
+  }
+
+  /** Rows appended since the last build. */
+  get length(): number {
+    return this.rbb.length;
+  }
+
+  /** Bytes of Arrow value buffers held so far. */
+  get byteLength(): number {
+    return this.rbb.byteLength;
+  }
+
+  /** The Arrow batch of the rows appended since the last build (buffers reused: consume it before the next add). */
+  build(): BuiltBatch {
+    return this.rbb.build();
+  }
+
+  private map(columns: readonly string[]): HeaderMap {
+    const h = this.header;
+    if (h !== undefined && (h.columns === columns || (h.columns.length === columns.length && h.columns.every((c, i) => c === columns[i])))) return h;
+    const src = Int32Array.from(this.asset.fields.map((f) => columns.indexOf(f.name)));
+    return (this.header = { columns, src });
+  }
+
+  /** Append the batch's valid records; the refused ones are returned in order. */
+  add(t: ColumnarText): ColumnarReject[] {
+    const { src } = this.map(t.columns);
+    const w = t.columns.length;
+    const bytes = t.bytes;
+    // Most batches are ASCII: decode once, then a field's text is a slice.
+    const text = isAscii(bytes) ? bytes.toString('latin1') : undefined;
+    const { start, end, flags, quote } = t;
+    const qq = quote + quote;
+    const kinds = this.kinds;
+    const cols = this.cols;
+    const coercers = this.coercers;
+    const required = this.required;
+    const vals = this.vals;
+    const n = kinds.length;
+    const rejects: ColumnarReject[] = [];
+    for (let r = 0, k0 = 0; r < t.rows; r++, k0 += w) {
+      let ok = !this.constrained;
+      for (let i = 0; ok && i < n; i++) {
+        const c = src[i]!;
+        let v: unknown = null;
+        if (c >= 0) {
+          const k = k0 + c;
+          const s = start[k]!;
+          const e = end[k]!;
+          const kind = kinds[i]!;
+          if (s === e) {
+            // Unquoted empty: NULL; quoted empty: '' for text, NULL for the rest (the record coercer's rule).
+            if (kind === STRING && (flags[k]! & FIELD_QUOTED) !== 0) v = '';
+          } else if (kind === LONG || kind === INT) {
+            v = digits(bytes, s, e);
+            if (v === undefined || (kind === INT && ((v as number) < -2147483648 || (v as number) > 2147483647))) v = coercers[i]!(field(bytes, text, s, e, flags[k]!, qq, quote));
+            else if (v === 0) v = 0; // -0 → 0
+          } else if (kind === BOOLEAN) {
+            v = word(bytes, s, e);
+            if (v === undefined) v = coercers[i]!(field(bytes, text, s, e, flags[k]!, qq, quote));
+          } else {
+            const str = field(bytes, text, s, e, flags[k]!, qq, quote);
+            v = kind === STRING ? str : coercers[i]!(str);
+          }
+        }
+        if (v instanceof Bad || (v === null && required[i])) ok = false;
+        else vals[i] = v;
+      }
+      if (ok) {
+        for (let i = 0; i < n; i++) cols[i]!.append(vals[i]);
+        this.rbb.addRow();
+        continue;
+      }
+      // The record path, for this record only.
+      const record = this.record(t, text, k0, qq);
+      const res = this.coerce(record);
+      if (res.ok) this.rbb.append(res.row);
+      else rejects.push({ record, errors: res.errors, location: { file: t.file, line: t.lines[r]! } });
+    }
+    vals.fill(null);
+    return rejects;
+  }
+
+  /** The record the CSV source would have made: header names → text, NULL for an unquoted empty field. */
+  private record(t: ColumnarText, text: string | undefined, k0: number, qq: string): Row {
+    const row: Row = {};
+    t.columns.forEach((name, i) => {
+      const k = k0 + i;
+      const s = t.start[k]!;
+      const e = t.end[k]!;
+      const v = s === e && (t.flags[k]! & FIELD_QUOTED) === 0 ? null : field(t.bytes, text, s, e, t.flags[k]!, qq, t.quote);
+      if (name === '__proto__') Object.defineProperty(row, name, { value: v, enumerable: true, writable: true, configurable: true });
+      else row[name] = v;
+    });
+    return row;
+  }
+}
+
+/** A field's text, doubled quotes unescaped. */
+function field(bytes: Buffer, text: string | undefined, s: number, e: number, flags: number, qq: string, quote: string): string {
+  const v = text !== undefined ? text.slice(s, e) : bytes.toString('utf8', s, e);
+  return (flags & FIELD_ESCAPED) !== 0 ? v.replaceAll(qq, quote) : v;
+}
+
+/** A plain integer of at most 15 digits (optional `-`): exactly lib/records/fields.ts's `smallInteger`; undefined otherwise. */
+function digits(b: Buffer, s: number, e: number): number | undefined {
+  const neg = b[s] === 45;
+  let i = neg ? s + 1 : s;
+  if (i === e || e - i > 15) return undefined;
+  let x = 0;
+  for (; i < e; i++) {
+    const c = b[i]! - 48;
+    if (c < 0 || c > 9) return undefined;
+    x = x * 10 + c;
+  }
+  return neg ? -x : x;
+}
+
+/** `true` / `false` exactly; undefined otherwise. */
+function word(b: Buffer, s: number, e: number): boolean | undefined {
+  if (e - s === 4 && b[s] === 116 && b[s + 1] === 114 && b[s + 2] === 117 && b[s + 3] === 101) return true;
+  if (e - s === 5 && b[s] === 102 && b[s + 1] === 97 && b[s + 2] === 108 && b[s + 3] === 115 && b[s + 4] === 101) return false;
+  return undefined;
+}
