@@ -28,6 +28,9 @@ import { silentLogger } from '../lib/log.js';
 import type { AssetField, Row } from '../lib/types.js';
 import { runJobFile } from '../lib/run/file.js';
 import { arrowSchema, RecordBatchBuilder } from '../lib/parquet/arrow.js';
+import { isIpcBatch, type IpcBatch } from '../lib/parquet/ipc-batch.js';
+import { isColumnarText } from '../lib/records/columnar.js';
+import { columnarPlanned } from '../lib/run/object.js';
 import { validate } from '../lib/stages/validate.js';
 
 const { values } = parseArgs({
@@ -58,7 +61,7 @@ function nullSink(): Writable & { rows: number } {
     objectMode: true,
     highWaterMark: 16,
     write(chunk: unknown, _enc, cb) {
-      w.rows += Array.isArray(chunk) ? chunk.length : 1;
+      w.rows += Array.isArray(chunk) ? chunk.length : isColumnarText(chunk) || isIpcBatch(chunk) ? chunk.rows : 1;
       cb();
     },
   }) as Writable & { rows: number };
@@ -72,7 +75,13 @@ function arrowSink(fields: AssetField[], batchRows: number): Writable & { rows: 
   const w = new Writable({
     objectMode: true,
     highWaterMark: 16,
-    write(row: Row, _enc, cb) {
+    write(row: Row | IpcBatch, _enc, cb) {
+      // The columnar path's validate built the Arrow batch already.
+      if (isIpcBatch(row)) {
+        w.rows += row.rows;
+        cb();
+        return;
+      }
       builder.append(row);
       w.rows++;
       if (builder.length >= batchRows) builder.build();
@@ -118,9 +127,13 @@ async function main(): Promise<void> {
         signal: new AbortController().signal,
         log: silentLogger(),
         rejects,
+        // As the run planner does (no cursor tracker here): the columnar path unless DATIVO_COLUMNAR=0.
+        ...(columnarPlanned({ tracker: false }) ? { columnarText: true } : {}),
       };
-      const sink = values.mode === 'arrow' ? arrowSink(plan.asset.fields, Number(values['batch-rows'])) : nullSink();
-      const stages = values.mode === 'validate' || values.mode === 'arrow' ? [validate(plan.asset, { mode: 'warn', rejects })] : [];
+      const batchRows = Number(values['batch-rows']);
+      const columnar = ctx.columnarText === true ? { columnar: { fields: plan.asset.fields, constants: {}, batchRows } } : {};
+      const sink = values.mode === 'arrow' ? arrowSink(plan.asset.fields, batchRows) : nullSink();
+      const stages = values.mode === 'validate' || values.mode === 'arrow' ? [validate(plan.asset, { mode: 'warn', rejects, ...columnar })] : [];
       await pipeline([connector.read(ctx), ...stages, sink]);
       out['rows'] = sink.rows;
       out['rejected'] = rejects.count;

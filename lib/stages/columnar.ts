@@ -5,21 +5,26 @@
  *
  * Exact by construction: a value goes into its column through the same
  * column builder (lib/parquet/arrow/) and as the same canonical value as on
- * the record path. Integers (up to 15 digits), `true`/`false` and text are
- * read from the bytes; any other value goes through the record path's own
- * field coercer (lib/records/fields.ts) on its text. A record with a value
+ * the record path. Read from the bytes: text (copied as UTF-8, no string
+ * made), integers of up to 15 digits, `true`/`false`, dates `YYYY-MM-DD` and
+ * timestamps `YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|±HH:MM)` (where their µs are
+ * exact in a double, years ~1685-2255), with the record path's range checks
+ * and arithmetic (lib/records/time.ts); any other value goes through the
+ * record path's own field coercer (lib/records/fields.ts) on its text. A record with a value
  * that coercer refuses, a missing required value, or any record of an asset
  * with constraints, goes whole through the record coercer (its strings made
  * from its bytes, as the CSV source makes them), so reject codes, reasons,
  * constraints and strict mode are the record path's.
  */
 import { isAscii } from 'node:buffer';
+import { Utf8Column } from '../parquet/arrow/bytes.js';
 import type { ColumnBuilder } from '../parquet/arrow/column.js';
 import { RecordBatchBuilder, type BuiltBatch } from '../parquet/arrow.js';
 import { FIELD_ESCAPED, FIELD_QUOTED, type ColumnarText } from '../records/columnar.js';
 import { compileAssetCoercer, type Coercer, type FieldError } from '../records/coerce.js';
 import { compileConstraints } from '../records/constraints.js';
 import { Bad, fieldCoercer, type FieldCoercer } from '../records/fields.js';
+import { daysFromCivil, daysInMonth } from '../records/time.js';
 import type { Asset, AssetField, FieldType, Row } from '../types.js';
 
 const STRING = 0;
@@ -27,6 +32,10 @@ const LONG = 1;
 const INT = 2;
 const BOOLEAN = 3;
 const OTHER = 4;
+const DATE = 5;
+const TIMESTAMP = 6;
+/** In `vals`: the value is the field's bytes (a text column), appended without a string. */
+const BYTES = Symbol('bytes');
 
 function kindOf(t: FieldType): number {
   switch (t.kind) {
@@ -39,6 +48,10 @@ function kindOf(t: FieldType): number {
       return INT;
     case 'boolean':
       return BOOLEAN;
+    case 'date':
+      return DATE;
+    case 'timestamp':
+      return TIMESTAMP;
     default:
       return OTHER;
   }
@@ -74,6 +87,10 @@ export class ColumnarBuilder {
   private readonly constrained: boolean;
   private header: HeaderMap | undefined;
   private readonly vals: unknown[];
+  /** Per asset field: the text column builder, for values appended as bytes. */
+  private readonly text: (Utf8Column | undefined)[];
+  /** Per asset field: the batch field index of a value in `vals` as {@link BYTES}. */
+  private readonly at: Int32Array;
 
   constructor(
     private readonly asset: Asset,
@@ -87,7 +104,9 @@ export class ColumnarBuilder {
       if (c === undefined) throw new Error(`columnar: asset field ${f.name} is not a table column`);
       return c;
     });
-    this.kinds = Int32Array.from(asset.fields.map((f) => kindOf(f.type)));
+    this.text = this.cols.map((c) => (c instanceof Utf8Column ? c : undefined));
+    this.kinds = Int32Array.from(asset.fields.map((f, i) => (kindOf(f.type) === STRING && this.text[i] === undefined ? OTHER : kindOf(f.type))));
+    this.at = new Int32Array(asset.fields.length);
     this.required = asset.fields.map((f) => f.required);
     this.coercers = asset.fields.map((f) => fieldCoercer(f.type));
     this.coerce = compileAssetCoercer(asset);
@@ -126,6 +145,9 @@ export class ColumnarBuilder {
     const text = isAscii(bytes) ? bytes.toString('latin1') : undefined;
     const { start, end, flags, quote } = t;
     const qq = quote + quote;
+    const qb = quote.charCodeAt(0);
+    const at = this.at;
+    const textCols = this.text;
     const kinds = this.kinds;
     const cols = this.cols;
     const coercers = this.coercers;
@@ -150,6 +172,15 @@ export class ColumnarBuilder {
             v = digits(bytes, s, e);
             if (v === undefined || (kind === INT && ((v as number) < -2147483648 || (v as number) > 2147483647))) v = coercers[i]!(field(bytes, text, s, e, flags[k]!, qq, quote));
             else if (v === 0) v = 0; // -0 → 0
+          } else if (kind === STRING) {
+            v = BYTES;
+            at[i] = k;
+          } else if (kind === TIMESTAMP) {
+            v = timestampMicros(bytes, s, e);
+            if (v === undefined) v = coercers[i]!(field(bytes, text, s, e, flags[k]!, qq, quote));
+          } else if (kind === DATE) {
+            v = e - s === 10 ? dateDays(bytes, s) : undefined;
+            if (v === undefined) v = coercers[i]!(field(bytes, text, s, e, flags[k]!, qq, quote));
           } else if (kind === BOOLEAN) {
             v = word(bytes, s, e);
             if (v === undefined) v = coercers[i]!(field(bytes, text, s, e, flags[k]!, qq, quote));
@@ -162,7 +193,13 @@ export class ColumnarBuilder {
         else vals[i] = v;
       }
       if (ok) {
-        for (let i = 0; i < n; i++) cols[i]!.append(vals[i]);
+        for (let i = 0; i < n; i++) {
+          const v = vals[i];
+          if (v === BYTES) {
+            const k = at[i]!;
+            textCols[i]!.appendUtf8(bytes, start[k]!, end[k]!, (flags[k]! & FIELD_ESCAPED) !== 0, qb);
+          } else cols[i]!.append(v);
+        }
         this.rbb.addRow();
         continue;
       }
@@ -209,6 +246,68 @@ function digits(b: Buffer, s: number, e: number): number | undefined {
     x = x * 10 + c;
   }
   return neg ? -x : x;
+}
+
+/** Two ASCII digits at `i`, or -1. */
+function d2(b: Buffer, i: number): number {
+  const x = b[i]! - 48;
+  const y = b[i + 1]! - 48;
+  return x >= 0 && x <= 9 && y >= 0 && y <= 9 ? x * 10 + y : -1;
+}
+
+/** Days of a real calendar day `YYYY-MM-DD` (year >= 1) at `s`, as parseDateDays gives them; undefined otherwise. */
+function dateDays(b: Buffer, s: number): number | undefined {
+  if (b[s + 4] !== 45 || b[s + 7] !== 45) return undefined;
+  const hi = d2(b, s);
+  const lo = d2(b, s + 2);
+  const m = d2(b, s + 5);
+  const d = d2(b, s + 8);
+  if (hi < 0 || lo < 0 || m < 1 || m > 12 || d < 1) return undefined;
+  const y = hi * 100 + lo;
+  if (y < 1 || d > daysInMonth(y, m)) return undefined;
+  const days = daysFromCivil(y, m, d);
+  return days === 0 ? 0 : days;
+}
+
+/**
+ * µs of `YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|±HH:MM)` with parseTimestampMicros's
+ * checks and arithmetic, as a number when exact (as the record path makes
+ * its bigint); undefined for any other form or range (the coercer decides).
+ */
+function timestampMicros(b: Buffer, s: number, e: number): number | undefined {
+  if (e - s < 20 || b[s + 10] !== 84 || b[s + 13] !== 58 || b[s + 16] !== 58) return undefined;
+  const days = dateDays(b, s);
+  const hh = d2(b, s + 11);
+  const mi = d2(b, s + 14);
+  const ss = d2(b, s + 17);
+  if (days === undefined || hh < 0 || hh > 23 || mi < 0 || mi > 59 || ss < 0 || ss > 59) return undefined;
+  let i = s + 19;
+  let micros = 0;
+  if (b[i] === 46) {
+    i++;
+    let k = 0;
+    while (i < e) {
+      const c = b[i]! - 48;
+      if (c < 0 || c > 9) break;
+      if (++k > 6) return undefined;
+      micros = micros * 10 + c;
+      i++;
+    }
+    if (k === 0) return undefined;
+    for (; k < 6; k++) micros *= 10;
+  }
+  let off = 0;
+  const c = b[i];
+  if (c === 90 && i + 1 === e) {
+    // Z
+  } else if ((c === 43 || c === 45) && i + 6 === e && b[i + 3] === 58) {
+    const oh = d2(b, i + 1);
+    const om = d2(b, i + 4);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return undefined;
+    off = c === 43 ? oh * 3600 + om * 60 : -(oh * 3600 + om * 60);
+  } else return undefined;
+  const us = (days * 86400 + hh * 3600 + mi * 60 + ss - off) * 1e6 + micros;
+  return Number.isSafeInteger(us) ? us : undefined;
 }
 
 /** `true` / `false` exactly; undefined otherwise. */

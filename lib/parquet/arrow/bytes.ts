@@ -10,11 +10,58 @@ export class Utf8Column extends ColumnBuilder {
   pos = 0;
   min: string | undefined;
   max: string | undefined;
+  /** Bounds of the values appended as bytes ({@link appendUtf8}), in byte order (= code point order); merged with `min`/`max` at finish. */
+  bmin: Buffer | undefined;
+  bmax: Buffer | undefined;
 
   constructor(field: AssetField, type: DataType, capacity: number) {
     super(field, type, capacity);
     this.offsets = new Int32Array(capacity + 1);
     this.buf = Buffer.allocUnsafeSlow(Math.max(1024, capacity * 16)) as unknown as Utf8Writable;
+  }
+
+  /**
+   * Append valid UTF-8 `b[s, e)` as a value (the columnar path: no string
+   * made), each doubled `quote` byte once when `escaped`. The same column
+   * and statistics as `append` of the decoded string.
+   */
+  appendUtf8(b: Uint8Array, s: number, e: number, escaped: boolean, quote: number): void {
+    const i = this.n;
+    if (i === this.cap) this.grow();
+    let pos = this.pos;
+    const start = pos;
+    if (pos + (e - s) > this.buf.length) this.growBytes(pos + (e - s));
+    const buf = this.buf;
+    if (escaped) {
+      for (let k = s; k < e; k++) {
+        const c = b[k]!;
+        buf[pos++] = c;
+        if (c === quote) k++;
+      }
+    } else if (e - s <= 32) {
+      for (let k = s; k < e; k++) buf[pos++] = b[k]!;
+    } else {
+      buf.set(b.subarray(s, e), pos);
+      pos += e - s;
+    }
+    if (pos > 0x7fffffff) throw badValue(this.field, i, '', 'more than 2 GiB of text in one batch');
+    this.pos = pos;
+    this.offsets[i + 1] = pos;
+    setValid(this.validity, i);
+    this.n = i + 1;
+    const lo = this.bmin;
+    const hi = this.bmax;
+    if (lo === undefined || hi === undefined) {
+      this.bmin = this.bmax = Buffer.from(buf.subarray(start, pos));
+      return;
+    }
+    // Strictly between the bounds' first bytes: neither bound moves (most values).
+    const first = pos > start ? buf[start]! : -1;
+    if (lo.length > 0 && first > lo[0]! && hi.length > 0 && first < hi[0]!) return;
+    const b8 = buf as unknown as Buffer;
+    // buf[start, pos) against a bound: -1 when the value sorts before it.
+    if (b8.compare(lo, 0, lo.length, start, pos) < 0) this.bmin = Buffer.from(buf.subarray(start, pos));
+    else if (b8.compare(hi, 0, hi.length, start, pos) > 0) this.bmax = Buffer.from(buf.subarray(start, pos));
   }
 
   get valueBytes(): number {
@@ -27,6 +74,7 @@ export class Utf8Column extends ColumnBuilder {
       this.buf = Buffer.allocUnsafeSlow(this.buf.length) as unknown as Utf8Writable;
       this.pos = 0;
       this.min = this.max = undefined;
+      this.bmin = this.bmax = undefined;
       return;
     }
     const offsets = new Int32Array(cap + 1);
@@ -43,6 +91,7 @@ export class Utf8Column extends ColumnBuilder {
   protected clear(): void {
     this.pos = 0;
     this.min = this.max = undefined;
+    this.bmin = this.bmax = undefined;
   }
 
   append(v: unknown): void {
@@ -94,8 +143,15 @@ export class Utf8Column extends ColumnBuilder {
   }
 
   finish(acc: ColumnStatsAcc): BuiltColumn {
-    acc.min = acc.minKey = this.min;
-    acc.max = acc.maxKey = this.max;
+    let { min, max } = this;
+    if (this.bmin !== undefined && this.bmax !== undefined) {
+      const lo = this.bmin.toString('utf8');
+      const hi = this.bmax.toString('utf8');
+      if (min === undefined || compareCodePoints(lo, min) < 0) min = lo;
+      if (max === undefined || compareCodePoints(hi, max) > 0) max = hi;
+    }
+    acc.min = acc.minKey = min;
+    acc.max = acc.maxKey = max;
     const n = this.n;
     const pos = this.pos;
     const valueOffsets = this.offsets.subarray(0, n + 1);
