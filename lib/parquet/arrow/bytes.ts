@@ -4,6 +4,16 @@ import type { AssetField } from '../../types.js';
 import { badValue, ColumnBuilder, setValid, make, type BuiltColumn, type Utf8Writable } from './column.js';
 import { compareBytes, compareCodePoints, HIGH_UNITS, type ColumnStatsAcc } from './stats.js';
 
+/** Byte order of `a[s, e)` against `b` (a JS loop: short values, no native call per value). */
+function compareAt(a: Uint8Array, s: number, e: number, b: Uint8Array): number {
+  const n = Math.min(e - s, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a[s + i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return e - s - b.length;
+}
+
 export class Utf8Column extends ColumnBuilder {
   offsets: Int32Array;
   buf: Utf8Writable;
@@ -58,10 +68,8 @@ export class Utf8Column extends ColumnBuilder {
     // Strictly between the bounds' first bytes: neither bound moves (most values).
     const first = pos > start ? buf[start]! : -1;
     if (lo.length > 0 && first > lo[0]! && hi.length > 0 && first < hi[0]!) return;
-    const b8 = buf as unknown as Buffer;
-    // buf[start, pos) against a bound: -1 when the value sorts before it.
-    if (b8.compare(lo, 0, lo.length, start, pos) < 0) this.bmin = Buffer.from(buf.subarray(start, pos));
-    else if (b8.compare(hi, 0, hi.length, start, pos) > 0) this.bmax = Buffer.from(buf.subarray(start, pos));
+    if (compareAt(buf, start, pos, lo) < 0) this.bmin = Buffer.from(buf.subarray(start, pos));
+    else if (compareAt(buf, start, pos, hi) > 0) this.bmax = Buffer.from(buf.subarray(start, pos));
   }
 
   get valueBytes(): number {
