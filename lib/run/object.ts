@@ -94,12 +94,14 @@ async function removeFiles(r: ObjectRun, files: readonly DataFile[]): Promise<vo
  * columnar path: lib/records/columnar.ts, lib/stages/columnar.ts): only
  * when nothing between it and the Parquet sink needs records. A cursor
  * tracker does (it reads canonical rows and decides which rejects count,
- * `admitReject`). The sink is always Parquet here. `DATIVO_COLUMNAR=0`
- * turns it off (the record path, to compare). Sources that do not split
+ * `admitReject`). Coercion threads asked for (`threads` > 0: the job's
+ * `target.workers` or `DATIVO_COERCE_WORKERS`) keep the packed path. The
+ * sink is always Parquet here. `DATIVO_COLUMNAR=0` turns it off (the record
+ * path, to compare). Sources that do not split
  * UTF-8 text ignore the request and emit records.
  */
-export function columnarPlanned(o: { tracker: boolean }): boolean {
-  return !o.tracker && process.env['DATIVO_COLUMNAR'] !== '0';
+export function columnarPlanned(o: { tracker: boolean; threads?: number }): boolean {
+  return !o.tracker && (o.threads ?? 0) === 0 && process.env['DATIVO_COLUMNAR'] !== '0';
 }
 
 /** Run one object; fills `r.obj`. Throws on failure (the caller records it). */
@@ -119,7 +121,9 @@ export async function runObject(r: ObjectRun): Promise<void> {
   // Text may go from the bytes straight into the table's Arrow columns, or
   // text records be coerced in worker threads; neither under a cursor
   // tracker, which reads canonical rows.
-  const columnar = columnarPlanned({ tracker: tracker !== undefined });
+  // Coercion threads asked for (the job's target.workers or DATIVO_COERCE_WORKERS) keep the packed path.
+  const asked = plan.target.workers ?? (process.env['DATIVO_COERCE_WORKERS'] !== undefined ? defaultCoerceWorkers() : 0);
+  const columnar = columnarPlanned({ tracker: tracker !== undefined, threads: asked });
   const threads = tracker || columnar ? 0 : (plan.target.workers ?? defaultCoerceWorkers());
   const batchRows = opts.batchRows ?? plan.target.batchRows ?? 10_000;
   const ctx: ReadContext = {
