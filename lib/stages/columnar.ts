@@ -8,7 +8,8 @@
  * the record path. Read from the bytes: text (copied as UTF-8, no string
  * made), integers of up to 15 digits, `true`/`false`, dates `YYYY-MM-DD` and
  * timestamps `YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|±HH:MM)` (where their µs are
- * exact in a double, years ~1685-2255), with the record path's range checks
+ * exact in a double, years ~1685-2255), decimals `-?d+(.d+)?` within
+ * scale and precision (and 15 digits), with the record path's range checks
  * and arithmetic (lib/records/time.ts); any other value goes through the
  * record path's own field coercer (lib/records/fields.ts) on its text. A record with a value
  * that coercer refuses, a missing required value, or any record of an asset
@@ -18,6 +19,7 @@
  */
 import { isAscii } from 'node:buffer';
 import { Utf8Column } from '../parquet/arrow/bytes.js';
+import { DecimalColumn } from '../parquet/arrow/decimal.js';
 import type { ColumnBuilder } from '../parquet/arrow/column.js';
 import { RecordBatchBuilder, type BuiltBatch } from '../parquet/arrow.js';
 import { FIELD_ESCAPED, FIELD_QUOTED, type ColumnarText } from '../records/columnar.js';
@@ -34,8 +36,11 @@ const BOOLEAN = 3;
 const OTHER = 4;
 const DATE = 5;
 const TIMESTAMP = 6;
+const DECIMAL = 7;
 /** In `vals`: the value is the field's bytes (a text column), appended without a string. */
 const BYTES = Symbol('bytes');
+/** In `vals`: the value is the unscaled decimal in `unscaled[i]`, appended without its text. */
+const UNSCALED = Symbol('unscaled');
 
 function kindOf(t: FieldType): number {
   switch (t.kind) {
@@ -52,6 +57,8 @@ function kindOf(t: FieldType): number {
       return DATE;
     case 'timestamp':
       return TIMESTAMP;
+    case 'decimal':
+      return DECIMAL;
     default:
       return OTHER;
   }
@@ -91,6 +98,11 @@ export class ColumnarBuilder {
   private readonly text: (Utf8Column | undefined)[];
   /** Per asset field: the batch field index of a value in `vals` as {@link BYTES}. */
   private readonly at: Int32Array;
+  /** Per asset field: the decimal column builder, its scale and integer digits allowed. */
+  private readonly dec: (DecimalColumn | undefined)[];
+  private readonly scales: Int32Array;
+  private readonly intDigits: Int32Array;
+  private readonly unscaled: Float64Array;
 
   constructor(
     private readonly asset: Asset,
@@ -105,7 +117,19 @@ export class ColumnarBuilder {
       return c;
     });
     this.text = this.cols.map((c) => (c instanceof Utf8Column ? c : undefined));
-    this.kinds = Int32Array.from(asset.fields.map((f, i) => (kindOf(f.type) === STRING && this.text[i] === undefined ? OTHER : kindOf(f.type))));
+    this.dec = this.cols.map((c) => (c instanceof DecimalColumn ? c : undefined));
+    const t = asset.fields.map((f) => (f.type.kind === 'decimal' ? f.type : { precision: 0, scale: 0 }));
+    this.scales = Int32Array.from(t.map((d) => d.scale));
+    // Digits before the point: the precision's rest, and all digits within 15 (exact in a double).
+    this.intDigits = Int32Array.from(t.map((d) => Math.min(d.precision - d.scale, 15 - d.scale)));
+    this.unscaled = new Float64Array(asset.fields.length);
+    this.kinds = Int32Array.from(
+      asset.fields.map((f, i) => {
+        const k = kindOf(f.type);
+        if ((k === STRING && this.text[i] === undefined) || (k === DECIMAL && (this.dec[i] === undefined || this.intDigits[i]! < 1))) return OTHER;
+        return k;
+      }),
+    );
     this.at = new Int32Array(asset.fields.length);
     this.required = asset.fields.map((f) => f.required);
     this.coercers = asset.fields.map((f) => fieldCoercer(f.type));
@@ -148,6 +172,10 @@ export class ColumnarBuilder {
     const qb = quote.charCodeAt(0);
     const at = this.at;
     const textCols = this.text;
+    const decCols = this.dec;
+    const scales = this.scales;
+    const intDigits = this.intDigits;
+    const unscaled = this.unscaled;
     const kinds = this.kinds;
     const cols = this.cols;
     const coercers = this.coercers;
@@ -175,6 +203,13 @@ export class ColumnarBuilder {
           } else if (kind === STRING) {
             v = BYTES;
             at[i] = k;
+          } else if (kind === DECIMAL) {
+            const u = plainUnscaled(bytes, s, e, scales[i]!, intDigits[i]!);
+            if (u === undefined) v = coercers[i]!(field(bytes, text, s, e, flags[k]!, qq, quote));
+            else {
+              unscaled[i] = u;
+              v = UNSCALED;
+            }
           } else if (kind === TIMESTAMP) {
             v = timestampMicros(bytes, s, e);
             if (v === undefined) v = coercers[i]!(field(bytes, text, s, e, flags[k]!, qq, quote));
@@ -198,7 +233,8 @@ export class ColumnarBuilder {
           if (v === BYTES) {
             const k = at[i]!;
             textCols[i]!.appendUtf8(bytes, start[k]!, end[k]!, (flags[k]! & FIELD_ESCAPED) !== 0, qb);
-          } else cols[i]!.append(v);
+          } else if (v === UNSCALED) decCols[i]!.appendUnscaled(unscaled[i]!);
+          else cols[i]!.append(v);
         }
         this.rbb.addRow();
         continue;
@@ -246,6 +282,44 @@ function digits(b: Buffer, s: number, e: number): number | undefined {
     x = x * 10 + c;
   }
   return neg ? -x : x;
+}
+
+/**
+ * The unscaled value of `-?D+(.d{1,scale})?` with at most `maxInt` integer
+ * digits and no leading zero (but a lone `0`), not negative zero: values
+ * the record path's coercer writes as exactly this number (its canonical
+ * text at the scale, parsed back by the column); undefined otherwise.
+ */
+function plainUnscaled(b: Buffer, s: number, e: number, scale: number, maxInt: number): number | undefined {
+  const neg = b[s] === 45;
+  let i = neg ? s + 1 : s;
+  const i0 = i;
+  let v = 0;
+  while (i < e) {
+    const d = b[i]! - 48;
+    if (d < 0 || d > 9) break;
+    v = v * 10 + d;
+    i++;
+  }
+  const n = i - i0;
+  if (n === 0 || n > maxInt || (n > 1 && b[i0] === 48)) return undefined;
+  let f = 0;
+  if (i < e) {
+    if (b[i] !== 46) return undefined;
+    i++;
+    const f0 = i;
+    while (i < e) {
+      const d = b[i]! - 48;
+      if (d < 0 || d > 9) return undefined;
+      v = v * 10 + d;
+      i++;
+    }
+    f = i - f0;
+    if (f === 0 || f > scale) return undefined;
+  }
+  for (; f < scale; f++) v *= 10;
+  if (neg && v === 0) return undefined;
+  return neg ? -v : v;
 }
 
 /** Two ASCII digits at `i`, or -1. */

@@ -151,6 +151,29 @@ export class DecimalColumn extends ColumnBuilder {
     if (this.max === undefined || u > this.max) this.max = u;
   }
 
+  /**
+   * Append the value of unscaled integer `u` (|u| < 2^53 and below
+   * 10^precision: the caller checked): what `append` does for the canonical
+   * text of that value, without the text (the columnar path).
+   */
+  appendUnscaled(u: number): void {
+    const i = this.n;
+    if (i === this.cap) this.grow();
+    const words = this.words;
+    let lo = u % 4294967296;
+    if (lo < 0) lo += 4294967296;
+    const hi = (u - lo) / 4294967296;
+    const ext = u < 0 ? 0xffffffff : 0;
+    words[4 * i] = lo;
+    words[4 * i + 1] = hi >>> 0;
+    words[4 * i + 2] = ext;
+    words[4 * i + 3] = ext;
+    setValid(this.validity, i);
+    this.n = i + 1;
+    if (this.min === undefined || u < this.min) this.min = u;
+    if (this.max === undefined || u > this.max) this.max = u;
+  }
+
   finish(acc: ColumnStatsAcc): BuiltColumn {
     acc.min = acc.minKey = this.min === undefined ? undefined : BigInt(this.min);
     acc.max = acc.maxKey = this.max === undefined ? undefined : BigInt(this.max);

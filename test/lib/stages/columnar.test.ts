@@ -26,6 +26,7 @@ const fields: AssetField[] = [
   { name: 'ts', type: { kind: 'timestamp' }, typeName: 'timestamp', required: false, fieldId: 6 },
   { name: 'day', type: { kind: 'date' }, typeName: 'date', required: false, fieldId: 7 },
   { name: 'x', type: { kind: 'double' }, typeName: 'double', required: false, fieldId: 8 },
+  { name: 'wide', type: { kind: 'decimal', precision: 20, scale: 4 }, typeName: 'decimal(20,4)', required: false, fieldId: 10 },
 ];
 const table: AssetField[] = [...fields, { name: '_dativo_run_id', type: { kind: 'string' }, typeName: 'string', required: true, fieldId: 9 }];
 const constants = { _dativo_run_id: 'run-1' };
@@ -36,7 +37,10 @@ const TEXTS: Record<string, string[]> = {
   n: ['0', '-0', '2147483647', '2147483648', '-2147483648', '-2147483649', ' 3', '+4', '1e3', '', '""', '99999999999999999'],
   flag: ['true', 'false', 'TRUE', 'False', 't', 'yes', '0', '1', 'on', ' true', 'maybe', '', '""'],
   s: ['a', '', '""', '"x""y"', '"a,b"', '"multi\nline"', 'zoë', '🚀', '\uE000', '\uFFFF', '𝄞', 'A', 'z', '  ', 'NULL', `"${'long ""quoted"" text '.repeat(3)}"`, 'x'.repeat(40)],
-  amt: ['1', '1.5', '-0.5', '9999.99', '10000.00', '1.005', '.5', '', '""', 'abc', '1e2', ' 2.50 '],
+  amt: [
+    '1', '1.5', '-0.5', '9999.99', '10000.00', '1.005', '.5', '', '""', 'abc', '1e2', ' 2.50 ', '007.5', '0.00', '-0.00', '-0', '+1', '1.', '1.500',
+    '-9999.99', '0', '00', '12', '1.2', '-', '-.5', '1.2.3', '99999', '0.001',
+  ],
   ts: [
     '2024-01-01T00:00:00Z', '2024-03-10T01:59:59.123456-08:00', '2024-01-01 00:00:00', '2024-13-01T00:00:00Z', '', '""', 'nope', '2024-01-01T00:00:00.1234567Z',
     '2024-02-29T23:59:59.999999+14:00', '2024-01-01T00:00:00-00:30', '1970-01-01T00:00:00Z', '1969-12-31T23:59:59.999999Z', '2300-01-01T00:00:00Z',
@@ -45,6 +49,7 @@ const TEXTS: Record<string, string[]> = {
   ],
   day: ['2024-02-29', '2023-02-29', '0001-01-01', '9999-12-31', '', '""', '24-1-1', '2024-00-10', '2024-04-31', '0000-01-01', '1970-01-01', '2024-1-01x', ' 2024-01-01'],
   x: ['1.5', '-0', 'NaN', 'Infinity', '1e308', '', '""', 'abc', '.5'],
+  wide: ['1.2345', '-99999999999.9999', '999999999999.9999', '1234567890123456.0001', '-0.0001', '0', '1.23456', '', '12345678901234567'],
 };
 
 function rnd(seed: number): (n: number) => number {
