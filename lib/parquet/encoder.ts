@@ -1,27 +1,28 @@
 /**
- * The Parquet encoder: Arrow IPC batches in, Parquet bytes out, through
- * parquet-wasm's `transformParquetStream`. Both sides are pull-driven: a
- * slow consumer of the output stops the encoder, and the encoder stops
- * accepting batches. The same code runs in this thread ({@link inlineEncoder})
- * or in a worker thread (lib/parquet/worker-encoder.ts), which takes the
- * encoding (about a third of a database-to-Parquet run's CPU) off the thread
+ * The Parquet encoder: Arrow IPC batches in, Parquet bytes out, written by
+ * our own encoder (lib/parquet/format/). Rows of several batches fill one
+ * row group (copied out of the batches, so their buffers can go back at
+ * once); each full row group is encoded and handed to `onChunk` as one
+ * chunk, and the encoder waits for it (backpressure), so memory is one row
+ * group whatever the file size. The same code runs in this thread
+ * ({@link inlineEncoder}) or in a worker thread
+ * (lib/parquet/worker-encoder.ts), which takes the encoding off the thread
  * that parses and validates rows.
  */
-import type { RecordBatch as WasmRecordBatch, WriterProperties } from 'parquet-wasm';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { tableFromIPC, type Schema } from 'apache-arrow';
+import { packageRoot } from '../config/paths.js';
+import { DativoError } from '../errors.js';
 import type { AssetField } from '../types.js';
+import { arrowSchema } from './arrow.js';
+import { columnChunk, type ColumnChunk } from './format/columns.js';
+import { CODEC_ID, compressorFor, type ParquetCompression } from './format/compress.js';
+import { columnSpecs, encodeFooter, type ColumnSpec, type RowGroupMeta } from './format/metadata.js';
+import { PageContext, type PageLimits } from './format/pages.js';
 
-type Wasm = typeof import('parquet-wasm');
-let wasm: Promise<Wasm> | undefined;
-/**
- * parquet-wasm, loaded on first use: compiling it costs ~17 MB of RSS, which
- * a process that encodes in a worker thread need not pay twice.
- */
-const loadWasm = (): Promise<Wasm> => (wasm ??= import('parquet-wasm'));
-
-/** Compression codecs offered to users. */
-export type ParquetCompression = 'zstd' | 'snappy' | 'gzip' | 'uncompressed';
-
-const CODECS = { zstd: 'ZSTD', snappy: 'SNAPPY', gzip: 'GZIP', uncompressed: 'UNCOMPRESSED' } as const;
+export type { ParquetCompression } from './format/compress.js';
+export type { PageLimits } from './format/pages.js';
 
 /** What the encoder needs to know about a file (plain data: it is posted to workers). */
 export interface EncoderOptions {
@@ -62,7 +63,7 @@ export type ChunkSink = (chunk: Uint8Array) => void | Promise<void>;
  * Default when no sample is available: dictionary encoding only where values
  * usually repeat: strings, dates and constant columns. On ids, timestamps,
  * numbers, decimals, binary and JSON it costs time and bytes before
- * parquet-rs falls back to PLAIN (lab §1: the ZSTD file went from 96.2 MB to
+ * the encoder falls back to PLAIN (lab §1: the ZSTD file went from 96.2 MB to
  * 82.9 MB and got faster with it off).
  */
 export function dictionaryEnabled(field: AssetField, constant: boolean): boolean {
@@ -71,7 +72,7 @@ export function dictionaryEnabled(field: AssetField, constant: boolean): boolean
 }
 
 /**
- * Whether parquet-rs writes min/max statistics (row group and page) for a
+ * Whether the encoder writes min/max statistics (null counts always) for a
  * column: not for JSON text and binary, whose byte order no reader prunes on
  * (Iceberg's bounds come from our own column statistics, not the footer).
  * Comparing every ~150-byte JSON value cost 0.35 of the encoder's 4.6 CPU s
@@ -79,35 +80,6 @@ export function dictionaryEnabled(field: AssetField, constant: boolean): boolean
  */
 export function statisticsEnabled(field: AssetField): boolean {
   return field.type.kind !== 'json' && field.type.kind !== 'binary';
-}
-
-function buildProperties(w: Wasm, options: EncoderOptions): WriterProperties {
-  let b = new w.WriterPropertiesBuilder()
-    .setCompression(w.Compression[CODECS[options.compression ?? 'zstd']])
-    .setMaxRowGroupSize(options.rowGroupRows ?? 100_000)
-    .setDictionaryEnabled(false);
-  const constants = new Set(options.constantColumns ?? []);
-  const chosen = options.dictionaryColumns === undefined ? undefined : new Set(options.dictionaryColumns);
-  for (const f of options.fields) {
-    const on = chosen !== undefined ? chosen.has(f.name) || constants.has(f.name) : dictionaryEnabled(f, constants.has(f.name));
-    if (on) b = b.setColumnDictionaryEnabled(f.name, true);
-    if (!statisticsEnabled(f)) b = b.setColumnStatisticsEnabled(f.name, w.EnabledStatistics.None);
-  }
-  if (options.keyValueMetadata !== undefined && Object.keys(options.keyValueMetadata).length > 0) {
-    b = b.setKeyValueMetadata(new Map(Object.entries(options.keyValueMetadata)));
-  }
-  return b.build();
-}
-
-/** IPC bytes → wasm-owned batches. */
-function toWasmBatches(w: Wasm, ipc: Uint8Array): WasmRecordBatch[] {
-  const table = w.Table.fromIPCStream(ipc);
-  try {
-    return table.recordBatches();
-  } finally {
-    // Without this the wasm heap grows by every batch ever written (lab §1).
-    table.free();
-  }
 }
 
 /**
@@ -138,115 +110,220 @@ export class FirstFailure {
 /**
  * Bytes whose buffer can be transferred to another thread: `bytes` itself
  * when it spans its whole ArrayBuffer, else a copy (a view into a larger
- * buffer, e.g. wasm memory, must not hand that buffer over).
+ * buffer, e.g. a pooled Buffer, must not hand that buffer over).
  */
 export function transferable(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
   return (whole ? bytes : bytes.slice()) as Uint8Array<ArrayBuffer>;
 }
 
-/** wasm errors may be plain strings. */
-const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+/** `created_by` of our files: `dativo-ingest <version>`. */
+let createdBy: string | undefined;
+function creator(): string {
+  if (createdBy === undefined) {
+    let version = 'unknown';
+    try {
+      version = String((JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown }).version);
+    } catch {
+      // a missing package.json must not fail a file
+    }
+    createdBy = `dativo-ingest ${version}`;
+  }
+  return createdBy;
+}
 
-/** Encode in this thread. */
-export function inlineEncoder(options: EncoderOptions, onChunk: ChunkSink): ParquetEncoder {
-  return new InlineEncoder(options, onChunk);
+const MAGIC = Uint8Array.of(0x50, 0x41, 0x52, 0x31);
+
+
+
+/**
+ * Encode in this thread. `limits` (page and dictionary sizes) is for tests;
+ * the defaults are parquet-rs's (1 MiB each).
+ */
+export function inlineEncoder(options: EncoderOptions, onChunk: ChunkSink, limits?: PageLimits): ParquetEncoder {
+  return new InlineEncoder(options, onChunk, limits);
 }
 
 class InlineEncoder implements ParquetEncoder {
-  private controller!: ReadableStreamDefaultController<WasmRecordBatch>;
-  private demand: (() => void) | undefined;
-  private demanded = false;
   private readonly failure = new FirstFailure();
-  private readonly pump: Promise<void>;
+  private readonly rowGroupRows: number;
+  private readonly ctx: PageContext;
+  private specs: ColumnSpec[] | undefined;
+  private columns: ColumnChunk[] = [];
+  /** Rows gathered for the row group being filled. */
+  private rows = 0;
+  private readonly groups: RowGroupMeta[] = [];
+  private wroteMagic = false;
   private closed = false;
+  /** Output chunks not yet handed to `onChunk`. */
+  private queue: Uint8Array[] = [];
+  /** Chunks queued so far, and how many of them `onChunk` took. */
+  private emitted = 0;
+  private taken = 0;
+  /** `emitted` at the end of the last two writes (older first). */
+  private marks = [0, 0];
+  private pumping: Promise<void> | undefined;
+  private space: (() => void) | undefined;
 
   constructor(
-    options: EncoderOptions,
+    private readonly options: EncoderOptions,
     private readonly onChunk: ChunkSink,
+    limits: PageLimits = {},
   ) {
-    const input = new ReadableStream<WasmRecordBatch>(
-      {
-        start: (c) => {
-          this.controller = c;
-        },
-        pull: () => {
-          this.demanded = true;
-          this.demand?.();
-        },
-        cancel: () => {},
+    const rowGroupRows = options.rowGroupRows ?? 100_000;
+    if (!Number.isInteger(rowGroupRows) || rowGroupRows < 1) {
+      throw new DativoError('INTERNAL', `rowGroupRows must be a positive integer, got ${rowGroupRows}`, { context: { rowGroupRows } });
+    }
+    this.rowGroupRows = rowGroupRows;
+    const codec = options.compression ?? 'zstd';
+    if (!Object.hasOwn(CODEC_ID, codec)) throw new DativoError('INTERNAL', `unknown Parquet compression ${String(codec)}`, { context: { codec } });
+    this.ctx = new PageContext(compressorFor(codec), CODEC_ID[codec], limits);
+  }
+
+  /** The columns, decided by the first schema seen (or the fields, for a file without rows). */
+  private init(schema: Schema): ColumnSpec[] {
+    const o = this.options;
+    const fields = new Map<string, AssetField>(o.fields.map((f) => [f.name, f]));
+    const constants = new Set(o.constantColumns ?? []);
+    const chosen = o.dictionaryColumns === undefined ? undefined : new Set(o.dictionaryColumns);
+    const specs = columnSpecs(
+      schema,
+      (name) => {
+        if (chosen !== undefined) return chosen.has(name) || constants.has(name);
+        const f = fields.get(name);
+        return f === undefined ? constants.has(name) : dictionaryEnabled(f, constants.has(name));
       },
-      { highWaterMark: 0 },
+      (name) => {
+        const f = fields.get(name);
+        return f === undefined || statisticsEnabled(f);
+      },
     );
-    this.pump = loadWasm()
-      .then((w) => w.transformParquetStream(input, buildProperties(w, options)))
-      .then((out) => this.drain(out as ReadableStream<Uint8Array>));
-    this.pump.catch((err: unknown) => this.failure.set(asError(err)));
+    this.specs = specs;
+    this.columns = specs.map((s) => columnChunk(s));
+    return specs;
+  }
+
+  private check(): void {
+    if (this.failure.error) throw this.failure.error;
+    if (this.closed) throw new DativoError('INTERNAL', 'parquet encoder: write after finish or abort');
   }
 
   async write(ipc: Uint8Array): Promise<void> {
-    if (this.failure.error) throw this.failure.error;
-    const batches = toWasmBatches(await loadWasm(), ipc);
-    try {
-      while (batches.length > 0) {
-        await this.waitForDemand();
-        this.demanded = false;
-        this.controller.enqueue(batches.shift()!);
-      }
-    } finally {
-      for (const b of batches) b.free();
+    this.check();
+    const table = tableFromIPC(ipc);
+    const specs = this.specs ?? this.init(table.schema);
+    const fields = table.schema.fields;
+    if (fields.length !== specs.length || fields.some((f, i) => f.name !== specs[i]!.name)) {
+      throw new DativoError('INTERNAL', 'parquet encoder: a batch of another schema', {
+        context: { expected: specs.map((s) => s.name), got: fields.map((f) => f.name) },
+      });
     }
+    const columns = this.columns;
+    for (const batch of table.batches) {
+      const n = batch.numRows;
+      const children = batch.data.children;
+      let from = 0;
+      while (from < n) {
+        const take = Math.min(n - from, this.rowGroupRows - this.rows);
+        for (let c = 0; c < columns.length; c++) columns[c]!.add(children[c]!, from, from + take);
+        this.rows += take;
+        from += take;
+        if (this.rows === this.rowGroupRows) this.flush();
+      }
+    }
+    // Backpressure: the output of this write and the one before may wait
+    // for onChunk (what parquet-rs in wasm buffered, too), no more.
+    const older = this.marks[0]!;
+    this.marks = [this.marks[1]!, this.emitted];
+    await this.takenUpTo(older);
   }
 
-  private waitForDemand(): Promise<void> {
-    if (this.failure.error) return Promise.reject(this.failure.error);
-    if (this.demanded) return Promise.resolve();
-    return Promise.race([
-      new Promise<void>((resolve) => {
-        this.demand = () => {
-          this.demand = undefined;
-          resolve();
-        };
-      }),
-      this.failure.promise,
-    ]);
+  /** Encode the gathered rows as one row group and hand it over. */
+  private flush(): void {
+    const ctx = this.ctx;
+    const fileOffset = ctx.offset;
+    ctx.pieces = this.wroteMagic ? [] : [MAGIC];
+    const columns = this.columns.map((c) => c.write(ctx));
+    this.groups.push({ numRows: this.rows, fileOffset, columns });
+    this.rows = 0;
+    this.emit(ctx.pieces);
   }
 
-  private async drain(out: ReadableStream<Uint8Array>): Promise<void> {
-    const reader = out.getReader();
+  /** Queue one output chunk (the pieces, joined) for `onChunk`. */
+  private emit(pieces: Uint8Array[]): void {
+    this.wroteMagic = true;
+    let size = 0;
+    for (const p of pieces) size += p.length;
+    const chunk = new Uint8Array(size);
+    let at = 0;
+    for (const p of pieces) {
+      chunk.set(p, at);
+      at += p.length;
+    }
+    this.ctx.pieces = [];
+    this.queue.push(chunk);
+    this.emitted++;
+    this.pumping ??= this.pump();
+  }
+
+  /** Hand queued chunks to `onChunk` one at a time, each after the previous one's promise resolved. */
+  private async pump(): Promise<void> {
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return;
-        if (this.failure.error) throw this.failure.error;
-        await this.onChunk(value);
+      while (this.queue.length > 0 && !this.failure.error) {
+        const chunk = this.queue.shift()!;
+        await this.onChunk(chunk);
+        this.taken++;
+        this.space?.();
       }
     } catch (err) {
-      await reader.cancel(err).catch(() => {});
-      throw err;
+      this.failure.set(err as Error);
     } finally {
-      reader.releaseLock();
+      this.pumping = undefined;
+      this.space?.();
     }
+  }
+
+  /** Wait until `onChunk` took the first `n` chunks (or failed). */
+  private async takenUpTo(n: number): Promise<void> {
+    while (!this.failure.error && this.taken < n && this.pumping !== undefined) {
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          this.space = () => {
+            this.space = undefined;
+            resolve();
+          };
+        }),
+        this.failure.promise,
+      ]);
+    }
+    if (this.failure.error) throw this.failure.error;
   }
 
   async finish(): Promise<void> {
-    if (this.failure.error) throw this.failure.error;
-    this.closed = true;
-    this.controller.close();
-    await this.pump;
-    if (this.failure.error) throw this.failure.error;
+    this.check();
+    try {
+      if (this.rows > 0) this.flush();
+      const specs = this.specs ?? this.init(arrowSchema(this.options.fields));
+      const footer = encodeFooter(specs, this.groups, this.options.keyValueMetadata ?? {}, creator());
+      const tail = new Uint8Array(8);
+      new DataView(tail.buffer).setUint32(0, footer.length, true);
+      tail.set(MAGIC, 4);
+      this.emit(this.wroteMagic ? [footer, tail] : [MAGIC, footer, tail]);
+      await this.takenUpTo(this.emitted);
+    } catch (err) {
+      this.failure.set(err as Error);
+      throw err;
+    } finally {
+      this.closed = true;
+      this.columns = [];
+    }
   }
 
   async abort(reason: Error): Promise<void> {
     this.failure.set(reason);
-    if (!this.closed) {
-      this.closed = true;
-      try {
-        this.controller.error(reason);
-      } catch {
-        // already closed
-      }
-    }
-    await this.pump.catch(() => {});
+    this.closed = true;
+    this.columns = [];
+    this.queue = [];
+    await this.pumping;
   }
 }
