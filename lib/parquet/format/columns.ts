@@ -59,6 +59,14 @@ function grownBytes(a: Uint8Array, n: number, keep: number): Uint8Array {
   return out;
 }
 
+function grownBuffer(a: Buffer, n: number, keep: number): Buffer {
+  let cap = Math.max(a.length, 1024);
+  while (cap < n) cap *= 2;
+  const out = Buffer.allocUnsafe(cap);
+  a.copy(out, 0, 0, keep);
+  return out;
+}
+
 /** Non-null values among rows [from, to). */
 function valuesIn(defs: Uint8Array | undefined, hasNulls: boolean, from: number, to: number): number {
   if (!hasNulls || defs === undefined) return to - from;
@@ -230,18 +238,23 @@ export class FixedChunk extends ColumnChunk {
     if (this.spec.source === 'decimal') {
       // Arrow decimal128: 16 bytes little-endian per value. INT32/INT64 take
       // the low 4/8 bytes; FLBA the low w bytes, big-endian.
-      let p = this.rows * w;
       if (this.spec.physical === PHYSICAL.FIXED_LEN_BYTE_ARRAY) {
+        let p = this.rows * w;
         for (let i = from; i < to; i++) {
           const s = i * 16 + w - 1;
           for (let k = 0; k < w; k++) vals[p + k] = src[s - k]!;
           p += w;
         }
       } else {
-        for (let i = from; i < to; i++) {
-          vals.set(src.subarray(i * 16, i * 16 + w), p);
-          p += w;
-        }
+        // Whole 32-bit words: the low one (INT32) or two (INT64) of each value's four.
+        const words = new Int32Array(src.buffer, src.byteOffset, src.byteLength >> 2);
+        const dst = new Int32Array(vals.buffer, 0, vals.byteLength >> 2);
+        if (w === 4) for (let i = from, o = this.rows; i < to; i++) dst[o++] = words[i * 4]!;
+        else
+          for (let i = from, o = this.rows * 2; i < to; i++) {
+            dst[o++] = words[i * 4]!;
+            dst[o++] = words[i * 4 + 1]!;
+          }
       }
     } else {
       vals.set(src.subarray(from * w, to * w), this.rows * w);
@@ -360,7 +373,7 @@ function compareBytes(buf: Uint8Array, a0: number, a1: number, b0: number, b1: n
 export class BytesChunk extends ColumnChunk {
   /** Row r's bytes are data[offsets[r]..offsets[r + 1]). */
   offsets = new Int32Array(1025);
-  data: Uint8Array = new Uint8Array(64 * 1024);
+  data: Buffer = Buffer.allocUnsafe(64 * 1024);
 
   add(data: Data, from: number, to: number): void {
     this.addLevels(data, from, to);
@@ -377,7 +390,7 @@ export class BytesChunk extends ColumnChunk {
     const start = so[from]!;
     const end = so[to]!;
     const at = this.offsets[this.rows]!;
-    if (this.data.length < at + end - start) this.data = grownBytes(this.data, at + end - start, at);
+    if (this.data.length < at + end - start) this.data = grownBuffer(this.data, at + end - start, at);
     this.data.set(src.subarray(start, end), at);
     const offsets = this.offsets;
     const shift = at - start;
@@ -409,7 +422,8 @@ export class BytesChunk extends ColumnChunk {
       if (hi < 0 || compareBytes(data, s, e, offsets[hi]!, offsets[hi + 1]!) > 0) hi = r;
     }
     if (lo < 0) return undefined;
-    return { min: data.slice(offsets[lo]!, offsets[lo + 1]!), max: data.slice(offsets[hi]!, offsets[hi + 1]!) };
+    // Copies (Buffer#slice would be a view into a buffer the next row group overwrites).
+    return { min: new Uint8Array(data.subarray(offsets[lo]!, offsets[lo + 1]!)), max: new Uint8Array(data.subarray(offsets[hi]!, offsets[hi + 1]!)) };
   }
 
   private stats(list: Int32Array | undefined, count: number): ChunkStats {
@@ -452,9 +466,14 @@ export class BytesChunk extends ColumnChunk {
         }
         if (hashes[x] === h) {
           const er = entries[x]!;
-          if (compareBytes(data, s, e, offsets[er]!, offsets[er + 1]!) === 0) {
-            indices[k++] = x;
-            break;
+          const t = offsets[er]!;
+          if (offsets[er + 1]! - t === e - s) {
+            let p = 0;
+            while (s + p < e && data[s + p] === data[t + p]) p++;
+            if (s + p === e) {
+              indices[k++] = x;
+              break;
+            }
           }
         }
         slot = (slot + 1) & mask;
@@ -467,7 +486,7 @@ export class BytesChunk extends ColumnChunk {
       const s = offsets[r]!;
       const e = offsets[r + 1]!;
       body.u32le(e - s);
-      body.buf.set(data.subarray(s, e), body.pos);
+      data.copy(body.buf, body.pos, s, e);
       body.pos += e - s;
     }
     out.endPage(PAGE.DICTIONARY_PAGE, n, ENCODING.PLAIN);
@@ -505,8 +524,8 @@ export class BytesChunk extends ColumnChunk {
         buf[p + 2] = (len >>> 16) & 0xff;
         buf[p + 3] = len >>> 24;
         p += 4;
-        if (len < 16) for (let b = 0; b < len; b++) buf[p + b] = data[s + b]!;
-        else buf.set(data.subarray(s, s + len), p);
+        if (len < 32) for (let b = 0; b < len; b++) buf[p + b] = data[s + b]!;
+        else data.copy(buf, p, s, s + len);
         p += len;
       }
       body.pos = p;
