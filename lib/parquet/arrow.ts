@@ -37,7 +37,7 @@ import { newAcc, type ColumnStatsAcc } from './arrow/stats.js';
 export { decimalToUnscaled } from './arrow/decimal.js';
 export { compareCodePoints, finishColumnStats, formatUnscaled, mergeColumnStats, type ColumnStatsAcc } from './arrow/stats.js';
 
-/** Arrow field metadata key that parquet-rs turns into the Parquet `field_id`. */
+/** Arrow field metadata key that the encoder turns into the Parquet `field_id` (as parquet-rs does). */
 export const FIELD_ID_KEY = 'PARQUET:field_id';
 
 /** The Arrow type of an asset field type. */

@@ -56,7 +56,7 @@ port.on('message', (msg: ToEncoder) => {
       s.queue = s.queue.then(() =>
         s.encoder.write(ipc).then(
           // The bytes go back: this thread rarely collects garbage, so a buffer
-          // dropped here would hold its memory long after it was copied into wasm.
+          // dropped here would hold its memory long after the encoder copied its rows.
           () => send({ op: 'taken', id, ipc }, [ipc.buffer as ArrayBuffer]),
           (err: unknown) => send({ op: 'error', id, message: message(err) }),
         ),

@@ -232,7 +232,7 @@ class InlineEncoder implements ParquetEncoder {
       }
     }
     // Backpressure: the output of this write and the one before may wait
-    // for onChunk (what parquet-rs in wasm buffered, too), no more.
+    // for onChunk, no more (a stalled storage stops the source within a few batches).
     const older = this.marks[0]!;
     this.marks = [this.marks[1]!, this.emitted];
     await this.takenUpTo(older);

@@ -4,7 +4,7 @@
  * lib/parquet/worker-encoder.ts), its output bytes go into a storage
  * WriteHandle. Both sides are pull-driven, so a slow storage stream stops
  * the encoder and the encoder stops accepting batches: memory is one
- * in-progress row group inside wasm plus the batches being handed over,
+ * in-progress row group inside the encoder plus the batches being handed over,
  * whatever the file size.
  */
 import { once } from 'node:events';
@@ -46,7 +46,7 @@ export const DICTIONARY_MAX_DISTINCT_RATIO = 0.5;
  * `maxSample` rows): constants, and every non-boolean, non-binary column whose
  * non-null values are at most half distinct (status codes, currencies, names).
  * Unique-ish columns (ids, emails, timestamps, amounts, JSON) skip the
- * dictionary, which parquet-rs would build and then abandon.
+ * dictionary, which the encoder would build and then abandon.
  *
  * Values are compared by a 32-bit hash of their Arrow bytes, read from the
  * built batch: no row is kept for it. (Holding the first 10,000 rows of every
@@ -114,7 +114,7 @@ function release(bytes: Uint8Array): void {
   try {
     structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] });
   } catch {
-    // not detachable (e.g. wasm memory): left to the GC
+    // not detachable (e.g. a view into a pooled Buffer): left to the GC
   }
 }
 
@@ -283,7 +283,7 @@ export class ParquetFileWriter {
   private fail(err: unknown): void {
     if (this.failure.error) return;
     // Storage errors arrive as DativoErrors, aborts map to ABORTED; anything else
-    // comes from the encoder (wasm errors may be plain strings) and is a bug.
+    // comes from the encoder and is a bug.
     const e = toDativoError(err);
     this.failure.set(e.code === 'INTERNAL' && !isDativoError(err) ? new DativoError('INTERNAL', `parquet encoding failed: ${e.message}`, { cause: err }) : e);
   }
