@@ -134,8 +134,6 @@ function creator(): string {
 
 const MAGIC = Uint8Array.of(0x50, 0x41, 0x52, 0x31);
 
-
-
 /**
  * Encode in this thread. `limits` (page and dictionary sizes) is for tests;
  * the defaults are parquet-rs's (1 MiB each).
@@ -210,32 +208,47 @@ class InlineEncoder implements ParquetEncoder {
 
   async write(ipc: Uint8Array): Promise<void> {
     this.check();
-    const table = tableFromIPC(ipc);
-    const specs = this.specs ?? this.init(table.schema);
-    const fields = table.schema.fields;
-    if (fields.length !== specs.length || fields.some((f, i) => f.name !== specs[i]!.name)) {
-      throw new DativoError('INTERNAL', 'parquet encoder: a batch of another schema', {
-        context: { expected: specs.map((s) => s.name), got: fields.map((f) => f.name) },
-      });
-    }
-    const columns = this.columns;
-    for (const batch of table.batches) {
-      const n = batch.numRows;
-      const children = batch.data.children;
-      let from = 0;
-      while (from < n) {
-        const take = Math.min(n - from, this.rowGroupRows - this.rows);
-        for (let c = 0; c < columns.length; c++) columns[c]!.add(children[c]!, from, from + take);
-        this.rows += take;
-        from += take;
-        if (this.rows === this.rowGroupRows) this.flush();
+    try {
+      // A row group filled by the last write is encoded now, after that write
+      // returned: in the worker its batch went back and the next one came
+      // meanwhile, so the thread building batches did not wait for it.
+      if (this.full) this.flush();
+      const table = tableFromIPC(ipc);
+      const specs = this.specs ?? this.init(table.schema);
+      const fields = table.schema.fields;
+      if (fields.length !== specs.length || fields.some((f, i) => f.name !== specs[i]!.name)) {
+        throw new DativoError('INTERNAL', 'parquet encoder: a batch of another schema', {
+          context: { expected: specs.map((s) => s.name), got: fields.map((f) => f.name) },
+        });
       }
+      const columns = this.columns;
+      for (const batch of table.batches) {
+        const n = batch.numRows;
+        const children = batch.data.children;
+        let from = 0;
+        while (from < n) {
+          if (this.full) this.flush();
+          const take = Math.min(n - from, this.rowGroupRows - this.rows);
+          for (let c = 0; c < columns.length; c++) columns[c]!.add(children[c]!, from, from + take);
+          this.rows += take;
+          from += take;
+        }
+      }
+    } catch (err) {
+      // The row group holds part of a batch now: the file cannot be finished.
+      this.failure.set(err as Error);
+      throw err;
     }
     // Backpressure: the output of this write and the one before may wait
     // for onChunk, no more (a stalled storage stops the source within a few batches).
     const older = this.marks[0]!;
     this.marks = [this.marks[1]!, this.emitted];
     await this.takenUpTo(older);
+  }
+
+  /** The row group being filled is full. */
+  private get full(): boolean {
+    return this.rows === this.rowGroupRows;
   }
 
   /** Encode the gathered rows as one row group and hand it over. */
