@@ -289,10 +289,20 @@ export class FixedChunk extends ColumnChunk {
     const v = new Int32Array(this.vals.buffer, 0, rows * words);
     let n = 0;
     let k = 0;
+    let pa = 0;
+    let pb = 0;
+    let px = -1;
     for (let r = 0; r < rows; r++) {
       if (defs !== undefined && defs[r] === 0) continue;
       const a = v[r * words]!;
       const b = words === 2 ? v[r * words + 1]! : 0;
+      // A run of the previous value (constant columns) skips the hash.
+      if (a === pa && b === pb && px >= 0) {
+        indices[k++] = px;
+        continue;
+      }
+      pa = a;
+      pb = b;
       let h = Math.imul(a ^ Math.imul(b, 0x9e3779b1), 0x85ebca6b);
       h ^= h >>> 13;
       h = Math.imul(h, 0xc2b2ae35);
@@ -304,11 +314,13 @@ export class FixedChunk extends ColumnChunk {
           if (n === maxEntries) return undefined;
           entries[n] = r;
           table[slot] = n;
+          px = n;
           indices[k++] = n++;
           break;
         }
         const er = entries[e]! * words;
         if (v[er] === a && (words === 1 || v[er + 1] === b)) {
+          px = e;
           indices[k++] = e;
           break;
         }
@@ -445,10 +457,24 @@ export class BytesChunk extends ColumnChunk {
     let n = 0;
     let k = 0;
     let bytes = 0;
+    // The previous value: runs (constant columns, sorted or clustered data) skip the hash.
+    let ps = 0;
+    let pe = -1;
+    let px = 0;
     for (let r = 0; r < rows; r++) {
       if (defs !== undefined && defs[r] === 0) continue;
       const s = offsets[r]!;
       const e = offsets[r + 1]!;
+      if (e - s === pe - ps) {
+        let p = 0;
+        while (s + p < e && data[s + p] === data[ps + p]) p++;
+        if (s + p === e) {
+          indices[k++] = px;
+          continue;
+        }
+      }
+      ps = s;
+      pe = e;
       let h = 0x811c9dc5 ^ (e - s);
       for (let p = s; p < e; p++) h = Math.imul(h ^ data[p]!, 0x01000193);
       h ^= h >>> 15;
@@ -461,6 +487,7 @@ export class BytesChunk extends ColumnChunk {
           entries[n] = r;
           hashes[n] = h;
           table[slot] = n;
+          px = n;
           indices[k++] = n++;
           break;
         }
@@ -471,6 +498,7 @@ export class BytesChunk extends ColumnChunk {
             let p = 0;
             while (s + p < e && data[s + p] === data[t + p]) p++;
             if (s + p === e) {
+              px = x;
               indices[k++] = x;
               break;
             }
