@@ -175,6 +175,27 @@ function prettyStream(out: { write(s: string): unknown }): Writable {
   });
 }
 
+/**
+ * pino's error serializer, but with the error's own message: pino appends
+ * every cause's message to it, which repeats the cause when the message
+ * already says it (ours often do). The first cause is kept as `cause`, its
+ * type, message and code only: a cause's other properties (an SDK's request
+ * config, say) may hold credentials, and are not for the log.
+ */
+function serializeError(e: unknown): Record<string, unknown> {
+  const out = pino.stdSerializers.err(e as Error) as unknown as Record<string, unknown>;
+  if (!(e instanceof Error)) return out;
+  out['message'] = e.message;
+  const cause: unknown = e.cause;
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code;
+    out['cause'] = { type: cause.name, message: cause.message, ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}) };
+  } else if (typeof cause === 'string') {
+    out['cause'] = { message: cause };
+  }
+  return out;
+}
+
 /** Create the engine's logger. */
 export function createLogger(config: LoggerConfig = {}): Logger {
   const secrets = (config.secrets ?? []).filter((s) => s !== '');
@@ -194,10 +215,7 @@ export function createLogger(config: LoggerConfig = {}): Logger {
       },
     },
     serializers: {
-      // errWithCause, not err: pino's `err` appends every cause's message to
-      // the error's own, which repeats it when the message already says it
-      // (ours often do); the cause is kept as its own `cause` object instead.
-      err: (e: unknown) => redactDeep(pino.stdSerializers.errWithCause(e as Error) as unknown as Record<string, unknown>, secrets),
+      err: (e: unknown) => redactDeep(serializeError(e), secrets),
     },
   };
   const dest = config.destination ?? 2;

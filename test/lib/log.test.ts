@@ -64,6 +64,16 @@ describe('createLogger', () => {
     assert.equal(line.err.cause.message, 'connect ECONNREFUSED postgres://u:[REDACTED]@h/');
   });
 
+  it('json: of a cause only its type, message and code are logged, not its other properties', () => {
+    const { lines, out } = capture();
+    const log = createLogger({ destination: out });
+    const cause = Object.assign(new Error('Requested entity was not found.'), { code: 404, config: { params: { key: 'AIzaSyNOTLOGGED' } } });
+    log.error({ err: new Error('spreadsheet not found', { cause }) }, 'run failed');
+    assert.ok(!lines.join('').includes('AIzaSyNOTLOGGED'));
+    const line = JSON.parse(lines.join('')) as { err: { cause: unknown } };
+    assert.deepEqual(line.err.cause, { type: 'Error', message: 'Requested entity was not found.', code: 404 });
+  });
+
   it('pretty: a cause is named once, and only when the message does not already say it', () => {
     const { lines, out } = capture();
     const log = createLogger({ destination: out, format: 'pretty' });
