@@ -30,6 +30,12 @@
  * {@link Utf8LineCheck} fed the same bytes), and its raw text, computed only
  * when asked (rejects). A record with an error is not returned but reported
  * once, whole, through `onSkip`.
+ *
+ * Byte offsets (`consumed`, the UTF-8 check) come from the decoded text's
+ * UTF-8 length, which is the source's except where decoding put a U+FFFD
+ * for an invalid sequence of one or two bytes (it is three in UTF-8): a
+ * chunk whose text holds U+FFFD records where those are and how many bytes
+ * each replaced ({@link replacedBytes}), so offsets stay exact after them.
  */
 import type { CsvRecord, SkippedRecord, Utf8LineCheck } from './parse.js';
 
@@ -86,6 +92,38 @@ export function utf8Cut(buf: Uint8Array): number {
   return buf.length - i < need ? i : buf.length;
 }
 
+/**
+ * The bytes the U+FFFD decoded at `buf[at]` stands for: 3 for a real
+ * U+FFFD (`EF BF BD`), else the invalid sequence's maximal subpart as the
+ * WHATWG decoder (Node's `toString`, `TextDecoder`) replaces it: a lead
+ * byte and the continuation bytes that fit it, up to the first that does not.
+ */
+export function replacedBytes(buf: Uint8Array, at: number, end: number): number {
+  const b = buf[at]!;
+  let need: number;
+  let lo = 0x80;
+  let hi = 0xbf;
+  if (b >= 0xc2 && b <= 0xdf) need = 1;
+  else if (b >= 0xe0 && b <= 0xef) {
+    need = 2;
+    if (b === 0xe0) lo = 0xa0;
+    else if (b === 0xed) hi = 0x9f;
+  } else if (b >= 0xf0 && b <= 0xf4) {
+    need = 3;
+    if (b === 0xf0) lo = 0x90;
+    else if (b === 0xf4) hi = 0x8f;
+  } else return 1;
+  let n = 1;
+  while (n <= need && at + n < end) {
+    const c = buf[at + n]!;
+    if (c < lo || c > hi) break;
+    lo = 0x80;
+    hi = 0xbf;
+    n++;
+  }
+  return n; // complete (need + 1) only for EF BF BD
+}
+
 /** Line breaks (`\n`, `\r\n`, lone `\r`) in `t[a, b)`. */
 function breaksIn(t: string, a: number, b: number): number {
   let n = 0;
@@ -110,6 +148,16 @@ export class CsvSplitter {
   private textBytes = 0;
   /** Bytes of an incomplete character at the end of the last chunk. */
   private carry: Uint8Array | undefined;
+  /**
+   * U+FFFDs in `text` that replaced other than three bytes: their indexes,
+   * ascending, and bytes replaced − 3. Empty for valid UTF-8.
+   */
+  private fixAt: number[] = [];
+  private fixDelta: number[] = [];
+  /** {@link byteAt}'s last answer within this scan: index, byte offset from `text[0]`, fixes before it. */
+  private atChar = 0;
+  private atByte = 0;
+  private atFix = 0;
   /** Line number at `text[0]`. */
   private line: number;
   private records: number;
@@ -198,23 +246,55 @@ export class CsvSplitter {
   private append(bytes: Uint8Array, cut: number): void {
     if (cut === 0) return;
     const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-    let s = b.toString(this.o.encoding === 'utf8' ? 'utf8' : 'latin1', 0, cut);
+    const utf8 = this.o.encoding === 'utf8';
+    let s = b.toString(utf8 ? 'utf8' : 'latin1', 0, cut);
+    let from = 0;
     if (this.atStart) {
       this.atStart = false;
       if (s.charCodeAt(0) === 0xfeff) {
         s = s.slice(1);
         this.textStart += 3;
-        cut -= 3;
+        from = 3;
+      }
+    }
+    let k = utf8 ? s.indexOf(NO_FFFD) : -1;
+    if (k !== -1) {
+      // Where each U+FFFD's bytes are: the UTF-8 length of the text between them is exact.
+      let c = 0;
+      let at = from;
+      const base = this.text.length;
+      for (; k !== -1; k = s.indexOf(NO_FFFD, k + 1)) {
+        at += Buffer.byteLength(s.slice(c, k), 'utf8');
+        const n = replacedBytes(b, at, cut);
+        if (n !== 3) {
+          this.fixAt.push(base + k);
+          this.fixDelta.push(n - 3);
+        }
+        at += n;
+        c = k + 1;
       }
     }
     this.text = this.text.length === 0 ? s : this.text + s;
-    this.textBytes += cut;
+    this.textBytes += cut - from;
   }
 
-  /** Byte offset (absolute) of `text[i]`. */
+  /**
+   * Byte offset (absolute) of `text[i]`. A scan asks in ascending order, so
+   * each answer counts on from the last: O(the text) per scan.
+   */
   private byteAt(t: string, i: number): number {
     if (t.length === this.textBytes) return this.textStart + i;
-    return this.textStart + Buffer.byteLength(t.slice(0, i), this.o.encoding === 'utf8' ? 'utf8' : 'latin1');
+    if (i < this.atChar) {
+      this.atChar = 0;
+      this.atByte = 0;
+      this.atFix = 0;
+    }
+    let b = this.atByte + Buffer.byteLength(t.slice(this.atChar, i), 'utf8');
+    const fixAt = this.fixAt;
+    while (this.atFix < fixAt.length && fixAt[this.atFix]! < i) b += this.fixDelta[this.atFix++]!;
+    this.atChar = i;
+    this.atByte = b;
+    return this.textStart + b;
   }
 
   /**
@@ -242,6 +322,9 @@ export class CsvSplitter {
     /** End of the last finished record (or blank line), and the line there. */
     let done = 0;
     let doneLine = line;
+    this.atChar = 0;
+    this.atByte = 0;
+    this.atFix = 0;
 
     records: while (true) {
       const rawStart = p;
@@ -378,10 +461,12 @@ export class CsvSplitter {
 
     // Keep what is not finished; count the bytes of what is.
     const rest = done === 0 ? t : t.slice(done);
-    const restBytes = t.length === this.textBytes ? rest.length : Buffer.byteLength(rest, this.o.encoding === 'utf8' ? 'utf8' : 'latin1');
+    const restBytes =
+      t.length === this.textBytes ? rest.length : this.fixAt.length === 0 ? Buffer.byteLength(rest, 'utf8') : this.textStart + this.textBytes - this.byteAt(t, done);
     this.textStart += this.textBytes - restBytes;
     this.textBytes = restBytes;
     this.text = rest;
+    if (this.fixAt.length > 0 && done > 0) this.dropFixes(done);
     this.line = doneLine;
     if (!atEnd && rest.length - breaksBefore(rest) > max) {
       this.fail(rest, 0, rest.length, doneLine + lineBreaksBeforeRecord(rest));
@@ -389,6 +474,14 @@ export class CsvSplitter {
     }
     // A long unfinished record: scan it again once as much text again has come.
     this.rescanAt = rest.length > 65_536 ? rest.length * 2 : 0;
+  }
+
+  /** `text` loses its first `n` characters: the fixes move with it. */
+  private dropFixes(n: number): void {
+    let k = 0;
+    while (k < this.fixAt.length && this.fixAt[k]! < n) k++;
+    this.fixAt = this.fixAt.slice(k).map((i) => i - n);
+    this.fixDelta = this.fixDelta.slice(k);
   }
 
   private fail(t: string, rawStart: number, end: number, line: number): void {

@@ -79,27 +79,20 @@ function viaBytes(data: Buffer, size: number, o: Opts): Out {
 const base: Opts = { delimiter: ',', quote: '"', encoding: 'utf8', maxRecordChars: 1 << 20, stripBom: true, firstLine: 1, recordsBefore: 0, final: true };
 
 /**
- * split.ts finds byte offsets from its decoded text (`Buffer.byteLength`),
- * which counts an invalid sequence as its U+FFFD's three bytes: after
- * invalid UTF-8 in the same chunk its offsets drift, so its `consumed` and
- * which records it calls invalid can be wrong there (see the todo test
- * below). On such inputs only the rest is compared; the byte splitter's
- * flags are checked against each record's own bytes instead.
+ * Both splitters must agree on everything, invalid UTF-8 included (split.ts
+ * maps each U+FFFD back to the bytes it replaced). On invalid UTF-8 each
+ * record's flag is also checked against its own bytes, not only the other
+ * splitter's.
  */
-function without(o: Out): Omit<Out, 'consumed' | 'records'> & { records: Omit<Out['records'][number], 'bad'>[] } {
-  return { ...o, consumed: undefined as never, records: o.records.map(({ bad: _bad, ...r }) => r) } as never;
-}
-
 function same(data: Buffer, o: Opts, label: string): Out {
   const sizes = [1, 2, 3, 5, 7, 13, 64, 4096, Math.max(1, data.length)];
-  const drifts = o.encoding === 'utf8' && !isUtf8(data);
+  const invalid = o.encoding === 'utf8' && !isUtf8(data);
   let first: Out | undefined;
   for (const size of sizes) {
     const a = viaStrings(data, size, o);
     const b = viaBytes(data, size, o);
-    if (drifts) assert.deepEqual(without(b), without(a), `${label}: chunks of ${size}`);
-    else assert.deepEqual(b, a, `${label}: chunks of ${size}`);
-    if (drifts && !data.includes(13)) {
+    assert.deepEqual(b, a, `${label}: chunks of ${size}`);
+    if (invalid && !data.includes(13)) {
       for (const r of b.records) {
         const raw = Buffer.from(r.raw, 'utf8');
         if (!r.raw.includes('\uFFFD')) assert.equal(r.bad, false, `${label}: ${JSON.stringify(r.raw)}`);
@@ -165,9 +158,28 @@ describe('ByteSplitter against CsvSplitter', () => {
     assert.deepEqual(utf.consumed.at(-1), awkward[8]![1].length);
   });
 
-  it('split.ts: records after invalid UTF-8 in the same chunk keep their own validity', { todo: 'split.ts byteAt counts U+FFFD as 3 bytes: the valid U+FFFD record is called invalid, the invalid one after it valid' }, () => {
-    const strings = viaStrings(awkward[8]![1], 64, base);
-    assert.deepEqual(strings.records.map((r) => r.bad), [false, true, false, false, true, false]);
+  it('split.ts: records after invalid UTF-8 in the same chunk keep their own validity and byte offsets', () => {
+    const data = awkward[8]![1];
+    for (const size of [3, 64, data.length]) {
+      const strings = viaStrings(data, size, base);
+      // Line 4 is a real U+FFFD (EF BF BD): valid; line 5 is a cut E2 82: invalid.
+      assert.deepEqual(strings.records.map((r) => r.bad), [false, true, false, false, true, false], `chunks of ${size}`);
+      assert.equal(strings.consumed.at(-1), data.length, `chunks of ${size}`);
+    }
+    // Held back (not final): consumed stops exactly at the byte where the last record starts.
+    const held = viaStrings(data, data.length, { ...base, final: false });
+    assert.equal(held.consumed.at(-1), data.indexOf('5,🎉'));
+    // Every shape of replaced sequence (1, 2 and 3 bytes, a real U+FFFD, a BOM first), one per line.
+    const seqs = [[0xff], [0xc3], [0xe2, 0x82], [0xf0, 0x9f, 0x8e], [0xe0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90], [0xef, 0xbf, 0xbd], [0xc0, 0xaf]];
+    const lines = seqs.map((q, i) => Buffer.concat([Buffer.from(`${i},`), Buffer.from(q), Buffer.from('é\n'), Buffer.from(`${i}b,ok\n`)]));
+    const all = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('a,b\n'), ...lines]);
+    const out = same(all, base, 'every replaced sequence');
+    assert.deepEqual(
+      out.records.map((r) => r.bad),
+      [false, ...seqs.flatMap((q) => [q.length !== 3 || q[0] !== 0xef, false])],
+    );
+    const offsets = viaStrings(all, 1 << 20, { ...base, final: false });
+    assert.equal(offsets.consumed.at(-1), all.length);
   });
 
   it('other dialects: a multi-character delimiter, another quote, latin1, a resumed read', () => {
