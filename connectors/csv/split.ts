@@ -154,6 +154,8 @@ export class CsvSplitter {
    */
   private fixAt: number[] = [];
   private fixDelta: number[] = [];
+  /** Index of the last U+FFFD in `text`, -1 when none (then a scan need not look for them). */
+  private lastFffd = -1;
   /** {@link byteAt}'s last answer within this scan: index, byte offset from `text[0]`, fixes before it. */
   private atChar = 0;
   private atByte = 0;
@@ -272,6 +274,7 @@ export class CsvSplitter {
         }
         at += n;
         c = k + 1;
+        this.lastFffd = base + k;
       }
     }
     this.text = this.text.length === 0 ? s : this.text + s;
@@ -316,7 +319,7 @@ export class CsvSplitter {
     let crAt = -1;
     let qAt = -1;
     let dAt = -1;
-    let badAt = -1;
+    let badAt = this.lastFffd === -1 ? n : -1;
     let line = this.line;
     let p = 0;
     /** End of the last finished record (or blank line), and the line there. */
@@ -467,6 +470,7 @@ export class CsvSplitter {
     this.textBytes = restBytes;
     this.text = rest;
     if (this.fixAt.length > 0 && done > 0) this.dropFixes(done);
+    this.lastFffd = this.lastFffd >= done ? this.lastFffd - done : -1;
     this.line = doneLine;
     if (!atEnd && rest.length - breaksBefore(rest) > max) {
       this.fail(rest, 0, rest.length, doneLine + lineBreaksBeforeRecord(rest));
