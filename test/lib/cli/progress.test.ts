@@ -83,7 +83,7 @@ it('a pseudo-TTY gets a live progress line with rows, rows/s and bytes, cleared 
   for (let i = 1; i < ticks.length; i++) assert.ok(ticks[i]![0]! >= ticks[i - 1]![0]!, 'rows only grow');
   // On a terminal the log lines are for a person: `HH:MM:SS LEVEL message key=value`, never JSON.
   assert.doesNotMatch(out.text, /\{"level"/);
-  assert.match(out.text, /(^|\n)\d\d:\d\d:\d\d INFO {2}reading orders object=orders full_refresh=false\r?\n/);
+  assert.match(out.text, /(^|\n)\d\d:\d\d:\d\d INFO {2}reading orders object=orders full_refresh=false text_path=columnar\r?\n/);
   assert.match(out.text, /\d\d:\d\d:\d\d INFO {2}\S.* object=orders rows_read=200000 /);
   // Log lines never share a line with the progress text: it is blanked before each.
   assert.doesNotMatch(out.text, /rows\/s[^\r\n]*\d\d:\d\d:\d\d (INFO|WARN)/);
