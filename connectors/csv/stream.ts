@@ -463,6 +463,16 @@ export class CsvSourceStream<F extends CsvFile = CsvFile> extends Readable {
         disposition: 'fatal',
       });
     }
+    const asset = this.ctx.plan.asset;
+    const missing = asset.fields.filter((f) => f.required && !names.includes(f.name)).map((f) => f.name);
+    if (missing.length > 0) {
+      // Every record would be refused as `required`: the file, not a record, is at fault (in warn mode too).
+      throw new DativoError(
+        'SOURCE_FORMAT',
+        `${this.connector}: the header of ${file.label} lacks the required column${missing.length > 1 ? 's' : ''} ${missing.map((m) => JSON.stringify(m)).join(', ')} of asset ${asset.name}: the file fails before any row`,
+        { context: { connector: this.connector, file: file.label, line, columns: missing }, disposition: 'fatal' },
+      );
+    }
     this.header = names;
     this.makeRow = csvRowFactory(names);
     const packed = this.ctx.packedRecords;

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import csv from '../../../connectors/csv/index.js';
 import { DativoError } from '../../../lib/errors.js';
 import { locationOf } from '../../../lib/records/location.js';
+import type { AssetField } from '../../../lib/types.js';
 import { collect, makeCsvCtx, makeCsvPlan, withLines } from './helpers.js';
 
 let dir: string;
@@ -208,6 +209,58 @@ describe('csv: broken lines are rejected and reading continues', () => {
       assert.equal(err.code, 'SOURCE_FORMAT');
       assert.match(err.message, /"id" twice/);
       return true;
+    });
+  });
+
+  describe('a header without some of the asset\'s columns', () => {
+    const field = (name: string, required: boolean): AssetField => ({ name, type: { kind: 'string' }, typeName: 'string', required, fieldId: 0 });
+    const planOf = (name: string) => {
+      const plan = makeCsvPlan({ dir, files: [{ path: name }] });
+      plan.asset = { ...plan.asset, name: 'orders', fields: [field('id', true), field('note', false), field('amount', true), field('day', false)] };
+      return plan;
+    };
+
+    for (const columnar of [false, true]) {
+      it(`${columnar ? 'columnar' : 'record'} path: a required column missing fails the file with SOURCE_FORMAT naming it, before any row`, async () => {
+        await writeFile(join(dir, 'noreq.csv'), '\uFEFFnote,day,extra\nx,2024-01-01,1\ny,,2\n');
+        const ctx = { ...makeCsvCtx(planOf('noreq.csv')), ...(columnar ? { columnarText: true } : {}) };
+        const out: unknown[] = [];
+        await assert.rejects(
+          (async () => {
+            for await (const r of csv.read(ctx)) out.push(r);
+          })(),
+          (err: unknown) => {
+            assert.ok(err instanceof DativoError, String(err));
+            assert.equal(err.code, 'SOURCE_FORMAT');
+            assert.equal(err.exitCode, 3);
+            assert.equal(err.message, `csv: the header of ${join(dir, 'noreq.csv')} lacks the required columns "id", "amount" of asset orders: the file fails before any row`);
+            assert.deepEqual(err.context.columns, ['id', 'amount']);
+            assert.equal(err.context.file, join(dir, 'noreq.csv'));
+            assert.equal(err.context.line, 1);
+            return true;
+          },
+        );
+        assert.deepEqual(out, []);
+        assert.equal(ctx.rejects.count, 0);
+      });
+    }
+
+    it('one required column missing: named alone', async () => {
+      await writeFile(join(dir, 'noamount.csv'), 'id,note\n1,a\n');
+      await assert.rejects(collect(csv.read(makeCsvCtx(planOf('noamount.csv')))), /lacks the required column "amount" of asset orders/);
+    });
+
+    it('only optional columns missing: rows as before (absent, so NULL after validation); an empty required value is still the record\'s business', async () => {
+      const { rows, rejects } = await (async () => {
+        await writeFile(join(dir, 'noopt.csv'), 'amount,id\n1.00,1\n2.00,\n');
+        const ctx = makeCsvCtx(planOf('noopt.csv'));
+        return { rows: await collect(csv.read(ctx)), rejects: ctx.rejects.items };
+      })();
+      assert.deepEqual(rows.map((r) => ({ ...r })), [
+        { amount: '1.00', id: '1' },
+        { amount: '2.00', id: null },
+      ]);
+      assert.equal(rejects.length, 0);
     });
   });
 
