@@ -691,13 +691,27 @@ function fileFields(fields: Map<string, Set<string> | true> | undefined): Set<st
  * byte range is computed without holding the file. Row i is
  * `<i padded to 10>,name-<i padded to 10>,<i%1000>.<i%100 padded to 2>` and,
  * with `pad`, a fourth column of `pad` letters (wide rows: many MB, few rows).
+ * `shape` replaces header and rows (every row as long as row 0, ASCII: a
+ * row of another length is an error).
  */
-export function generatedCsv(rows: number, opts: { pad?: number } = {}): GeneratedContent & { header: string; rowAt(i: number): string } {
+export function generatedCsv(
+  rows: number,
+  opts: { pad?: number; shape?: { header: string; rowAt(i: number): string } } = {},
+): GeneratedContent & { header: string; rowAt(i: number): string } {
   const pad = opts.pad ?? 0;
   const filler = pad > 0 ? `,${'x'.repeat(pad)}` : '';
-  const header = pad > 0 ? 'id,name,amount,pad\n' : 'id,name,amount\n';
-  const rowAt = (i: number): string => `${String(i).padStart(10, '0')},name-${String(i).padStart(10, '0')},${String(i % 1000).padStart(3, '0')}.${String(i % 100).padStart(2, '0')}${filler}\n`;
-  const rowLen = rowAt(0).length;
+  const header = opts.shape?.header ?? (pad > 0 ? 'id,name,amount,pad\n' : 'id,name,amount\n');
+  const own = (i: number): string => `${String(i).padStart(10, '0')},name-${String(i).padStart(10, '0')},${String(i % 1000).padStart(3, '0')}.${String(i % 100).padStart(2, '0')}${filler}\n`;
+  const shaped = opts.shape?.rowAt;
+  const rowLen = (shaped ?? own)(0).length;
+  const rowAt =
+    shaped === undefined
+      ? own
+      : (i: number): string => {
+          const r = shaped(i);
+          if (r.length !== rowLen) throw new Error(`generatedCsv: row ${i} is ${r.length} characters, row 0 ${rowLen}`);
+          return r;
+        };
   const size = header.length + rows * rowLen;
   return {
     header,

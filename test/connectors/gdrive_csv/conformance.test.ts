@@ -61,7 +61,9 @@ describeConnectorConformance('gdrive_csv', {
   seedMany: async () => {
     fake.reset();
     const folder = fake.addFolder('orders', [p.account.email], { id: FOLDER });
-    const big = generatedCsv(200_000);
+    // The job's own columns: a header without the asset's required ones fails the file.
+    const pad = (i: number): string => String(i).padStart(10, '0');
+    const big = generatedCsv(200_000, { shape: { header: HEADER, rowAt: (i) => `${pad(i)},u${pad(i)}@example.com,${String(i % 1000).padStart(3, '0')}.00,EUR,2024-01-01T00:00:00Z,n\n` } });
     fake.addFile({ name: 'big.csv', parents: [folder.id], content: big });
   },
   badCheck: {
