@@ -7,13 +7,17 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 
-/** `base` is the caller's `import.meta.url`; `name` the worker module's file name without extension. */
-export function startModuleWorker(base: string, name: string): Worker {
-  if (!base.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, base));
+/**
+ * `base` is the caller's `import.meta.url`; `name` the worker module's file
+ * name without extension; `resourceLimits` as Node's (default: none, Node's own).
+ */
+export function startModuleWorker(base: string, name: string, resourceLimits?: ResourceLimits): Worker {
+  const limits = resourceLimits !== undefined ? { resourceLimits } : {};
+  if (!base.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, base), limits);
   const require = createRequire(base);
   const tsx = require.resolve('tsx/cjs/api');
   const file = fileURLToPath(new URL(`./${name}.ts`, base));
-  return new Worker(`require(${JSON.stringify(tsx)}).register();\nrequire(${JSON.stringify(file)});`, { eval: true });
+  return new Worker(`require(${JSON.stringify(tsx)}).register();\nrequire(${JSON.stringify(file)});`, { eval: true, ...limits });
 }

@@ -48,6 +48,16 @@ interface Client {
   onWorkerDied(err: Error): void;
 }
 
+/**
+ * The encoder thread's young generation, in MB (Node's default is 16 MB of
+ * semi-spaces plus what V8 adds). Its young objects are few and short-lived
+ * (the values live in ArrayBuffers), but the IPC batches it got and the pages
+ * it compressed are freed only by a scavenge: with the default, one came
+ * every few row groups and 20-45 MB of freed buffers waited for it (and
+ * malloc kept the pages after). Measured in docs/benchmarks.md (Memory).
+ */
+export const ENCODER_YOUNG_GENERATION_MB = 4;
+
 let worker: Worker | undefined;
 const clients = new Map<number, Client>();
 let nextId = 1;
@@ -55,7 +65,7 @@ let nextId = 1;
 
 function getWorker(): Worker {
   if (worker !== undefined) return worker;
-  const w = startModuleWorker(import.meta.url, 'encoder-worker');
+  const w = startModuleWorker(import.meta.url, 'encoder-worker', { maxYoungGenerationSizeMb: ENCODER_YOUNG_GENERATION_MB });
   w.on('message', (msg: FromEncoder) => clients.get(msg.id)?.onMessage(msg));
   const died = (err: Error): void => {
     if (worker !== w) return;
