@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../worker-thread.js';
 import { DativoError } from '../errors.js';
+import { pooledIpc, releaseIpcBuffer } from './ipc-pool.js';
 import { FirstFailure, transferable, type ChunkSink, type EncoderOptions, type ParquetEncoder } from './encoder.js';
 
 /** Messages to the worker. */
@@ -134,6 +135,7 @@ class WorkerEncoder implements ParquetEncoder {
   private onMessage(msg: FromEncoder): void {
     switch (msg.op) {
       case 'taken':
+        releaseIpcBuffer(msg.ipc.buffer as ArrayBuffer);
         this.inFlight--;
         this.wake?.();
         break;
@@ -184,7 +186,7 @@ class WorkerEncoder implements ParquetEncoder {
 
   async write(ipc: Uint8Array): Promise<void> {
     if (this.failure.error) throw this.failure.error;
-    const bytes = transferable(ipc);
+    const bytes = pooledIpc(ipc) ? ipc : transferable(ipc);
     this.inFlight++;
     this.post({ op: 'write', id: this.id, ipc: bytes }, [bytes.buffer]);
     while (this.inFlight >= MAX_IN_FLIGHT) {

@@ -9,12 +9,13 @@
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { tableToIPC, Table as ArrowTable, type Data, type RecordBatch } from 'apache-arrow';
+import type { Data, RecordBatch } from 'apache-arrow';
 import { DativoError, isDativoError, toDativoError } from '../errors.js';
 import type { WriteHandle } from '../storage/types.js';
 import type { AssetField } from '../types.js';
 import { FirstFailure, inlineEncoder, type EncoderOptions, type ParquetEncoder } from './encoder.js';
 import { readFooter, type FooterInfo } from './footer.js';
+import { ipcBytes } from './ipc-pool.js';
 import { defaultPlacement, workerEncoder, type EncoderPlacement } from './worker-encoder.js';
 
 export { dictionaryEnabled, type ParquetCompression } from './encoder.js';
@@ -228,7 +229,7 @@ export class ParquetFileWriter {
     if (this.state !== 'open') throw new DativoError('INTERNAL', 'write after finish/abort', { context: { state: this.state } });
     if (this.failure.error) throw this.failure.error;
     if (batch.numRows === 0) return;
-    await this.writeIpc(tableToIPC(new ArrowTable(batch), 'stream'), batch.numRows);
+    await this.writeIpc(ipcBytes(batch), batch.numRows);
   }
 
   /**

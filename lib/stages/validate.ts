@@ -4,7 +4,6 @@
  * (lib/records/coerce.ts); rejected records go to the reject sink.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { tableToIPC, Table as ArrowTable } from 'apache-arrow';
 import type { RejectSink } from '../connector.js';
 import { DativoError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -13,6 +12,7 @@ import { locationOf } from '../records/location.js';
 import { isColumnarText, type ColumnarText } from '../records/columnar.js';
 import { isPackedRecords, type PackedRecords } from '../records/packed.js';
 import { ipcBatch } from '../parquet/ipc-batch.js';
+import { ipcBytes } from '../parquet/ipc-pool.js';
 import type { Asset, AssetField, Row } from '../types.js';
 import { CoerceSession, type BuiltPacked } from './coerce-pool.js';
 import { ColumnarBuilder } from './columnar.js';
@@ -223,9 +223,8 @@ export class ValidateStream extends Transform {
   #emitColumnar(): void {
     const built = this.#columnar!.build();
     // A copy of the reused column buffers, and what the sink's encoder takes.
-    const ipc = tableToIPC(new ArrowTable(built.batch), 'stream');
-    const own = (ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength ? ipc : ipc.slice()) as Uint8Array<ArrayBuffer>;
-    this.push(ipcBatch({ ipc: own, rows: built.batch.numRows, stats: built.stats, byteLength: built.byteLength }));
+    const ipc = ipcBytes(built.batch);
+    this.push(ipcBatch({ ipc, rows: built.batch.numRows, stats: built.stats, byteLength: built.byteLength }));
   }
 
   async #submit(p: PackedRecords): Promise<void> {
