@@ -122,29 +122,20 @@ export class DecimalColumn extends ColumnBuilder {
       return;
     }
     if (typeof v !== 'string') throw badValue(this.field, i, v);
-    const words = this.words;
-    let u: number | bigint | undefined = smallUnscaled(v, this.scale);
-    if (u !== undefined && Math.abs(u) < this.limit) {
-      // |u| < 2^53: split into 32-bit words without BigInt.
-      let lo = u % 4294967296;
-      if (lo < 0) lo += 4294967296;
-      const hi = (u - lo) / 4294967296;
-      const ext = u < 0 ? 0xffffffff : 0;
-      words[4 * i] = lo;
-      words[4 * i + 1] = hi >>> 0;
-      words[4 * i + 2] = ext;
-      words[4 * i + 3] = ext;
-    } else {
-      let b: bigint;
-      try {
-        b = decimalToUnscaled(v, this.precision, this.scale);
-      } catch (err) {
-        throw badValue(this.field, i, v, (err as Error).message);
-      }
-      // 128-bit two's complement, little-endian: low word first.
-      for (let w = 0; w < 4; w++) words[4 * i + w] = Number(BigInt.asUintN(32, b >> BigInt(32 * w)));
-      u = b;
+    const small = smallUnscaled(v, this.scale);
+    if (small !== undefined && Math.abs(small) < this.limit) {
+      this.appendUnscaled(small);
+      return;
     }
+    let u: bigint;
+    try {
+      u = decimalToUnscaled(v, this.precision, this.scale);
+    } catch (err) {
+      throw badValue(this.field, i, v, (err as Error).message);
+    }
+    // 128-bit two's complement, little-endian: low word first.
+    const words = this.words;
+    for (let w = 0; w < 4; w++) words[4 * i + w] = Number(BigInt.asUintN(32, u >> BigInt(32 * w)));
     setValid(this.validity, i);
     this.n = i + 1;
     if (this.min === undefined || u < this.min) this.min = u;
@@ -154,7 +145,8 @@ export class DecimalColumn extends ColumnBuilder {
   /**
    * Append the value of unscaled integer `u` (|u| < 2^53 and below
    * 10^precision: the caller checked): what `append` does for the canonical
-   * text of that value, without the text (the columnar path).
+   * text of that value, without the text (the columnar path; `append`'s
+   * fast path for values below 2^53). Split into 32-bit words without BigInt.
    */
   appendUnscaled(u: number): void {
     const i = this.n;
