@@ -2,9 +2,10 @@
  * The Parquet encoder: Arrow IPC batches in, Parquet bytes out, written by
  * our own encoder (lib/parquet/format/). Rows of several batches fill one
  * row group (copied out of the batches, so their buffers can go back at
- * once); each full row group is encoded and handed to `onChunk` as one
- * chunk, and the encoder waits for it (backpressure), so memory is one row
- * group whatever the file size. The same code runs in this thread
+ * once; byte-array columns are paged and compressed as they come); each
+ * full row group is handed to `onChunk` as one chunk, and the encoder waits
+ * for it (backpressure), so memory is one row group, mostly compressed,
+ * whatever the file size. The same code runs in this thread
  * ({@link inlineEncoder}) or in a worker thread
  * (lib/parquet/worker-encoder.ts), which takes the encoding off the thread
  * that parses and validates rows.
@@ -197,7 +198,7 @@ class InlineEncoder implements ParquetEncoder {
       },
     );
     this.specs = specs;
-    this.columns = specs.map((s) => columnChunk(s));
+    this.columns = specs.map((s) => columnChunk(s, this.ctx));
     return specs;
   }
 
@@ -256,7 +257,7 @@ class InlineEncoder implements ParquetEncoder {
     const ctx = this.ctx;
     const fileOffset = ctx.offset;
     ctx.pieces = this.wroteMagic ? [] : [MAGIC];
-    const columns = this.columns.map((c) => c.write(ctx));
+    const columns = this.columns.map((c) => c.write());
     this.groups.push({ numRows: this.rows, fileOffset, columns });
     this.rows = 0;
     this.emit(ctx.pieces);

@@ -1,7 +1,8 @@
 /**
  * What every column chunk encoder shares: the scratch buffers of one file
- * (page body, page header, dictionary hash table), and writing a page
- * (compress the body, Thrift header in front) into the row group's output.
+ * (page body, page header, dictionary scratch of the fixed-width columns),
+ * and writing a page (compress the body, Thrift header in front) into its
+ * column chunk.
  */
 import { ByteSink } from './bytes.js';
 import type { Compress } from './compress.js';
@@ -25,7 +26,7 @@ export interface PageLimits {
 export class PageContext {
   readonly body = new ByteSink();
   readonly header = new CompactWriter(256);
-  /** Compressed pages and their headers of the row group being encoded, in file order. */
+  /** The row group's column chunks as they are placed (views into each column's pages), in file order. */
   pieces: Uint8Array[] = [];
   /** File offset of the next byte written. */
   offset = 4;
@@ -35,8 +36,6 @@ export class PageContext {
   indices = new Int32Array(0);
   /** Row of the first occurrence of each dictionary entry. */
   entries = new Int32Array(0);
-  /** Hash of each dictionary entry (byte arrays: compared before the bytes). */
-  hashes = new Int32Array(0);
   readonly pageBytes: number;
   readonly dictionaryPageBytes: number;
 
@@ -59,32 +58,32 @@ export class PageContext {
     if (this.table.length < size) this.table = new Int32Array(size);
     this.table.fill(-1, 0, size);
     if (this.indices.length < n) this.indices = new Int32Array(Math.max(n, 1024));
-    if (this.entries.length < n) {
-      this.entries = new Int32Array(Math.max(n, 1024));
-      this.hashes = new Int32Array(Math.max(n, 1024));
-    }
+    if (this.entries.length < n) this.entries = new Int32Array(Math.max(n, 1024));
     return size - 1;
   }
 }
 
-/** One column chunk being written: its pages go into the context's pieces. */
+/**
+ * The pages of one column chunk, kept compressed until its row group is
+ * written: a column writes pages while rows arrive (a byte-array column
+ * once ~pageBytes of values are pending), so a row group is held as
+ * compressed pages, not as its rows. Offsets are relative to the chunk's
+ * start until {@link finish} places it in the file.
+ */
 export class ChunkOut {
-  private readonly start: number;
-  uncompressed = 0;
-  compressed = 0;
-  dataPages = 0;
-  dataPageOffset = -1;
-  dictionaryPageOffset: number | undefined;
+  /** Page headers and compressed bodies, in file order; reused across row groups. */
+  private readonly pages = new ByteSink(16 * 1024);
+  private uncompressed = 0;
+  private dataPages = 0;
+  private dataPageAt = -1;
+  private dictionaryPageAt: number | undefined;
 
   constructor(
     private readonly ctx: PageContext,
     readonly spec: ColumnSpec,
-    private readonly numValues: number,
-  ) {
-    this.start = ctx.offset;
-  }
+  ) {}
 
-  /** Start a data page body: the definition levels of rows [from, to) if the column is optional. */
+  /** Start a data page body: the definition levels of rows [from, to) of `defs` if the column is optional. */
   beginDataPage(defs: Uint8Array | undefined, hasNulls: boolean, from: number, to: number): ByteSink {
     const body = this.ctx.body;
     body.pos = 0;
@@ -99,7 +98,7 @@ export class ChunkOut {
     return body;
   }
 
-  /** Compress the body written since `begin…` and append the page. */
+  /** Compress the body written since `begin…` and append the page to the chunk. */
   endPage(type: number, numValues: number, encoding: number): void {
     const ctx = this.ctx;
     const raw = ctx.body.bytes();
@@ -110,6 +109,7 @@ export class ChunkOut {
     h.i32(1, type);
     h.i32(2, raw.length);
     h.i32(3, data.length);
+    const at = this.pages.pos;
     if (type === PAGE.DATA_PAGE) {
       h.begin(5);
       h.i32(1, numValues);
@@ -117,34 +117,49 @@ export class ChunkOut {
       h.i32(3, ENCODING.RLE);
       h.i32(4, ENCODING.RLE);
       h.end();
-      if (this.dataPageOffset < 0) this.dataPageOffset = ctx.offset;
+      if (this.dataPageAt < 0) this.dataPageAt = at;
       this.dataPages++;
     } else {
       h.begin(7);
       h.i32(1, numValues);
       h.i32(2, ENCODING.PLAIN);
       h.end();
-      this.dictionaryPageOffset = ctx.offset;
+      this.dictionaryPageAt = at;
     }
     h.end();
-    const head = h.bytes().slice();
-    ctx.pieces.push(head, data);
-    ctx.offset += head.length + data.length;
+    const head = h.bytes();
+    this.pages.append(head);
+    this.pages.append(data);
     this.uncompressed += head.length + raw.length;
-    this.compressed += head.length + data.length;
   }
 
-  finish(stats: ChunkStats | undefined): ChunkMeta {
-    return {
+  /**
+   * Place the chunk at the context's offset: its bytes join the row group's
+   * pieces (a view, valid until this column writes its next page) and the
+   * chunk starts empty again.
+   */
+  finish(stats: ChunkStats | undefined, numValues: number): ChunkMeta {
+    const ctx = this.ctx;
+    const base = ctx.offset;
+    const size = this.pages.pos;
+    ctx.pieces.push(this.pages.bytes());
+    ctx.offset += size;
+    const meta: ChunkMeta = {
       spec: this.spec,
-      codec: this.ctx.codec,
-      numValues: this.numValues,
+      codec: ctx.codec,
+      numValues,
       uncompressed: this.uncompressed,
-      compressed: this.compressed,
-      dataPageOffset: this.dataPageOffset < 0 ? this.start : this.dataPageOffset,
-      dictionaryPageOffset: this.dictionaryPageOffset,
+      compressed: size,
+      dataPageOffset: base + Math.max(0, this.dataPageAt),
+      dictionaryPageOffset: this.dictionaryPageAt === undefined ? undefined : base + this.dictionaryPageAt,
       dataPages: this.dataPages,
       stats,
     };
+    this.pages.pos = 0;
+    this.uncompressed = 0;
+    this.dataPages = 0;
+    this.dataPageAt = -1;
+    this.dictionaryPageAt = undefined;
+    return meta;
   }
 }

@@ -118,6 +118,34 @@ describe('inlineEncoder (our Parquet writer)', () => {
     await bothReaders(path2, rows, fields);
   });
 
+  it('writes byte-array pages while rows arrive: a dictionary passing the limit mid-batch, nulls, bounds over every page', async () => {
+    const fields = [field('few', { kind: 'string' }, 1), field('many', { kind: 'string' }, 2), field('note', { kind: 'string' }, 3), field('id', { kind: 'long' }, 4, true)];
+    // 'many' passes the 1000-byte dictionary in the middle of the third batch;
+    // its smallest and largest values sit in different pages, far from the first.
+    const rows: Row[] = Array.from({ length: 900 }, (_, i) => ({
+      few: i % 7 === 0 ? null : ['x', 'y'][i % 2],
+      many: i === 611 ? 'a-smallest' : i === 847 ? '\u{1F600}-largest' : i % 11 === 0 ? null : `value-${(i * 37) % 500}-ü`,
+      note: i % 3 === 0 ? null : `n${'é'.repeat(i % 50)}${i}`,
+      id: BigInt(i),
+    }));
+    const batches: Row[][] = [];
+    for (let i = 0; i < rows.length; i += 37) batches.push(rows.slice(i, i + 37));
+    const path = await encode('streamed.parquet', fields, batches, { dictionaryColumns: ['few', 'many'], rowGroupRows: 450 }, { dictionaryPageBytes: 1000, pageBytes: 300 });
+    await bothReaders(path, rows, fields);
+    const md = await metadata(path);
+    const utf8Order = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+    for (const rg of [0, 1]) {
+      const group = rows.slice(rg * 450, rg * 450 + 450);
+      for (const name of ['few', 'many', 'note']) {
+        const values = group.map((r) => r[name] as string | null).filter((v): v is string => v !== null).sort(utf8Order);
+        const r = md.find((m) => Number(m.rg) === rg && m.c === name)!;
+        assert.deepEqual([r.min, r.max, Number(r.nulls), Number(r.n)], [values[0], values.at(-1), 450 - values.length, 450], `${name} of row group ${rg}`);
+      }
+    }
+    const enc = Object.fromEntries(md.filter((r) => Number(r.rg) === 0).map((r) => [String(r.c), String(r.e)]));
+    assert.deepEqual(enc, { few: 'PLAIN, RLE, RLE_DICTIONARY', many: 'PLAIN, RLE', note: 'PLAIN, RLE', id: 'PLAIN, RLE' });
+  });
+
   it('fills row groups from several batches, splitting a batch at a row group boundary', async () => {
     const { rows, path } = edgeFile('groups.parquet', 250, { rowGroupRows: 100 }, undefined, 30);
     const p = await path;
