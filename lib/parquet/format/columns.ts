@@ -466,6 +466,14 @@ export class BytesChunk extends ColumnChunk {
     if (next < to) this.addPlain(data, next, to);
   }
 
+  /** Pending row `at` is null. */
+  private nullAt(defs: Uint8Array | undefined, at: number): void {
+    if (defs === undefined) throw nullInRequired(this.spec);
+    defs[at] = 0;
+    this.nulls++;
+    this.pendNulls++;
+  }
+
   /** Validity bitmap of `data` if it has nulls. */
   private bitmap(data: Data): Uint8Array | undefined {
     const bm = data.nullCount > 0 ? data.nullBitmap : undefined;
@@ -488,15 +496,9 @@ export class BytesChunk extends ColumnChunk {
     // The previous value's entry: runs (constant columns, sorted or clustered data) skip the hash.
     let px = k > 0 ? indices[k - 1]! : -1;
     for (let i = from; i < to; i++) {
-      if (bm !== undefined) {
-        const j = off + i;
-        if (((bm[j >> 3]! >> (j & 7)) & 1) === 0) {
-          if (defs === undefined) throw nullInRequired(this.spec);
-          defs[pend++] = 0;
-          this.nulls++;
-          this.pendNulls++;
-          continue;
-        }
+      if (bm !== undefined && ((bm[(off + i) >> 3]! >> ((off + i) & 7)) & 1) === 0) {
+        this.nullAt(defs, pend++);
+        continue;
       }
       const s = so[i]!;
       const e = so[i + 1]!;
@@ -618,15 +620,9 @@ export class BytesChunk extends ColumnChunk {
     let defs = this.defs;
     let pend = this.pend;
     for (let i = from; i < to; i++) {
-      if (bm !== undefined) {
-        const j = off + i;
-        if (((bm[j >> 3]! >> (j & 7)) & 1) === 0) {
-          if (defs === undefined) throw nullInRequired(this.spec);
-          defs[pend++] = 0;
-          this.nulls++;
-          this.pendNulls++;
-          continue;
-        }
+      if (bm !== undefined && ((bm[(off + i) >> 3]! >> ((off + i) & 7)) & 1) === 0) {
+        this.nullAt(defs, pend++);
+        continue;
       }
       if (defs !== undefined) defs[pend] = 1;
       pend++;
