@@ -154,9 +154,9 @@ export async function runObject(r: ObjectRun): Promise<void> {
     ...(threads > 0 ? { offload: { threads, fields: r.table.fields, constants: layout.constants, batchRows } } : {}),
     // Batches no larger than a row group: the sink rolls files between batches, as it does for rows.
     ...(columnar ? { columnar: { fields: r.table.fields, constants: layout.constants, batchRows: Math.min(batchRows, plan.target.rowGroupRows ?? batchRows) } } : {}),
+    ...(strict ? { gate: strict.gate } : {}),
   });
   const stages: Transform[] = [validator];
-  if (strict) stages.unshift(strict.gate);
   if (tracker) stages.push(tracker);
 
   const sink = layoutSink(plan, r.storage, r.table.fields, layout, {

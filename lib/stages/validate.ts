@@ -18,6 +18,14 @@ import { CoerceSession, type BuiltPacked } from './coerce-pool.js';
 import { ColumnarBuilder } from './columnar.js';
 
 /** Options of {@link validate}. */
+/** See {@link ValidateOptions.gate}. */
+export interface SourceGate {
+  /** An error once `rec` is past a record the source refused, else undefined. */
+  check(rec: unknown): Error | undefined;
+  /** The refusal, if any, at the end of the stream. */
+  atEnd(): Error | undefined;
+}
+
 export interface ValidateOptions {
   /**
    * `strict`: the first invalid record fails the stream with
@@ -49,6 +57,16 @@ export interface ValidateOptions {
    * option a packed chunk is an error. Not with `admitReject`.
    */
   offload?: { threads: number; fields: AssetField[]; constants: Record<string, unknown>; batchRows: number };
+  /**
+   * A check asked before each chunk, and at the end (the strict gate of
+   * lib/run/strict-gate.ts: a record the source itself refused fails the
+   * run once the records before it went through). An error for a record
+   * fails the stream there; for a batch (packed or columnar, whose earlier
+   * batches may still be at work) it fails after them, and what follows is
+   * dropped. Here rather than as a stage of its own: a pass-through stage
+   * cost every record one more stream hop.
+   */
+  gate?: SourceGate;
   /**
    * Build {@link ColumnarText} chunks (a CSV source's bytes and field
    * offsets, lib/records/columnar.ts) straight into the Arrow columns of the
@@ -103,6 +121,11 @@ export class ValidateStream extends Transform {
   #columnar: ColumnarBuilder | undefined;
   /** Packed batches in the threads, oldest first: emitted in this order. */
   readonly #inFlight: { packed: PackedRecords; built: Promise<BuiltPacked> }[] = [];
+  readonly #gate: SourceGate | undefined;
+  /** The gate failed a batch: what follows is dropped. */
+  #gateClosed = false;
+  /** A batch passed the gate (its failure at the end waits for the batches in flight). */
+  #gateSawBatch = false;
   #warnedHeader: readonly string[] | undefined;
   readonly #unknownWarned = new Set<string>();
 
@@ -119,6 +142,7 @@ export class ValidateStream extends Transform {
     this.#rejects = opts.rejects;
     this.#object = opts.object ?? asset.object ?? asset.name;
     this.#admitReject = opts.admitReject;
+    this.#gate = opts.gate;
     this.#coerce = compileAssetCoercer(asset, { onUnknownField: (column) => this.#warnColumn(column) });
   }
 
@@ -134,7 +158,29 @@ export class ValidateStream extends Transform {
     );
   }
 
-  override _transform(raw: unknown, enc: BufferEncoding, cb: TransformCallback): void {
+  override _transform(raw: unknown, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.#gate !== undefined) {
+      if (this.#gateClosed) {
+        cb();
+        return;
+      }
+      const batch = isPackedRecords(raw) || isColumnarText(raw);
+      this.#gateSawBatch ||= batch;
+      const err = this.#gate.check(raw);
+      if (err !== undefined) {
+        if (!batch) {
+          cb(err);
+          return;
+        }
+        this.#gateClosed = true;
+        raw = failAfterPrevious(err);
+      }
+    }
+    this.#take(raw, cb);
+  }
+
+  /** One chunk past the gate. */
+  #take(raw: unknown, cb: TransformCallback): void {
     if (isColumnarText(raw)) {
       try {
         cb(this.#addColumnar(raw) ?? null);
@@ -156,7 +202,7 @@ export class ValidateStream extends Transform {
     }
     if (this.#inFlight.length > 0) {
       // Keep the order: batches handed over before this record come out first.
-      this.#drain().then(() => this._transform(raw, enc, cb), (err: unknown) => cb(err as Error));
+      this.#drain().then(() => this.#take(raw, cb), (err: unknown) => cb(err as Error));
       return;
     }
     this.rowsIn++;
@@ -184,14 +230,20 @@ export class ValidateStream extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
+    const refused = this.#gate !== undefined && !this.#gateClosed ? this.#gate.atEnd() : undefined;
+    if (refused !== undefined && !this.#gateSawBatch) {
+      cb(refused);
+      return;
+    }
     try {
       if (this.#columnar !== undefined && this.#columnar.length > 0) this.#emitColumnar();
     } catch (err) {
       cb(err as Error);
       return;
     }
+    // A refusal after batches fails once those still at work came out (or failed first).
     this.#drain().then(
-      () => cb(),
+      () => cb(refused ?? null),
       (err: unknown) => cb(err as Error),
     );
   }
