@@ -17,7 +17,6 @@ import type { Asset, AssetField, Row } from '../types.js';
 import { CoerceSession, type BuiltPacked } from './coerce-pool.js';
 import { ColumnarBuilder } from './columnar.js';
 
-/** Options of {@link validate}. */
 /** See {@link ValidateOptions.gate}. */
 export interface SourceGate {
   /** An error once `rec` is past a record the source refused, else undefined. */
@@ -26,6 +25,7 @@ export interface SourceGate {
   atEnd(): Error | undefined;
 }
 
+/** Options of {@link validate}. */
 export interface ValidateOptions {
   /**
    * `strict`: the first invalid record fails the stream with
@@ -83,12 +83,11 @@ const FAIL_AFTER = Symbol.for('dativo.failAfterPrevious');
 
 /**
  * A chunk that makes the validate stage fail with `error` once every chunk
- * before it has been validated (and failed first, if one of them does): a
- * stage in front of validate that must fail the stream in order with
- * validate's own failures sends this instead of failing itself (batches in
- * the coercion threads are still being validated when it sees the next one).
+ * before it has been validated (and failed first, if one of them does): what
+ * the gate's failure on a batch becomes (batches in the coercion threads are
+ * still being validated when the gate sees the next one).
  */
-export function failAfterPrevious(error: Error): { readonly [FAIL_AFTER]: Error } {
+function failAfterPrevious(error: Error): { readonly [FAIL_AFTER]: Error } {
   return { [FAIL_AFTER]: error };
 }
 

@@ -10,8 +10,8 @@
  * rows arrive: PLAIN pages as soon as ~pageBytes of values are pending, and
  * a dictionary as it grows (its index pages when the row group is done). A
  * row group of them is held as compressed pages plus at most one page of
- * values each, not as its rows (the 2M-row Postgres bench: 238 → 193 MB
- * peak). Fixed-width and boolean columns, at most 8 bytes a row, are
+ * values each, not as its rows (the 2M-row Postgres bench: 227–238 →
+ * 189–208 MB peak, docs/benchmarks.md). Fixed-width and boolean columns, at most 8 bytes a row, are
  * gathered whole and written when the row group is.
  */
 import type { Data } from 'apache-arrow';
@@ -28,17 +28,19 @@ function nullInRequired(spec: ColumnSpec): DativoError {
   return new DativoError('INTERNAL', `parquet encoding: null in required column ${spec.name}`, { context: { column: spec.name } });
 }
 
+/** The validity bitmap of `data` if it has nulls. */
+function nullBitmap(data: Data): Uint8Array | undefined {
+  const bm = data.nullCount > 0 ? data.nullBitmap : undefined;
+  return bm === undefined || bm.length === 0 ? undefined : bm;
+}
+
 /**
  * Copy the validity of rows [from, to) of `data` into `defs` at `at` as
  * definition levels (1 value, 0 null); returns the nulls among them.
  */
 function addDefs(spec: ColumnSpec, defs: Uint8Array | undefined, at: number, data: Data, from: number, to: number): number {
-  if (data.nullCount <= 0) {
-    defs?.fill(1, at, at + to - from);
-    return 0;
-  }
-  const bm = data.nullBitmap;
-  if (bm === undefined || bm.length === 0) {
+  const bm = nullBitmap(data);
+  if (bm === undefined) {
     defs?.fill(1, at, at + to - from);
     return 0;
   }
@@ -474,17 +476,11 @@ export class BytesChunk extends ColumnChunk {
     this.pendNulls++;
   }
 
-  /** Validity bitmap of `data` if it has nulls. */
-  private bitmap(data: Data): Uint8Array | undefined {
-    const bm = data.nullCount > 0 ? data.nullBitmap : undefined;
-    return bm === undefined || bm.length === 0 ? undefined : bm;
-  }
-
   /** Rows [from, to) into the dictionary; returns the first row not taken (to, or where the dictionary overflowed). */
   private addDictionary(data: Data, from: number, to: number): number {
     const so = data.valueOffsets as Int32Array;
     const src = data.values as Uint8Array;
-    const bm = this.bitmap(data);
+    const bm = nullBitmap(data);
     const off = data.offset;
     const defs = this.defs;
     if (this.indices.length < this.count + to - from) this.indices = grownInt32(this.indices, this.count + to - from, this.count);
@@ -613,7 +609,7 @@ export class BytesChunk extends ColumnChunk {
   private addPlain(data: Data, from: number, to: number): void {
     const so = data.valueOffsets as Int32Array;
     const src = data.values as Uint8Array;
-    const bm = this.bitmap(data);
+    const bm = nullBitmap(data);
     const off = data.offset;
     const limit = this.ctx.pageBytes;
     const page = this.page;
